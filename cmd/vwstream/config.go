@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/vwstream/vwstream/internal/config"
+)
+
+// runConfig is `vwstream config [--json] [--reference]`.
+func runConfig(_ context.Context, a *app, args []string) error {
+	c := a.newCLI("config [--json | --reference] [flags]",
+		"Print the effective configuration: every variable, its value and where it came\n"+
+			"from (default, env NAME, file NAME_FILE, flag --name). Secrets show as (set).")
+	asJSON := c.Bool("json", false, "print JSON instead of a table")
+	reference := c.Bool("reference", false, "print the configuration reference (docs/CONFIGURATION.md) and exit")
+	if err := a.parse(c, args, true); err != nil {
+		return err
+	}
+	if err := c.noArgs(); err != nil {
+		return err
+	}
+	if *reference {
+		_, err := fmt.Fprint(a.stdout, config.Reference())
+		return err
+	}
+	cfg, err := a.loadConfig(c, false)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(a.stdout, cfg.Rows())
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tVALUE\tSOURCE")
+	for _, r := range cfg.Rows() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, r.Value, r.Source)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"time"
+)
+
+// restoreOptions is the parsed command line of restore.
+type restoreOptions struct {
+	To       string    // target data folder
+	At       time.Time // point in time; zero for latest
+	Snapshot string    // snapshot name, "latest", or "" to restore from the replica
+	Force    bool      // replace a non-empty target
+	JSON     bool
+}
+
+// runRestore is `vwstream restore --to DIR [--at RFC3339 | --snapshot NAME|latest] [--force]`.
+func runRestore(ctx context.Context, a *app, args []string) error {
+	c := a.newCLI("restore --to DIR [--at RFC3339 | --snapshot NAME|latest] [--force] [--json] [flags]",
+		"Restore the database and files into DIR: from the replica (latest, or the state at\n"+
+			"--at), or from a snapshot (--snapshot). The data is restored into a temporary folder,\n"+
+			"checked, then moved into place, so DIR is never half-written.")
+	var opts restoreOptions
+	var at string
+	c.StringVar(&opts.To, "to", "", "`DIR` to restore the data folder into (required)")
+	c.StringVar(&at, "at", "", "restore the state at this `TIME`, RFC 3339 (2025-01-31T12:00:00Z)")
+	c.StringVar(&opts.Snapshot, "snapshot", "", "restore this snapshot `NAME`, or latest")
+	c.BoolVar(&opts.Force, "force", false, "replace DIR even if it holds data")
+	c.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
+	if err := a.parse(c, args, true); err != nil {
+		return err
+	}
+	if err := c.noArgs(); err != nil {
+		return err
+	}
+	if opts.To == "" {
+		return usageErrorf("restore: --to DIR is required")
+	}
+	if at != "" && opts.Snapshot != "" {
+		return usageErrorf("restore: --at and --snapshot exclude each other")
+	}
+	if at != "" {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return usageErrorf("restore: --at=%q: not an RFC 3339 time; accepted: 2025-01-31T12:00:00Z, 2025-01-31T13:00:00+01:00", at)
+		}
+		opts.At = t
+	}
+	cfg, err := a.loadConfig(c, false)
+	if err != nil {
+		return err
+	}
+	_, _ = ctx, cfg
+	return errNotYet
+}

@@ -1,0 +1,144 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// finish validates what depends on more than one variable and derives fields.
+func (l *loader) finish() error {
+	c := l.c
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals} {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	if c.Encryption.Passphrase == "" {
+		switch {
+		case c.Encryption.GPGPassphrase != "":
+			c.Encryption.Passphrase, c.Encryption.PassphraseSource = c.Encryption.GPGPassphrase, c.lookup("GPG_PASSPHRASE").from
+		case c.Encryption.AgePassphrase != "":
+			c.Encryption.Passphrase, c.Encryption.PassphraseSource = c.Encryption.AgePassphrase, c.lookup("AGE_PASSPHRASE").from
+		}
+	} else {
+		c.Encryption.PassphraseSource = c.lookup("ENCRYPTION_PASSPHRASE").from
+	}
+	l.warn()
+	return nil
+}
+
+// errFor builds an error about a resolved variable, echoing its value unless secret.
+func (c *Config) errFor(name, reason, accepted string) *Error {
+	r := c.lookup(name)
+	e := &Error{Name: r.from, Value: r.value, HasValue: true, Secret: r.secret, Reason: reason, Accepted: accepted}
+	if e.Name == "" {
+		e.Name = name
+	}
+	return e
+}
+
+func (l *loader) checkCron() error {
+	c := l.c
+	sched, err := cron.ParseStandard(c.Backup.Cron)
+	if err != nil {
+		return c.errFor("BACKUP_CRON", "not a schedule: "+err.Error(), acceptCron)
+	}
+	// A spec without its own CRON_TZ= follows TZ; @every has no zone.
+	if spec, ok := sched.(*cron.SpecSchedule); ok && !strings.Contains(c.Backup.Cron, "TZ=") {
+		spec.Location = c.Location
+	}
+	c.Backup.Schedule = sched
+	return nil
+}
+
+func (l *loader) checkCA() error {
+	c := l.c
+	if c.S3.CAFile == "" {
+		return nil
+	}
+	const accepted = "a readable PEM file of CA certificates"
+	if l.readFile == nil {
+		return c.errFor("S3_CA_FILE", "files cannot be read here", accepted)
+	}
+	data, err := l.readFile(c.S3.CAFile)
+	if err != nil {
+		return c.errFor("S3_CA_FILE", "cannot read: "+err.Error(), accepted)
+	}
+	if err := parseCAPEM(data); err != nil {
+		var inv *invalid
+		errors.As(err, &inv)
+		return c.errFor("S3_CA_FILE", inv.reason, inv.accepted)
+	}
+	c.S3.CAPEM = data
+	return nil
+}
+
+// checkSnapshotMode allows at most one snapshot encryption mode.
+func (l *loader) checkSnapshotMode() error {
+	c := l.c
+	modes := []struct{ name, mode string }{
+		{"GPG_PASSPHRASE", SnapshotGPGPassphrase},
+		{"GPG_PUBLIC_KEY_RING", SnapshotGPGPublicKey},
+		{"AGE_PASSPHRASE", SnapshotAgePassphrase},
+		{"AGE_PUBLIC_KEYS", SnapshotAgePublicKey},
+	}
+	var set []string
+	for _, m := range modes {
+		if r := c.lookup(m.name); r.value != "" {
+			set = append(set, r.from)
+			c.Encryption.SnapshotMode = m.mode
+		}
+	}
+	if len(set) > 1 {
+		c.Encryption.SnapshotMode = SnapshotPlain
+		return &Error{
+			Name:     strings.Join(set, " and "),
+			Reason:   "more than one snapshot encryption mode is set",
+			Accepted: "exactly one of GPG_PASSPHRASE (BACKUP_PASSWORD), GPG_PUBLIC_KEY_RING, AGE_PASSPHRASE, AGE_PUBLIC_KEYS",
+		}
+	}
+	return nil
+}
+
+func (l *loader) checkIntervals() error {
+	c := l.c
+	if c.Health.MaxSyncAge < c.Sync.PrimaryInterval {
+		return c.errFor("HEALTHCHECK_MAX_SYNC_AGE",
+			fmt.Sprintf("shorter than PRIMARY_SYNC_INTERVAL (%s): a healthy node would be reported unhealthy", c.Sync.PrimaryInterval),
+			"a duration of at least PRIMARY_SYNC_INTERVAL")
+	}
+	if 2*c.Lease.RenewInterval >= c.Lease.TTL {
+		return c.errFor("LEASE_RENEW_INTERVAL",
+			fmt.Sprintf("must be under half of LEASE_TTL (%s), so one missed renewal does not lose the lease", c.Lease.TTL),
+			"a duration under LEASE_TTL/2")
+	}
+	return nil
+}
+
+func (l *loader) warn() {
+	c := l.c
+	if !c.Remote() {
+		c.warnings = append(c.warnings, fmt.Sprintf("S3_BUCKET is empty: replicating to the local folder %s; a backup on the same disk is not a backup", c.LocalTarget))
+	}
+	if c.Remote() && c.Encryption.AllowUnencrypted && c.Encryption.Passphrase == "" {
+		c.warnings = append(c.warnings, "ALLOW_UNENCRYPTED=true: the replica and files are stored unencrypted in S3")
+	}
+	for _, r := range c.resolved {
+		if r.secret && strings.HasPrefix(r.source, "flag ") {
+			c.warnings = append(c.warnings, fmt.Sprintf("%s is given on the command line, where other users of this host can see it; prefer %s_FILE", r.from, r.name))
+		}
+	}
+	for _, remote := range c.Backup.ExtraRemotes {
+		name, _, _ := strings.Cut(remote, ":")
+		if name != "" && c.Rclone[strings.ToLower(name)] == nil {
+			c.warnings = append(c.warnings, fmt.Sprintf("BACKUP_EXTRA_REMOTES: remote %q has no RCLONE_CONFIG_%s_TYPE", name, strings.ToUpper(name)))
+		}
+	}
+}

@@ -1,0 +1,234 @@
+// Package config turns environment variables, NAME_FILE secrets and command-line
+// flags into one validated, typed Config. It is the only place that knows variable
+// names; it never reads the process environment itself (cmd passes it in).
+package config
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// Node roles (NODE_ROLE).
+const (
+	RolePrimary   = "primary"
+	RoleSecondary = "secondary"
+)
+
+// Deployment modes (DEPLOYMENT_MODE).
+const (
+	ModePersistent = "persistent"
+	ModeServerless = "serverless"
+)
+
+// Snapshot compressions (BACKUP_COMPRESSION).
+const (
+	CompressionGzip = "gz"
+	CompressionZstd = "zst"
+	CompressionNone = "none"
+)
+
+// Notification levels (NOTIFICATION_LEVEL).
+const (
+	NotifyError = "error"
+	NotifyInfo  = "info"
+)
+
+// Log formats (LOG_FORMAT).
+const (
+	LogText = "text"
+	LogJSON = "json"
+)
+
+// Snapshot encryption modes, at most one per configuration.
+const (
+	SnapshotPlain         = ""               // no snapshot encryption
+	SnapshotGPGPassphrase = "gpg-passphrase" // GPG_PASSPHRASE / BACKUP_PASSWORD
+	SnapshotGPGPublicKey  = "gpg-public-key" // GPG_PUBLIC_KEY_RING
+	SnapshotAgePassphrase = "age-passphrase" // AGE_PASSPHRASE
+	SnapshotAgePublicKey  = "age-public-key" // AGE_PUBLIC_KEYS
+)
+
+// Config is the validated configuration of one vwstream process.
+type Config struct {
+	DataFolder  string         // DATA_FOLDER
+	DBPath      string         // DATABASE_URL reduced to a file path
+	TZ          string         // TZ as given ("" = the system zone)
+	Location    *time.Location // TZ loaded
+	LocalTarget string         // LOCAL_TARGET: the folder used when S3.Bucket is empty
+
+	S3          S3Config
+	Role        string // RolePrimary or RoleSecondary
+	Mode        string // ModePersistent or ModeServerless
+	Lease       LeaseConfig
+	Replication ReplicationConfig
+	Sync        SyncConfig
+	Backup      BackupConfig
+	Encryption  EncryptionConfig
+	Notify      NotifyConfig
+	Health      HealthConfig
+	Log         LogConfig
+	Vaultwarden VaultwardenConfig
+
+	// Rclone holds RCLONE_CONFIG_<NAME>_<KEY> variables: remote name (lower case)
+	// -> option name (lower case) -> value. A remote exists when its _TYPE is set.
+	Rclone map[string]map[string]string
+
+	resolved []resolved // every table variable with its value and source, in table order
+	rclone   []resolved // the RCLONE_CONFIG_* variables, sorted
+	warnings []string
+}
+
+// S3Config is the remote object store; an empty Bucket selects LocalTarget.
+type S3Config struct {
+	Bucket          string
+	Endpoint        string // full URL with scheme; "" means AWS
+	AccessKeyID     string
+	SecretAccessKey string
+	Prefix          string // without leading or trailing slash
+	Region          string // "auto" lets the store pick
+	Provider        string // one of Providers
+	ForcePathStyle  bool
+	CAFile          string // S3_CA_FILE or AWS_CA_BUNDLE
+	CAPEM           []byte // the content of CAFile
+}
+
+// LeaseConfig is the primary's lease in the bucket.
+type LeaseConfig struct {
+	TTL           time.Duration
+	RenewInterval time.Duration
+}
+
+// ReplicationConfig drives the embedded Litestream engine.
+type ReplicationConfig struct {
+	SyncInterval    time.Duration
+	ShutdownTimeout time.Duration
+}
+
+// SyncConfig drives file sync (attachments, sends, config.json, rsa_key*).
+type SyncConfig struct {
+	PrimaryInterval    time.Duration // full reconcile on a primary
+	SecondaryInterval  time.Duration // pull interval on a secondary
+	ShutdownTimeout    time.Duration
+	IncludeAttachments bool
+	IncludeSends       bool
+	IncludeConfig      bool
+	IncludeIconCache   bool
+}
+
+// BackupConfig drives scheduled snapshots.
+type BackupConfig struct {
+	Enabled            bool
+	Cron               string        // as given
+	Schedule           cron.Schedule // Cron parsed in Config.Location
+	OnStartup          bool
+	Filename           string // strftime pattern without extension
+	Compression        string // CompressionGzip, CompressionZstd or CompressionNone
+	RetentionDays      int    // 0 keeps every snapshot
+	MinKeep            int
+	PruningLeeway      time.Duration
+	ExtraRemotes       []string // rclone "name:path"
+	Verify             bool
+	RequireAll         bool
+	IncludeAttachments bool
+	IncludeSends       bool
+	IncludeConfig      bool
+	IncludeIconCache   bool
+	MaxAge             time.Duration // healthcheck: newest snapshot older than this is unhealthy
+}
+
+// EncryptionConfig holds snapshot encryption (one mode) and the replica passphrase.
+type EncryptionConfig struct {
+	SnapshotMode     string // one of the Snapshot* constants
+	GPGPassphrase    string
+	GPGPublicKeyRing string // ASCII-armored public key block(s)
+	AgePassphrase    string
+	AgePublicKeys    []string
+	// Passphrase seals the replica (db/) and file objects (files/): ENCRYPTION_PASSPHRASE,
+	// or else the snapshot passphrase (GPG or age).
+	Passphrase       string
+	PassphraseSource string // the variable Passphrase came from, "" when none
+	AllowUnencrypted bool
+}
+
+// NotifyConfig is where and when notifications are sent.
+type NotifyConfig struct {
+	URLs  []string // shoutrrr URLs
+	Level string   // NotifyError or NotifyInfo
+	Title string   // text/template, "" for the built-in one
+	Body  string   // text/template, "" for the built-in one
+}
+
+// HealthConfig is what healthcheck and status use.
+type HealthConfig struct {
+	MaxSyncAge time.Duration
+	StatusFile string
+	StatusAddr string // host:port, "" when the HTTP endpoint is off
+}
+
+// LogConfig is the process logger.
+type LogConfig struct {
+	Level  slog.Level
+	Format string // LogText or LogJSON
+}
+
+// VaultwardenConfig mirrors the Vaultwarden settings vwstream must agree with.
+type VaultwardenConfig struct {
+	AttachmentsFolder string
+	SendsFolder       string
+	IconCacheFolder   string
+	TmpFolder         string
+	RSAKeyFilename    string // without .pem, as Vaultwarden takes it
+	RocketPort        int
+	RocketTLS         string
+	Domain            string
+	EnableWebsocket   bool
+}
+
+// Remote reports whether the target is an S3 bucket rather than the local folder.
+func (c *Config) Remote() bool { return c.S3.Bucket != "" }
+
+// Warnings lists facts about the configuration a user should hear about at start-up.
+func (c *Config) Warnings() []string { return append([]string(nil), c.warnings...) }
+
+// RequireEncryption refuses a configuration that would send data off the host in
+// the clear: a remote replica without a passphrase, or enabled snapshots without a
+// snapshot encryption mode going to S3 or an extra remote. ALLOW_UNENCRYPTED=true
+// lifts both checks. run, backup and check call it before doing anything.
+func (c *Config) RequireEncryption() error {
+	if err := c.requireReplicaEncryption(); err != nil {
+		return err
+	}
+	if c.Backup.Enabled {
+		return c.RequireSnapshotEncryption()
+	}
+	return nil
+}
+
+// RequireSnapshotEncryption refuses a snapshot that would leave the host unencrypted,
+// whether or not BACKUP_ENABLED is set (the backup command makes one on demand).
+func (c *Config) RequireSnapshotEncryption() error {
+	if c.Encryption.AllowUnencrypted || c.Encryption.SnapshotMode != SnapshotPlain {
+		return nil
+	}
+	if !c.Remote() && len(c.Backup.ExtraRemotes) == 0 {
+		return nil
+	}
+	return &Error{
+		Name:     "GPG_PASSPHRASE",
+		Reason:   "snapshots would leave the host unencrypted: no snapshot encryption is set",
+		Accepted: "set one of GPG_PASSPHRASE, GPG_PUBLIC_KEY_RING, AGE_PASSPHRASE, AGE_PUBLIC_KEYS (or _FILE), or ALLOW_UNENCRYPTED=true",
+	}
+}
+
+func (c *Config) requireReplicaEncryption() error {
+	if !c.Remote() || c.Encryption.AllowUnencrypted || c.Encryption.Passphrase != "" {
+		return nil
+	}
+	return &Error{
+		Name:     "ENCRYPTION_PASSPHRASE",
+		Reason:   "the replica in S3 would be unencrypted: no passphrase is set",
+		Accepted: "set ENCRYPTION_PASSPHRASE (or ENCRYPTION_PASSPHRASE_FILE, GPG_PASSPHRASE, AGE_PASSPHRASE), or ALLOW_UNENCRYPTED=true",
+	}
+}

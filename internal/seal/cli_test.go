@@ -1,0 +1,163 @@
+package seal_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/testenv"
+)
+
+var update = flag.Bool("update", false, "rewrite the test vector under testdata/vector")
+
+// The test vector of docs/FORMAT.md: a bucket prefix holding a wrapped key and
+// one sealed object, with the passphrase and the plaintext beside them.
+const (
+	vectorDir        = "testdata/vector"
+	vectorPassphrase = "vwstream test vector"
+	vectorObject     = "files/note.txt"
+)
+
+// ageDecryptWithPassphrase runs `age -d -o out in` as a user would, typing the
+// passphrase at the terminal: age 1.1 reads passphrases only from a terminal,
+// so script(1) gives it a pseudo-terminal fed from our stdin.
+func ageDecryptWithPassphrase(t *testing.T, in, out, passphrase string) {
+	t.Helper()
+	age := testenv.Tool(t, "age")
+	script := testenv.Tool(t, "script")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cmdline := strings.Join([]string{shellQuote(age), "-d", "-o", shellQuote(out), shellQuote(in)}, " ")
+	cmd := exec.CommandContext(ctx, script, "-qec", cmdline, "/dev/null")
+	cmd.Stdin = strings.NewReader(passphrase + "\n")
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("age -d %s: %v\n%s", in, err, output)
+	}
+}
+
+// ageDecryptWithIdentity runs `age -d -i identity -o out in`.
+func ageDecryptWithIdentity(t *testing.T, identity, in, out string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), testenv.Tool(t, "age"), "-d", "-i", identity, "-o", out, in)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("age -d -i %s %s: %v\n%s", identity, in, err, output)
+	}
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// A user with the stock age CLI and the passphrase alone can read what the
+// Store wrote into a local backup folder, following docs/FORMAT.md.
+func TestStore_AgeCLI(t *testing.T) {
+	root := t.TempDir()
+	local, err := objstore.NewLocal(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const passphrase = "a passphrase with spaces & symbols"
+	key, err := seal.LoadOrCreateKey(t.Context(), local, passphrase, testKeyOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := randomBytes(t, 3*seal.ChunkSize+17)
+	if _, err := seal.NewStore(local, key).Put(t.Context(), "db/ltx/0/0000000001-0000000001.ltx", bytes.NewReader(plain), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	work := t.TempDir()
+	idFile := filepath.Join(work, "id.txt")
+	ageDecryptWithPassphrase(t, filepath.Join(root, "keys", "age-identity.age"), idFile, passphrase)
+	out := filepath.Join(work, "out")
+	ageDecryptWithIdentity(t, idFile, filepath.Join(root, "db", "ltx", "0", "0000000001-0000000001.ltx"), out)
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("age CLI output: %d bytes, %v; want the %d bytes stored", len(got), err, len(plain))
+	}
+}
+
+// vectorPlaintext is the plaintext of the vector object: text spanning two
+// chunks, so the vector exercises a full chunk and a short final one.
+func vectorPlaintext() []byte {
+	var b bytes.Buffer
+	for i := 0; b.Len() < seal.ChunkSize+1000; i++ {
+		fmt.Fprintf(&b, "vwstream sealed-object test vector, line %d\n", i)
+	}
+	return b.Bytes()
+}
+
+// TestVector checks the committed vector with this package and with the age
+// CLI, so the format cannot drift from what is documented and already stored.
+// go test ./internal/seal -run TestVector -update rewrites it.
+func TestVector(t *testing.T) {
+	keyPath := filepath.Join(vectorDir, filepath.FromSlash(seal.DefaultKeyPath))
+	objPath := filepath.Join(vectorDir, filepath.FromSlash(vectorObject))
+	plainPath := filepath.Join(vectorDir, "plaintext", filepath.FromSlash(vectorObject))
+	if *update {
+		writeVector(t, keyPath, objPath, plainPath)
+	}
+
+	wrapped, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := os.ReadFile(objPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := os.ReadFile(plainPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(plain, vectorPlaintext()) {
+		t.Fatal("vector plaintext differs from vectorPlaintext()")
+	}
+
+	key, err := seal.Unwrap(wrapped, vectorPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := openBytes(key, sealed); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("Go decryption of the vector: %d bytes, %v", len(got), err)
+	}
+	if n, err := seal.PlaintextSize(int64(len(sealed))); err != nil || n != int64(len(plain)) {
+		t.Fatalf("PlaintextSize of the vector = %d, %v; want %d", n, err, len(plain))
+	}
+
+	work := t.TempDir()
+	idFile := filepath.Join(work, "id.txt")
+	ageDecryptWithPassphrase(t, keyPath, idFile, vectorPassphrase)
+	out := filepath.Join(work, "out")
+	ageDecryptWithIdentity(t, idFile, objPath, out)
+	if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("age CLI decryption of the vector: %d bytes, %v", len(got), err)
+	}
+}
+
+func writeVector(t *testing.T, keyPath, objPath, plainPath string) {
+	key := mustKey(t)
+	wrapped, err := key.WrapWorkFactor(vectorPassphrase, testWorkFactor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := vectorPlaintext()
+	for path, data := range map[string][]byte{
+		keyPath:   wrapped,
+		objPath:   sealBytes(t, key, plain),
+		plainPath: plain,
+	} {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
