@@ -1,12 +1,26 @@
 package main
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 
-// runCheck is `vwstream check`, the preflight. The lead replaces its body.
+	"github.com/vwstream/vwstream/internal/preflight"
+	"github.com/vwstream/vwstream/internal/target"
+)
+
+// errChecksFailed ends check with exit 1 after the checklist was printed.
+var errChecksFailed = errors.New("checks failed")
+
+// runCheck is `vwstream check`, the preflight.
 func runCheck(ctx context.Context, a *app, args []string) error {
-	c := a.newCLI("check [flags]",
-		"Preflight: validate the configuration, probe the target with a write, read and\n"+
-			"delete, check the encryption keys and the data folder. Exit 0 when all pass.")
+	c := a.newCLI("check [--json] [flags]",
+		"Preflight: validate the configuration, check the data folder and the database\n"+
+			"file, probe the target with a write, read and delete, and check that the\n"+
+			"passphrase opens the bucket key. Prints a checklist; exit 0 when all pass,\n"+
+			"1 when a check fails, 2 when the configuration is wrong (a remote target\nwithout encryption is refused before any check).")
+	asJSON := c.Bool("json", false, "print the checklist as JSON")
 	if err := a.parse(c, args, true); err != nil {
 		return err
 	}
@@ -20,6 +34,31 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	if err := cfg.RequireEncryption(); err != nil {
 		return err
 	}
-	_ = ctx
-	return errNotYet
+	// Retries are reported by the checklist, not as log lines.
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	store, err := target.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	report := preflight.Run(ctx, cfg, store)
+	if *asJSON {
+		if err := printJSON(a.stdout, report); err != nil {
+			return err
+		}
+	} else {
+		for _, it := range report.Items {
+			mark := "ok  "
+			if !it.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(a.stdout, "%s  %-13s %s\n", mark, it.Name, oneLine(it.Detail))
+		}
+	}
+	if !report.OK {
+		return &exitCodeError{err: errChecksFailed, code: exitFailure}
+	}
+	if !*asJSON {
+		fmt.Fprintln(a.stdout, "all checks passed")
+	}
+	return nil
 }

@@ -1,0 +1,221 @@
+// Package preflight answers "can this node do its job?" before it starts: the data
+// folder, the database file, a write/read/delete probe of the target and the keys.
+// `vwstream check` prints its checklist; `vwstream run` will refuse to start on it.
+package preflight
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/seal"
+)
+
+// Item is one line of the checklist.
+type Item struct {
+	Name   string `json:"name"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Report is the whole checklist.
+type Report struct {
+	OK    bool   `json:"ok"`
+	Items []Item `json:"checks"`
+}
+
+// ProbePrefix is where the target probe writes its short-lived object.
+const ProbePrefix = ".vwstream-check/"
+
+// Run checks everything it can, in order, and never stops at the first failure:
+// a user fixing one problem should see the others at once.
+func Run(ctx context.Context, cfg *config.Config, store objstore.Store) Report {
+	var r Report
+	add := func(it Item) { r.Items = append(r.Items, it) }
+
+	add(Item{Name: "configuration", OK: true, Detail: fmt.Sprintf("target %s, role %s, mode %s", store, cfg.Role, cfg.Mode)})
+	add(DataFolder(cfg.DataFolder))
+	add(Database(cfg.DBPath))
+	probe := Probe(ctx, store)
+	add(probe)
+	add(Encryption(ctx, cfg, store, probe.OK))
+
+	r.OK = true
+	for _, it := range r.Items {
+		r.OK = r.OK && it.OK
+	}
+	return r
+}
+
+// DataFolder checks that dir is a readable directory.
+func DataFolder(dir string) Item {
+	it := Item{Name: "data folder"}
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		it.Detail = fmt.Sprintf("%s does not exist (DATA_FOLDER)", dir)
+		return it
+	case err != nil:
+		it.Detail = fmt.Sprintf("%s: %v", dir, err)
+		return it
+	case !st.IsDir():
+		it.Detail = fmt.Sprintf("%s is not a directory (DATA_FOLDER)", dir)
+		return it
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		it.Detail = fmt.Sprintf("%s is not readable: %v", dir, err)
+		return it
+	}
+	it.OK = true
+	it.Detail = fmt.Sprintf("%s, readable, %d entries", dir, len(entries))
+	return it
+}
+
+// sqliteMagic opens every SQLite 3 database file.
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+// Database checks that path is an SQLite database in WAL mode, or absent. It reads
+// the file header only, so it takes no lock a running Vaultwarden could notice.
+func Database(path string) Item {
+	it := Item{Name: "database"}
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		it.OK = true
+		it.Detail = fmt.Sprintf("%s is absent: run restores it from the replica, or waits for Vaultwarden to create it", path)
+		return it
+	}
+	if err != nil {
+		it.Detail = fmt.Sprintf("%s: %v", path, err)
+		return it
+	}
+	defer f.Close()
+	var hdr [100]byte
+	n, err := io.ReadFull(f, hdr[:])
+	if n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF) {
+		it.OK = true
+		it.Detail = fmt.Sprintf("%s is empty: Vaultwarden has not initialised it yet", path)
+		return it
+	}
+	if err != nil || !bytes.Equal(hdr[:16], sqliteMagic) {
+		it.Detail = fmt.Sprintf("%s is not an SQLite database", path)
+		return it
+	}
+	// Bytes 18 and 19 are the write and read format versions: 2 means WAL.
+	if hdr[18] != 2 || hdr[19] != 2 {
+		it.Detail = fmt.Sprintf("%s is not in WAL mode (set ENABLE_DB_WAL=true in Vaultwarden)", path)
+		return it
+	}
+	it.OK = true
+	it.Detail = fmt.Sprintf("%s: SQLite, WAL mode", path)
+	return it
+}
+
+// Probe writes, reads back and deletes a small random object on the target.
+func Probe(ctx context.Context, store objstore.Store) Item {
+	it := Item{Name: "target"}
+	start := time.Now()
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	key := ProbePrefix + hex.EncodeToString(b[:])
+	body := make([]byte, 1024)
+	_, _ = rand.Read(body)
+	if _, err := store.Put(ctx, key, bytes.NewReader(body), objstore.PutOptions{}); err != nil {
+		it.Detail = fmt.Sprintf("write probe: %v", err)
+		return it
+	}
+	err := readBack(ctx, store, key, body)
+	if derr := store.Delete(ctx, key); err == nil && derr != nil {
+		err = fmt.Errorf("delete probe: %w", derr)
+	}
+	if err != nil {
+		it.Detail = err.Error()
+		return it
+	}
+	it.OK = true
+	it.Detail = fmt.Sprintf("%s: write, read and delete in %s", store, time.Since(start).Round(time.Millisecond))
+	return it
+}
+
+func readBack(ctx context.Context, store objstore.Store, key string, want []byte) error {
+	rc, err := store.Get(ctx, key, 0, -1)
+	if err != nil {
+		return fmt.Errorf("read probe: %w", err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Errorf("read probe: %w", err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("read probe: the object read back differs from the one written")
+	}
+	return nil
+}
+
+// Encryption says how data leaving the host is protected and checks that the
+// passphrase opens the bucket key when one exists. The caller has already run
+// cfg.RequireEncryption, which refuses a remote target in the clear.
+func Encryption(ctx context.Context, cfg *config.Config, store objstore.Store, reachable bool) Item {
+	it := Item{Name: "encryption"}
+	snap := "snapshots unencrypted"
+	if cfg.Encryption.SnapshotMode != config.SnapshotPlain {
+		snap = "snapshots " + cfg.Encryption.SnapshotMode
+	}
+	if cfg.Encryption.Passphrase == "" {
+		it.OK = true
+		where := "local folder"
+		if cfg.Remote() {
+			where = "ALLOW_UNENCRYPTED=true"
+		}
+		it.Detail = fmt.Sprintf("replica and files NOT encrypted (%s); %s", where, snap)
+		return it
+	}
+	if !reachable {
+		it.Detail = "bucket key not checked: the target is unreachable"
+		return it
+	}
+	_, err := seal.LoadKey(ctx, store, cfg.Encryption.Passphrase, seal.KeyOptions{})
+	switch {
+	case errors.Is(err, objstore.ErrNotFound) || errors.Is(err, seal.ErrNoKey):
+		empty, lerr := noSealedData(ctx, store)
+		if lerr != nil {
+			it.Detail = lerr.Error()
+			return it
+		}
+		if !empty {
+			it.Detail = err.Error()
+			return it
+		}
+		it.OK = true
+		it.Detail = fmt.Sprintf("no bucket key yet: the first run creates %s, sealed with %s; %s", seal.DefaultKeyPath, cfg.Encryption.PassphraseSource, snap)
+	case err != nil:
+		it.Detail = err.Error()
+	default:
+		it.OK = true
+		it.Detail = fmt.Sprintf("%s opens the bucket key %s; %s", cfg.Encryption.PassphraseSource, seal.DefaultKeyPath, snap)
+	}
+	return it
+}
+
+// noSealedData reports whether the prefix has no replica or file objects yet.
+func noSealedData(ctx context.Context, store objstore.Store) (bool, error) {
+	for _, prefix := range []string{"db/", "files/"} {
+		for _, err := range store.List(ctx, prefix) {
+			if err != nil {
+				return false, fmt.Errorf("list %s: %w", prefix, err)
+			}
+			return false, nil
+		}
+	}
+	return true, nil
+}
