@@ -91,8 +91,6 @@ func TestRun_ExitCodes(t *testing.T) {
 		{"restore bad --at", nil, []string{"restore", "--to", "/x", "--at", "yesterday"}, exitUsage, "--at"},
 		{"restore --at and --snapshot", nil, []string{"restore", "--to=/x", "--at=2025-01-01T00:00:00Z", "--snapshot=latest"}, exitUsage, "--snapshot"},
 		{"healthcheck bad config", []string{"NODE_ROLE=x"}, []string{"healthcheck"}, exitFailure, "NODE_ROLE"},
-		{"run stub", []string{"S3_BUCKET=b", "GPG_PASSPHRASE_FILE=" + secretFile}, []string{"run", "--", "/start.sh", "-x"}, exitFailure, "vwstream run: not yet available"},
-		{"restore stub", nil, []string{"restore", "--to=/x", "--at=2025-01-01T00:00:00Z"}, exitFailure, "vwstream restore: not yet available"},
 		{"healthcheck stub", nil, []string{"healthcheck"}, exitFailure, "not yet available"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

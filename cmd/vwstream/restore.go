@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"time"
+
+	"github.com/vwstream/vwstream/internal/restore"
+	"github.com/vwstream/vwstream/internal/target"
 )
 
 // restoreOptions is the parsed command line of restore.
@@ -50,6 +55,34 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, _ = ctx, cfg
-	return errNotYet
+	log := newLogger(cfg, a.stderr)
+	plain, err := target.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if opts.Snapshot != "" {
+		return errNotYet
+	}
+	data, _, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	if err != nil {
+		return err
+	}
+	res, err := restore.Replica(ctx, restore.Options{
+		Store:  data,
+		Dir:    opts.To,
+		DBName: filepath.Base(cfg.DBPath),
+		At:     opts.At,
+		Force:  opts.Force,
+		Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return printJSON(a.stdout, res)
+	}
+	fmt.Fprintf(a.stdout, "restored %s from %s\n", res.Dir, plain)
+	fmt.Fprintf(a.stdout, "  database  %s at transaction %d (%s)\n", res.Database, res.TXID, res.Timestamp.UTC().Format(time.RFC3339))
+	fmt.Fprintf(a.stdout, "  files     %d\n", res.Files)
+	return nil
 }
