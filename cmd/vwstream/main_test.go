@@ -121,12 +121,14 @@ func TestRun_ConfigNeverShowsSecrets(t *testing.T) {
 	env := []string{
 		"S3_BUCKET=bucket", "S3_SECRET_ACCESS_KEY=" + mark, "AGE_PASSPHRASE_FILE=" + file,
 		"NOTIFICATION_URLS=ntfy://user:" + mark + "@ntfy.sh/" + mark, "RCLONE_CONFIG_OFF_TYPE=sftp",
-		"RCLONE_CONFIG_OFF_PASS=" + mark, "S3_ENDPOINT=https://k:" + mark + "@minio:9000",
+		"RCLONE_CONFIG_OFF_PASS=" + mark, "S3_ENDPOINT=https://minio.invalid:9000",
 	}
 	for _, args := range [][]string{
 		{"config"}, {"config", "--json"}, {"config", "--encryption-passphrase=" + mark + "-flag"},
 		{"config", "--gpg-passphrase=" + mark}, // two modes: an error that must hide both
 		{"run", "--s3-secret-access-key", mark},
+		{"config", "--s3-endpoint=https://k:" + mark + "@minio:9000"}, // refused, and the error hides it
+		{"config", "--s3-endpoint=https://minio:9000/?token=" + mark},
 	} {
 		code, stdout, stderr := invoke(t, env, args...)
 		if strings.Contains(stdout+stderr, mark) {

@@ -107,6 +107,7 @@ var badValues = []struct{ name, value string }{
 	{"TZ", "Mars/Olympus"},
 	{"S3_ENDPOINT", "ftp://host"},
 	{"S3_ENDPOINT", "https://"},
+	{"S3_ENDPOINT", "https://key:secret@s3.example.com"},
 	{"S3_PROVIDER", "Dropbox"},
 	{"S3_FORCE_PATH_STYLE", "maybe"},
 	{"S3_CA_FILE", "/nonexistent/ca.pem"},
@@ -170,7 +171,14 @@ func TestLoad_BadValue(t *testing.T) {
 			if e.Name != tc.name {
 				t.Errorf("Name = %q, want %q", e.Name, tc.name)
 			}
-			if !e.Secret && !strings.Contains(e.Error(), tc.value) && !strings.HasPrefix(tc.name, "S3_CA") {
+			echo := tc.value
+			if strings.Contains(echo, "://") {
+				echo = config.RedactURL(echo) // passwords in URLs are masked even in errors
+				if strings.Contains(e.Error(), ":p@") || strings.Contains(e.Error(), ":secret@") {
+					t.Errorf("error %q shows the password of the URL", e.Error())
+				}
+			}
+			if !e.Secret && !strings.Contains(e.Error(), echo) && !strings.HasPrefix(tc.name, "S3_CA") {
 				t.Errorf("error %q does not echo the value", e.Error())
 			}
 		})

@@ -26,7 +26,11 @@ func (e *Error) Error() string {
 		b.WriteString(" (value hidden)")
 	case e.HasValue:
 		b.WriteString("=")
-		b.WriteString(strconv.Quote(e.Value))
+		v := e.Value
+		if strings.Contains(v, "://") {
+			v = RedactURL(v) // a URL may carry a password or token
+		}
+		b.WriteString(strconv.Quote(v))
 	}
 	b.WriteString(": ")
 	b.WriteString(e.Reason)

@@ -121,6 +121,12 @@ func parseEndpoint(s string) (string, error) {
 	if u.Host == "" {
 		return "", bad("no host", accepted)
 	}
+	if u.User != nil {
+		return "", bad("credentials in the URL would be printed with it; set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY instead", accepted)
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", bad("an endpoint has no query or fragment", accepted)
+	}
 	return strings.TrimSuffix(u.String(), "/"), nil
 }
 
