@@ -38,6 +38,7 @@ var commands = []command{
 	{"promote", "secondary -> primary (takes the lease)", runPromote},
 	{"config", "effective configuration, secrets redacted", runConfig},
 	{"version", "version, commit and Go version", runVersion},
+	{"demo", "a demo vault written like Vaultwarden, protected and restored (no S3 needed)", runDemo},
 }
 
 // run is main without the process: tests call it with their own args and environment.

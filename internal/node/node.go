@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
@@ -50,28 +51,50 @@ type Options struct {
 // ErrStale is returned when the local database is older than the replica.
 var ErrStale = errors.New("local database is older than the replica")
 
-// node holds what Run started, so shutdown can stop it in reverse order.
-type node struct {
+// Node is one running vwstream daemon. It holds what Run started, so shutdown
+// can stop it in reverse order.
+type Node struct {
 	opt   Options
 	cfg   *config.Config
 	log   *slog.Logger
 	plain objstore.Store
 	data  objstore.Store
-	repl  *dbrepl.Replicator
 	child *child
+
+	mu   sync.Mutex
+	repl *dbrepl.Replicator // set once replication has started
+}
+
+// New prepares a node; Run starts it.
+func New(opt Options) *Node {
+	n := &Node{opt: opt, cfg: opt.Config, log: opt.Logger}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	if n.opt.ChildStopTimeout == 0 {
+		n.opt.ChildStopTimeout = DefaultChildStopTimeout
+	}
+	return n
+}
+
+// Run is New(opt).Run(ctx).
+func Run(ctx context.Context, opt Options) error { return New(opt).Run(ctx) }
+
+// Replication reports replication progress; ok is false before it has started.
+func (n *Node) Replication() (st dbrepl.Status, ok bool) {
+	n.mu.Lock()
+	r := n.repl
+	n.mu.Unlock()
+	if r == nil {
+		return st, false
+	}
+	return r.Status(), true
 }
 
 // Run starts the node and blocks until ctx ends (SIGTERM, SIGINT), the child
 // exits, or replication fails for good; then it shuts down in order. The error
 // reports the child's failure and any flush that did not complete.
-func Run(ctx context.Context, opt Options) error {
-	n := &node{opt: opt, cfg: opt.Config, log: opt.Logger}
-	if n.log == nil {
-		n.log = slog.New(slog.DiscardHandler)
-	}
-	if opt.ChildStopTimeout == 0 {
-		n.opt.ChildStopTimeout = DefaultChildStopTimeout
-	}
+func (n *Node) Run(ctx context.Context) error {
 	if err := n.start(ctx); err != nil {
 		return errors.Join(err, n.shutdown())
 	}
@@ -80,7 +103,7 @@ func Run(ctx context.Context, opt Options) error {
 }
 
 // start runs the start-up sequence, top to bottom.
-func (n *node) start(ctx context.Context) error {
+func (n *Node) start(ctx context.Context) error {
 	var err error
 	if n.plain, err = target.Open(ctx, n.cfg, n.log); err != nil {
 		return err
@@ -91,18 +114,22 @@ func (n *node) start(ctx context.Context) error {
 	if err := n.prepareData(ctx); err != nil {
 		return err
 	}
-	if n.repl, err = dbrepl.New(dbrepl.Options{
+	repl, err := dbrepl.New(dbrepl.Options{
 		DBPath:          n.cfg.DBPath,
 		Store:           n.data,
 		SyncInterval:    n.cfg.Replication.SyncInterval,
 		ShutdownTimeout: n.cfg.Replication.ShutdownTimeout,
 		Logger:          n.log,
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	if err := n.repl.Start(ctx); err != nil {
+	if err := repl.Start(ctx); err != nil {
 		return err
 	}
+	n.mu.Lock()
+	n.repl = repl
+	n.mu.Unlock()
 	if len(n.opt.Command) > 0 {
 		if n.child, err = startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr); err != nil {
 			return err
@@ -116,7 +143,7 @@ func (n *node) start(ctx context.Context) error {
 // when it is missing and the replica has it, refuse when it is older than the
 // replica, and otherwise go on (a missing database is replicated once the
 // application creates it).
-func (n *node) prepareData(ctx context.Context) error {
+func (n *Node) prepareData(ctx context.Context) error {
 	if err := os.MkdirAll(n.cfg.DataFolder, 0o750); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
@@ -136,7 +163,7 @@ func (n *node) prepareData(ctx context.Context) error {
 
 // restoreMissing restores the database (and, into an empty data folder, the
 // files) before anything else starts.
-func (n *node) restoreMissing(ctx context.Context) error {
+func (n *Node) restoreMissing(ctx context.Context) error {
 	dbDir, dbName := filepath.Split(n.cfg.DBPath)
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:  n.data,
@@ -159,7 +186,7 @@ func (n *node) restoreMissing(ctx context.Context) error {
 }
 
 // wait blocks until there is a reason to stop and names it.
-func (n *node) wait(ctx context.Context) string {
+func (n *Node) wait(ctx context.Context) string {
 	var childDone <-chan struct{}
 	if n.child != nil {
 		childDone = n.child.done
@@ -174,7 +201,7 @@ func (n *node) wait(ctx context.Context) string {
 
 // shutdown stops what start started, in order, each step within its budget, and
 // joins every failure: a flush that did not finish is an error, not a log line.
-func (n *node) shutdown() error {
+func (n *Node) shutdown() error {
 	var errs []error
 	if n.child != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), n.opt.ChildStopTimeout)
@@ -183,9 +210,12 @@ func (n *node) shutdown() error {
 		}
 		cancel()
 	}
-	if n.repl != nil {
+	n.mu.Lock()
+	repl := n.repl
+	n.mu.Unlock()
+	if repl != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Replication.ShutdownTimeout)
-		if err := n.repl.Close(ctx); err != nil {
+		if err := repl.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("final replication flush: %w", err))
 		}
 		cancel()

@@ -37,7 +37,7 @@ type Store interface {
 	// Copy duplicates src to dst inside the store (server-side where possible).
 	Copy(ctx context.Context, src, dst string) (ObjectInfo, error)
 
-	// String names the store for humans ("s3://bucket/prefix at https://host",
+	// String names the store for humans ("s3://bucket/prefix (https://host)",
 	// "file:///backup"); it never contains a credential.
 	String() string
 }
