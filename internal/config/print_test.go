@@ -121,6 +121,31 @@ func TestReference_MatchesDocs(t *testing.T) {
 	}
 }
 
+func TestEnvExample_MatchesDeploy(t *testing.T) {
+	path := filepath.Join("..", "..", "deploy", ".env.example")
+	want := config.EnvExample()
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v (regenerate: go test ./internal/config -run TestEnvExample -update)", path, err)
+	}
+	if string(got) != want {
+		t.Fatalf("deploy/.env.example disagrees with the table; regenerate: go test ./internal/config -run TestEnvExample -update")
+	}
+	for _, v := range config.Vars() {
+		if !strings.Contains(want, "#"+v.Name+"=") && !strings.Contains(want, "#"+v.Name+"_FILE=") {
+			t.Errorf(".env.example misses %s", v.Name)
+		}
+		if v.Secret && strings.Contains(want, "#"+v.Name+"=") {
+			t.Errorf(".env.example suggests %s inline instead of %s_FILE", v.Name, v.Name)
+		}
+	}
+}
+
 func TestFlagUsage_ListsEveryFlag(t *testing.T) {
 	usage := config.FlagUsage()
 	for _, v := range config.Vars() {
