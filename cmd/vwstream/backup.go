@@ -1,12 +1,22 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/snapshot"
+)
 
 // runBackup is `vwstream backup`: one snapshot now.
 func runBackup(ctx context.Context, a *app, args []string) error {
-	c := a.newCLI("backup [flags]",
+	c := a.newCLI("backup [--json] [flags]",
 		"Take one snapshot now (consistent database copy, files, manifest), compress and\n"+
 			"encrypt it, upload it to the target and every extra remote, verify and prune.")
+	asJSON := c.Bool("json", false, "print the result as JSON")
 	if err := a.parse(c, args, true); err != nil {
 		return err
 	}
@@ -20,6 +30,99 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 	if err := cfg.RequireSnapshotEncryption(); err != nil {
 		return err
 	}
-	_ = ctx
-	return errNotYet
+	log := newLogger(cfg, a.stderr)
+	ver, _ := buildVersion()
+	opts, err := snapshot.OptionsFromConfig(cfg, ver, log)
+	if err != nil {
+		return err
+	}
+	dests, err := snapshot.Destinations(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var p *progress
+	if isTerminal(a.stderr) && !*asJSON {
+		p = &progress{w: a.stderr, start: time.Now()}
+		opts.Progress = p.update
+	}
+	res, runErr := snapshot.Run(ctx, opts, dests)
+	if p != nil {
+		p.done()
+	}
+	if *asJSON {
+		if err := printJSON(a.stdout, res); err != nil {
+			return err
+		}
+	} else if runErr == nil {
+		fmt.Fprintf(a.stdout, "%s  %s  %s\n", res.Name, humanSize(res.Size), res.Duration.Round(time.Millisecond))
+		for _, d := range res.Destinations {
+			fmt.Fprintf(a.stdout, "  %-20s ok, verified by %s\n", d.Name, d.Verified)
+		}
+		if res.Degraded {
+			fmt.Fprintf(a.stdout, "  degraded: %d attachment row(s) without their file\n", res.MissingAttachments)
+		}
+	}
+	return runErr
+}
+
+// isTerminal reports whether w is a character device (a terminal), where
+// progress is shown; logs and pipes stay quiet.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progress prints bytes uploaded and the rate on one terminal line.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	start time.Time
+	last  time.Time
+	n     int64
+}
+
+func (p *progress) update(n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n = n
+	if time.Since(p.last) < 250*time.Millisecond {
+		return
+	}
+	p.last = time.Now()
+	p.print()
+}
+
+func (p *progress) print() {
+	secs := time.Since(p.start).Seconds()
+	rate := 0.0
+	if secs > 0 {
+		rate = float64(p.n) / secs
+	}
+	fmt.Fprintf(p.w, "\ruploaded %s (%s/s)   ", humanSize(p.n), humanSize(int64(rate)))
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n > 0 {
+		p.print()
+		fmt.Fprintln(p.w)
+	}
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
@@ -113,16 +114,25 @@ func demoRestore(ctx context.Context, a *app, cfg *config.Config, plain objstore
 		return err
 	}
 	restored := filepath.Join(dir, "restored")
-	res, err := restore.Replica(ctx, restore.Options{Store: view, Dir: restored, DBName: filepath.Base(cfg.DBPath), Force: true})
+	res, err := restore.Replica(ctx, restore.Options{Store: view, Dir: restored, DBName: filepath.Base(cfg.DBPath),
+		Force: true, Files: node.RestoreFiles(cfg, view)})
 	if err != nil {
 		return err
 	}
 	rep, err := vaultsim.Verify(res.Database, ledger, time.Now())
-	fmt.Fprintf(a.stdout, "restored    %s (transaction %d)\n", res.Database, res.TXID)
+	fmt.Fprintf(a.stdout, "restored    %s (transaction %d) and %d files\n", res.Database, res.TXID, res.Files)
 	if err != nil {
 		return fmt.Errorf("restored copy does not hold every committed transaction: %w", err)
 	}
 	fmt.Fprintf(a.stdout, "verified    integrity ok; all %d committed transactions of the ledger are in the restored copy\n", rep.LedgerEntries)
+	missing, err := filesync.MissingAttachments(res.Database, filepath.Join(restored, "attachments"))
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("restored copy lacks %d attachment files its database refers to", len(missing))
+	}
+	fmt.Fprintf(a.stdout, "verified    every attachment row has its file\n")
 	return nil
 }
 

@@ -91,7 +91,7 @@ func TestRun_ExitCodes(t *testing.T) {
 		{"restore bad --at", nil, []string{"restore", "--to", "/x", "--at", "yesterday"}, exitUsage, "--at"},
 		{"restore --at and --snapshot", nil, []string{"restore", "--to=/x", "--at=2025-01-01T00:00:00Z", "--snapshot=latest"}, exitUsage, "--snapshot"},
 		{"healthcheck bad config", []string{"NODE_ROLE=x"}, []string{"healthcheck"}, exitFailure, "NODE_ROLE"},
-		{"healthcheck stub", nil, []string{"healthcheck"}, exitFailure, "not yet available"},
+		{"healthcheck no status", []string{"STATUS_ADDR=off", "STATUS_FILE=/nonexistent/s.json"}, []string{"healthcheck", "--no-vaultwarden"}, exitFailure, "no status available"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := append([]string{"LOG_LEVEL=error"}, tc.env...)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/target"
 )
@@ -73,6 +74,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		DBName: filepath.Base(cfg.DBPath),
 		At:     opts.At,
 		Force:  opts.Force,
+		Files:  node.RestoreFiles(cfg, data),
 		Logger: log,
 	})
 	if err != nil {

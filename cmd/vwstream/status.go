@@ -1,6 +1,14 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/status"
+)
 
 // runStatus is `vwstream status [--json]`.
 func runStatus(ctx context.Context, a *app, args []string) error {
@@ -18,6 +26,113 @@ func runStatus(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, _, _ = ctx, cfg, asJSON
-	return errNotYet
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	doc, source, err := status.Load(ctx, cfg.Health.StatusAddr, cfg.Health.StatusFile)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return printJSON(a.stdout, doc)
+	}
+	printSummary(a.stdout, doc, source, time.Now())
+	return nil
+}
+
+// printSummary renders the status document for a human, one line per part.
+func printSummary(w io.Writer, s *status.Status, source string, now time.Time) {
+	ago := func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return humanDur(now.Sub(t)) + " ago"
+	}
+	line := func(name, format string, args ...any) {
+		fmt.Fprintf(w, "%-12s %s\n", name, fmt.Sprintf(format, args...))
+	}
+	written := time.Unix(s.Timestamp, 0)
+	node := s.Role
+	if s.Mode != "" {
+		node += ", " + s.Mode
+	}
+	line("status", "%s (%s), up since %s; from %s, written %s", s.Status, node, ago(s.StartedAt), source, ago(written))
+	if l := s.Lease; l != nil {
+		switch {
+		case l.Ours:
+			line("lease", "held by this node, %s, expires %s", l.Holder, l.ExpiresAt.Format(time.RFC3339))
+		case l.Error != "":
+			line("lease", "%s", l.Error)
+		case l.Holder != "":
+			line("lease", "held by %s until %s", l.Holder, l.ExpiresAt.Format(time.RFC3339))
+		default:
+			line("lease", "none")
+		}
+	}
+	if d := s.DB; d != nil {
+		line("db", "txid %d local, %d replicated, lag %s, last sync %s", d.TXIDLocal, d.TXIDReplicated,
+			humanDur(time.Duration(d.LagSeconds*float64(time.Second))), ago(d.LastSync))
+	}
+	if f := s.Files; f != nil {
+		line("files", "%d pending, %d uploaded (%s), last sync %s", f.Pending, f.Uploaded, humanBytes(f.UploadedBytes), ago(f.LastSync))
+	}
+	if p := s.Snapshot; p != nil {
+		last := "none yet"
+		if !p.LastSuccess.IsZero() {
+			last = fmt.Sprintf("%s (%s), %s", p.LastName, humanBytes(p.LastSize), ago(p.LastSuccess))
+		}
+		result := p.LastResult
+		if result == "" {
+			result = "no attempt yet"
+		}
+		line("snapshot", "last attempt %s; newest good: %s", result, last)
+	}
+	if k := s.Child; k != nil {
+		state := "not running"
+		if k.Running {
+			state = fmt.Sprintf("running (pid %d)", k.PID)
+		} else if k.ExitCode != nil {
+			state = fmt.Sprintf("exited with code %d", *k.ExitCode)
+		}
+		line("vaultwarden", "%s, %d restarts", state, k.Restarts)
+	}
+	if len(s.Errors) == 0 {
+		line("errors", "none")
+		return
+	}
+	line("errors", "%s", s.Errors[0])
+	for _, e := range s.Errors[1:] {
+		line("", "%s", e)
+	}
+}
+
+// humanDur rounds a duration for reading: 350ms, 4.2s, 3m12s, 5h3m, 2d4h.
+func humanDur(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "in " + humanDur(-d)
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	}
+	days := int(d / (24 * time.Hour))
+	return fmt.Sprintf("%dd%dh", days, int((d-time.Duration(days)*24*time.Hour)/time.Hour))
+}
+
+// humanBytes renders a size in binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -1,12 +1,20 @@
 package main
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/snapshot"
+)
 
 // runVerify is `vwstream verify`: a restore drill.
 func runVerify(ctx context.Context, a *app, args []string) error {
-	c := a.newCLI("verify [flags]",
+	c := a.newCLI("verify [--snapshot NAME|latest] [--json] [flags]",
 		"Restore the latest state into a temporary folder and check it: database integrity,\n"+
 			"manifest, and that every attachment the database references is there.")
+	name := c.String("snapshot", "latest", "check this snapshot `NAME` of the target")
+	asJSON := c.Bool("json", false, "print the result as JSON")
 	if err := a.parse(c, args, true); err != nil {
 		return err
 	}
@@ -17,6 +25,30 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	_, _ = ctx, cfg
-	return errNotYet
+	log := newLogger(cfg, a.stderr)
+	namer, err := snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+	if err != nil {
+		return err
+	}
+	dests, err := snapshot.Destinations(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: dests[0].Store, Namer: namer, Name: *name,
+		DryRun: true, Keys: snapshot.KeysFromConfig(cfg), Logger: log})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if err := printJSON(a.stdout, res); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "%s: %d files, %s, integrity %s, taken %s, checked in %s\n", res.Name, res.Files,
+			humanSize(res.Bytes), res.Integrity, res.CapturedAt.Format(time.RFC3339), res.Duration.Round(time.Millisecond))
+	}
+	if res.MissingAttachments > 0 {
+		return fmt.Errorf("%s: %d attachment row(s) without their file (snapshot degraded: %t)", res.Name, res.MissingAttachments, res.Degraded)
+	}
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
+	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/target"
@@ -61,13 +62,16 @@ type Node struct {
 	data  objstore.Store
 	child *child
 
-	mu   sync.Mutex
-	repl *dbrepl.Replicator // set once replication has started
+	ready chan struct{} // closed once start-up has finished
+
+	mu    sync.Mutex
+	repl  *dbrepl.Replicator // set once replication has started
+	files *filesync.Syncer   // set once file sync has started
 }
 
 // New prepares a node; Run starts it.
 func New(opt Options) *Node {
-	n := &Node{opt: opt, cfg: opt.Config, log: opt.Logger}
+	n := &Node{opt: opt, cfg: opt.Config, log: opt.Logger, ready: make(chan struct{})}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -75,6 +79,21 @@ func New(opt Options) *Node {
 		n.opt.ChildStopTimeout = DefaultChildStopTimeout
 	}
 	return n
+}
+
+// Ready is closed once start-up has finished: data restored, replication and
+// the child started.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Files reports file sync progress; ok is false before it has started.
+func (n *Node) Files() (st filesync.Status, ok bool) {
+	n.mu.Lock()
+	f := n.files
+	n.mu.Unlock()
+	if f == nil {
+		return st, false
+	}
+	return f.Status(), true
 }
 
 // Run is New(opt).Run(ctx).
@@ -98,6 +117,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.start(ctx); err != nil {
 		return errors.Join(err, n.shutdown())
 	}
+	close(n.ready)
 	n.log.Info("stopping", "reason", n.wait(ctx))
 	return n.shutdown()
 }
@@ -130,6 +150,17 @@ func (n *Node) start(ctx context.Context) error {
 	n.mu.Lock()
 	n.repl = repl
 	n.mu.Unlock()
+
+	fopts := syncOptions(n.cfg, n.data)
+	fopts.Logger = n.log
+	fopts.OnAlarm = func(err error) { n.log.Error("file sync refused to delete remote files", "error", err) }
+	files, err := filesync.Open(ctx, fopts)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.files = files
+	n.mu.Unlock()
 	if len(n.opt.Command) > 0 {
 		if n.child, err = startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr); err != nil {
 			return err
@@ -161,27 +192,30 @@ func (n *Node) prepareData(ctx context.Context) error {
 	return nil
 }
 
-// restoreMissing restores the database (and, into an empty data folder, the
-// files) before anything else starts.
+// restoreMissing restores the database and files before anything else starts.
+// Into an empty data folder they are staged and moved in together; a folder that
+// already holds other data (config.json, attachments) keeps it, and the
+// database and the stored files are restored beside it.
 func (n *Node) restoreMissing(ctx context.Context) error {
 	dbDir, dbName := filepath.Split(n.cfg.DBPath)
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:  n.data,
 		Dir:    filepath.Clean(dbDir),
 		DBName: dbName,
+		Files:  RestoreFiles(n.cfg, n.data),
 		Logger: n.log,
 	})
 	if errors.Is(err, restore.ErrNotEmpty) {
-		// The folder has other data (config.json, attachments): restore the
-		// database file alone and keep what is there.
 		var db dbrepl.Result
-		db, err = dbrepl.Restore(ctx, dbrepl.RestoreOptions{Store: n.data, OutputPath: n.cfg.DBPath, Logger: n.log})
-		res.TXID, res.Timestamp = db.TXID, db.Timestamp
+		if db, err = dbrepl.Restore(ctx, dbrepl.RestoreOptions{Store: n.data, OutputPath: n.cfg.DBPath, Logger: n.log}); err == nil {
+			res.TXID, res.Timestamp = db.TXID, db.Timestamp
+			res.Files, err = RestoreFiles(n.cfg, n.data)(ctx, n.cfg.DataFolder)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("start-up restore: %w", err)
 	}
-	n.log.Info("restored the database before start", "txid", res.TXID, "timestamp", res.Timestamp)
+	n.log.Info("restored before start", "txid", res.TXID, "timestamp", res.Timestamp, "files", res.Files)
 	return nil
 }
 
@@ -211,8 +245,15 @@ func (n *Node) shutdown() error {
 		cancel()
 	}
 	n.mu.Lock()
-	repl := n.repl
+	repl, files := n.repl, n.files
 	n.mu.Unlock()
+	if files != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Sync.ShutdownTimeout)
+		if err := files.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("final file sync: %w", err))
+		}
+		cancel()
+	}
 	if repl != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Replication.ShutdownTimeout)
 		if err := repl.Close(ctx); err != nil {

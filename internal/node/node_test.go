@@ -1,0 +1,236 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/node"
+	"github.com/vwstream/vwstream/internal/restore"
+	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vaultsim"
+)
+
+var (
+	vwloadOnce sync.Once
+	vwloadPath string
+	vwloadErr  error
+)
+
+// vwload builds the Vaultwarden stand-in the node supervises in these tests.
+func vwload(t *testing.T) string {
+	t.Helper()
+	vwloadOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vwload-bin-")
+		if err != nil {
+			vwloadErr = err
+			return
+		}
+		vwloadPath = filepath.Join(dir, "vwload")
+		out, err := exec.Command("go", "build", "-o", vwloadPath, "github.com/vwstream/vwstream/cmd/vwload").CombinedOutput()
+		if err != nil {
+			vwloadErr = fmt.Errorf("build vwload: %v\n%s", err, out)
+		}
+	})
+	if vwloadErr != nil {
+		t.Fatal(vwloadErr)
+	}
+	return vwloadPath
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// s3Config is a node configuration against a fresh bucket of the test server,
+// sealed with a passphrase, with the data folder dir.
+func s3Config(t *testing.T, s testenv.S3, dir string, extra ...string) *config.Config {
+	t.Helper()
+	env := append([]string{
+		"DATA_FOLDER=" + dir,
+		"S3_BUCKET=" + s.Bucket, "S3_ENDPOINT=" + s.Endpoint, "S3_REGION=" + s.Region,
+		"S3_ACCESS_KEY_ID=" + s.AccessKey, "S3_SECRET_ACCESS_KEY=" + s.SecretKey,
+		"ENCRYPTION_PASSPHRASE=node test passphrase",
+		"LITESTREAM_SYNC_INTERVAL=1s", "LITESTREAM_SHUTDOWN_TIMEOUT=10s", "SYNC_SHUTDOWN_TIMEOUT=10s",
+	}, extra...)
+	cfg, err := config.Load(nil, env, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bucket key, wrapped with a cheap scrypt work factor: the default one
+	// costs seconds under -race, and the node loads whatever the key says.
+	ctx := context.Background()
+	plain, err := target.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seal.CreateKey(ctx, plain, cfg.Encryption.Passphrase, seal.KeyOptions{WorkFactor: 10}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// restoreAndVerify restores the replica into a fresh folder and checks that every
+// transaction in the ledger is there.
+func restoreAndVerify(t *testing.T, cfg *config.Config, ledger string) vaultsim.Report {
+	t.Helper()
+	ctx := context.Background()
+	view, err := dataViewFor(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "restored")
+	res, err := restore.Replica(ctx, restore.Options{Store: view, Dir: dir})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	rep, err := vaultsim.Verify(res.Database, ledger, time.Now())
+	if err != nil {
+		t.Fatalf("verify restored copy: %v (%+v)", err, rep)
+	}
+	return rep
+}
+
+// waitReady waits until n has started, failing the test if Run ends first.
+func waitReady(t *testing.T, n *node.Node, done <-chan error) {
+	t.Helper()
+	select {
+	case <-n.Ready():
+	case err := <-done:
+		t.Fatalf("run ended during start-up: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("node not ready within 60 s")
+	}
+}
+
+// TestNode_GracefulStopLosesNothing: SIGTERM (ctx cancel) while the supervised
+// stand-in writes; when Run returns, every committed transaction is in S3.
+func TestNode_GracefulStopLosesNothing(t *testing.T) {
+	s := testenv.NewS3(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	v, err := vaultsim.Create(data, vaultsim.Options{Seed: 7, Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	ledger := filepath.Join(work, "ledger")
+	cfg := s3Config(t, s, data)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	n := node.New(node.Options{
+		Config:  cfg,
+		Command: []string{vwload(t), "serve", "--dir", data, "--addr", freeAddr(t), "--write-rate", "200", "--ledger", ledger},
+		Env:     os.Environ(),
+		Stdout:  testWriter{t}, Stderr: testWriter{t},
+		Logger: testLogger(t),
+	})
+	go func() { done <- n.Run(ctx) }()
+	waitReady(t, n, done)
+	time.Sleep(3 * time.Second)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("run did not stop within 60 s")
+	}
+	rep := restoreAndVerify(t, cfg, ledger)
+	if rep.LedgerEntries < 100 {
+		t.Fatalf("only %d transactions were written; the test proves nothing", rep.LedgerEntries)
+	}
+}
+
+// TestNode_ChildExitCode: a child that fails on its own stops the node, whose
+// error carries the child's exit code.
+func TestNode_ChildExitCode(t *testing.T) {
+	s := testenv.NewS3(t)
+	data := t.TempDir()
+	cfg := s3Config(t, s, data)
+	err := node.Run(context.Background(), node.Options{
+		Config: cfg, Command: []string{"sh", "-c", "exit 3"}, Env: os.Environ(),
+		Stdout: testWriter{t}, Stderr: testWriter{t}, Logger: testLogger(t),
+	})
+	var ce *node.ChildExitError
+	if !errors.As(err, &ce) || ce.Code != 3 {
+		t.Fatalf("run = %v, want the child's exit code 3", err)
+	}
+}
+
+// TestNode_StartUpRestoreAndStaleVolume: an empty data folder is restored before
+// the child starts; a different database in its place is refused as stale.
+func TestNode_StartUpRestoreAndStaleVolume(t *testing.T) {
+	s := testenv.NewS3(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	v, err := vaultsim.Create(data, vaultsim.Options{Seed: 3, Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := filepath.Join(work, "ledger")
+	if _, err := vaultsim.NewWorkload(v, vaultsim.WorkloadOptions{Rate: -1, Count: 50, Ledger: ledger}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+	cfg := s3Config(t, s, data)
+	opts := node.Options{Config: cfg, Env: os.Environ(), Stdout: testWriter{t}, Stderr: testWriter{t}, Logger: testLogger(t)}
+
+	// First run: a sidecar that replicates, stopped once it has started.
+	ctx, cancel := context.WithCancel(context.Background())
+	n := node.New(opts)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitReady(t, n, done)
+	// Stopping right after start must flush too: no wait for a first sync.
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+
+	// Lose the volume: the next start restores before the child runs, and the
+	// child sees the database.
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+	withChild := opts
+	withChild.Command = []string{"sh", "-c", `test -s "$0/db.sqlite3"`, data}
+	if err := node.Run(context.Background(), withChild); err != nil {
+		t.Fatalf("run on an empty data folder: %v", err)
+	}
+	if rep, err := vaultsim.Verify(filepath.Join(data, "db.sqlite3"), ledger, time.Now()); err != nil {
+		t.Fatalf("start-up restore: %v (%+v)", err, rep)
+	}
+
+	// A stale volume: another vault's database where ours was.
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+	other, err := vaultsim.Create(data, vaultsim.Options{Seed: 99, Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	err = node.Run(context.Background(), withChild)
+	if !errors.Is(err, node.ErrStale) {
+		t.Fatalf("run on a stale volume = %v, want ErrStale", err)
+	}
+}

@@ -1,0 +1,90 @@
+// Package status is what a running node tells the outside: the status document
+// (STATUS_FILE and GET /status), /healthz, /readyz and Prometheus /metrics on
+// STATUS_ADDR, and the health rules `vwstream healthcheck` applies to them.
+// Nothing here ever holds a secret: components report progress and error messages,
+// never configuration.
+package status
+
+import "time"
+
+// States of the node, the "status" field. The first three are those of the
+// sync-status.json written by the image vwstream replaces.
+const (
+	StateStarting = "starting"
+	StateOK       = "ok"
+	StateError    = "error"
+	StateStopping = "stopping"
+)
+
+// Snapshot results.
+const (
+	ResultOK    = "ok"
+	ResultError = "error"
+)
+
+// Status is the status document. Its first four fields keep the shape of the
+// replaced image's /tmp/sync-status.json so existing probes keep working.
+type Status struct {
+	Status    string `json:"status"`    // StateStarting, StateOK, StateError or StateStopping
+	Role      string `json:"role"`      // primary or secondary
+	Timestamp int64  `json:"timestamp"` // unix seconds when the document was made
+	Datetime  string `json:"datetime"`  // the same instant, RFC 3339 UTC
+
+	Mode      string    `json:"mode,omitempty"`    // persistent or serverless
+	Version   string    `json:"version,omitempty"` // vwstream's version
+	StartedAt time.Time `json:"started_at,omitzero"`
+
+	DB       *DB       `json:"db,omitempty"`
+	Files    *Files    `json:"files,omitempty"`
+	Snapshot *Snapshot `json:"snapshot,omitempty"`
+	Lease    *Lease    `json:"lease,omitempty"`
+	Child    *Child    `json:"child,omitempty"`
+
+	// Errors lists what is wrong now, one line each; empty when status is ok.
+	Errors []string `json:"errors"`
+}
+
+// DB is database replication (primary) or the last database pull (secondary).
+type DB struct {
+	TXIDLocal      uint64    `json:"txid_local"`
+	TXIDReplicated uint64    `json:"txid_replicated"`
+	LagSeconds     float64   `json:"lag_seconds"` // 0 when the replica holds every local transaction
+	LastSync       time.Time `json:"last_sync,omitzero"`
+	LastError      string    `json:"last_error,omitempty"`
+}
+
+// Files is file sync: attachments, sends, config.json, rsa_key*.
+type Files struct {
+	Pending       int       `json:"pending"`            // changed files not yet uploaded
+	LastSync      time.Time `json:"last_sync,omitzero"` // last complete pass (reconcile or pull)
+	Uploaded      int64     `json:"uploaded"`           // files uploaded since start
+	UploadedBytes int64     `json:"uploaded_bytes"`     // their bytes
+	LastError     string    `json:"last_error,omitempty"`
+	Alarm         string    `json:"alarm,omitempty"` // a condition a human must look at (e.g. watch limit)
+}
+
+// Snapshot is the newest scheduled or on-demand snapshot.
+type Snapshot struct {
+	LastTime    time.Time `json:"last_time,omitzero"`    // when the last attempt ended
+	LastResult  string    `json:"last_result,omitempty"` // ResultOK or ResultError
+	LastName    string    `json:"last_name,omitempty"`   // object name of the last good snapshot
+	LastSize    int64     `json:"last_size"`             // bytes of the last good snapshot
+	LastSuccess time.Time `json:"last_success,omitzero"` // when the last good snapshot was made
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Lease is the primary's lease as this node knows it.
+type Lease struct {
+	Holder    string    `json:"holder,omitempty"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	Ours      bool      `json:"ours"`
+	Error     string    `json:"error,omitempty"` // why it is not ours any more
+}
+
+// Child is the supervised process (Vaultwarden); absent in sidecar mode.
+type Child struct {
+	PID      int  `json:"pid,omitempty"`
+	Running  bool `json:"running"`
+	Restarts int  `json:"restarts,omitempty"`
+	ExitCode *int `json:"exit_code,omitempty"` // after it exited
+}
