@@ -1,7 +1,8 @@
-// Package node is `vwstream run`: it orders start-up (target, lease, restore,
-// replication, file sync, the supervised child) and shutdown (child first, then
-// the final file sync, the replication flush and the lease), so that a graceful
-// stop loses nothing and a crash loses at most the replication interval.
+// Package node is `vwstream run`: it orders start-up (status, target, lease,
+// restore, replication, file sync, the supervised child) and shutdown (child
+// first, then the final file sync, the replication flush and the lease), so that
+// a graceful stop loses nothing and a crash loses at most the replication
+// interval. A primary that loses its lease stops writing at once (fencing).
 package node
 
 import (
@@ -18,8 +19,10 @@ import (
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/filesync"
+	"github.com/vwstream/vwstream/internal/lease"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
+	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/target"
 )
 
@@ -45,24 +48,32 @@ type Options struct {
 	Stdout  io.Writer
 	Stderr  io.Writer
 	Logger  *slog.Logger
+	Version string // reported in the status document
 	// ChildStopTimeout overrides DefaultChildStopTimeout.
 	ChildStopTimeout time.Duration
 }
 
-// ErrStale is returned when the local database is older than the replica.
-var ErrStale = errors.New("local database is older than the replica")
+var (
+	// ErrStale is returned when the local database is older than the replica.
+	ErrStale = errors.New("local database is older than the replica")
+	// ErrFenced is returned when the primary lost its lease and stopped writing.
+	ErrFenced = errors.New("lease lost: stopped writing to the bucket")
+)
 
 // Node is one running vwstream daemon. It holds what Run started, so shutdown
 // can stop it in reverse order.
 type Node struct {
-	opt   Options
-	cfg   *config.Config
-	log   *slog.Logger
-	plain objstore.Store
-	data  objstore.Store
-	child *child
-
-	ready chan struct{} // closed once start-up has finished
+	opt     Options
+	cfg     *config.Config
+	log     *slog.Logger
+	board   *status.Board
+	metrics *status.Metrics
+	server  *status.Server
+	plain   objstore.Store
+	data    objstore.Store
+	lease   *lease.Lease
+	child   *child
+	ready   chan struct{} // closed once start-up has finished
 
 	mu    sync.Mutex
 	repl  *dbrepl.Replicator // set once replication has started
@@ -78,26 +89,20 @@ func New(opt Options) *Node {
 	if n.opt.ChildStopTimeout == 0 {
 		n.opt.ChildStopTimeout = DefaultChildStopTimeout
 	}
+	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: status.LimitsFrom(n.cfg)})
+	n.metrics = status.NewMetrics(n.board)
 	return n
-}
-
-// Ready is closed once start-up has finished: data restored, replication and
-// the child started.
-func (n *Node) Ready() <-chan struct{} { return n.ready }
-
-// Files reports file sync progress; ok is false before it has started.
-func (n *Node) Files() (st filesync.Status, ok bool) {
-	n.mu.Lock()
-	f := n.files
-	n.mu.Unlock()
-	if f == nil {
-		return st, false
-	}
-	return f.Status(), true
 }
 
 // Run is New(opt).Run(ctx).
 func Run(ctx context.Context, opt Options) error { return New(opt).Run(ctx) }
+
+// Ready is closed once start-up has finished: data restored, replication, file
+// sync and the child started.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
+// Status is the node's current status document.
+func (n *Node) Status() status.Status { return n.board.Snapshot() }
 
 // Replication reports replication progress; ok is false before it has started.
 func (n *Node) Replication() (st dbrepl.Status, ok bool) {
@@ -111,21 +116,37 @@ func (n *Node) Replication() (st dbrepl.Status, ok bool) {
 }
 
 // Run starts the node and blocks until ctx ends (SIGTERM, SIGINT), the child
-// exits, or replication fails for good; then it shuts down in order. The error
-// reports the child's failure and any flush that did not complete.
+// exits or the lease is lost; then it shuts down in order. The error reports the
+// child's failure and any flush that did not complete.
 func (n *Node) Run(ctx context.Context) error {
+	statusCtx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
+	statusDone := n.serveStatus(statusCtx)
+	defer func() { stopStatus(); <-statusDone }()
+
 	if err := n.start(ctx); err != nil {
-		return errors.Join(err, n.shutdown())
+		n.board.SetError("start", err.Error())
+		return errors.Join(err, n.shutdown(false))
 	}
+	n.board.SetState(status.StateOK)
 	close(n.ready)
-	n.log.Info("stopping", "reason", n.wait(ctx))
-	return n.shutdown()
+	reason, fenced := n.wait(ctx)
+	n.log.Info("stopping", "reason", reason)
+	n.board.SetState(status.StateStopping)
+	err := n.shutdown(fenced)
+	if fenced {
+		return errors.Join(fmt.Errorf("%w: %v", ErrFenced, n.lease.Err()), err)
+	}
+	return err
 }
 
 // start runs the start-up sequence, top to bottom.
 func (n *Node) start(ctx context.Context) error {
-	var err error
-	if n.plain, err = target.Open(ctx, n.cfg, n.log); err != nil {
+	plain, err := target.Open(ctx, n.cfg, n.log)
+	if err != nil {
+		return err
+	}
+	n.plain = n.metrics.Instrument("target", plain)
+	if err := n.acquireLease(ctx); err != nil {
 		return err
 	}
 	if n.data, _, err = target.Data(ctx, n.plain, n.cfg, target.WriteKey); err != nil {
@@ -134,39 +155,54 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.prepareData(ctx); err != nil {
 		return err
 	}
-	repl, err := dbrepl.New(dbrepl.Options{
-		DBPath:          n.cfg.DBPath,
-		Store:           n.data,
-		SyncInterval:    n.cfg.Replication.SyncInterval,
-		ShutdownTimeout: n.cfg.Replication.ShutdownTimeout,
-		Logger:          n.log,
-	})
-	if err != nil {
+	if err := n.startReplication(ctx); err != nil {
 		return err
 	}
-	if err := repl.Start(ctx); err != nil {
+	if err := n.startFileSync(ctx); err != nil {
 		return err
 	}
-	n.mu.Lock()
-	n.repl = repl
-	n.mu.Unlock()
+	return n.startChild()
+}
 
-	fopts := syncOptions(n.cfg, n.data)
-	fopts.Logger = n.log
-	fopts.OnAlarm = func(err error) { n.log.Error("file sync refused to delete remote files", "error", err) }
-	files, err := filesync.Open(ctx, fopts)
+// serveStatus writes STATUS_FILE and serves STATUS_ADDR until ctx ends; the
+// returned channel closes when both have stopped.
+func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	if addr := n.cfg.Health.StatusAddr; addr != "" {
+		srv, err := status.Listen(addr, status.NewHandler(n.board, n.metrics), n.log)
+		if err != nil {
+			n.log.Error("status endpoint not started", "addr", addr, "error", err)
+		} else {
+			n.server = srv
+		}
+	}
+	go func() {
+		defer close(done)
+		if path := n.cfg.Health.StatusFile; path != "" {
+			n.board.WriteLoop(ctx, path, 0, n.log)
+		} else {
+			<-ctx.Done()
+		}
+		if n.server != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = n.server.Shutdown(sctx)
+			cancel()
+		}
+	}()
+	return done
+}
+
+// acquireLease makes this node the only primary of the prefix.
+func (n *Node) acquireLease(ctx context.Context) error {
+	if n.cfg.Role != config.RolePrimary {
+		return nil
+	}
+	l, err := lease.Acquire(ctx, n.plain, lease.Options{TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log})
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	n.files = files
-	n.mu.Unlock()
-	if len(n.opt.Command) > 0 {
-		if n.child, err = startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr); err != nil {
-			return err
-		}
-		n.log.Info("started child", "command", n.opt.Command[0], "pid", n.child.pid())
-	}
+	n.lease = l
+	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	return nil
 }
 
@@ -219,26 +255,95 @@ func (n *Node) restoreMissing(ctx context.Context) error {
 	return nil
 }
 
-// wait blocks until there is a reason to stop and names it.
-func (n *Node) wait(ctx context.Context) string {
-	var childDone <-chan struct{}
+// startReplication starts the litestream engine on the database.
+func (n *Node) startReplication(ctx context.Context) error {
+	repl, err := dbrepl.New(dbrepl.Options{
+		DBPath:          n.cfg.DBPath,
+		Store:           n.data,
+		SyncInterval:    n.cfg.Replication.SyncInterval,
+		ShutdownTimeout: n.cfg.Replication.ShutdownTimeout,
+		Logger:          n.log,
+	})
+	if err != nil {
+		return err
+	}
+	if err := repl.Start(ctx); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.repl = repl
+	n.mu.Unlock()
+	n.board.AddSource(func(s *status.Status) {
+		st := repl.Status()
+		s.DB = &status.DB{TXIDLocal: st.LocalTXID, TXIDReplicated: st.ReplicatedTXID,
+			LagSeconds: st.Lag.Seconds(), LastSync: st.LastSyncAt, LastError: st.LastError}
+	})
+	return nil
+}
+
+// startFileSync starts watching and uploading the included files.
+func (n *Node) startFileSync(ctx context.Context) error {
+	opts := syncOptions(n.cfg, n.data)
+	opts.Logger = n.log
+	opts.OnAlarm = func(err error) { n.log.Error("file sync refused to delete remote files", "error", err) }
+	files, err := filesync.Open(ctx, opts)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.files = files
+	n.mu.Unlock()
+	n.board.AddSource(func(s *status.Status) {
+		st := files.Status()
+		s.Files = &status.Files{Pending: st.Pending, LastSync: st.LastSync, Uploaded: st.FilesUploaded,
+			UploadedBytes: st.BytesUploaded, LastError: st.Error, Alarm: st.AlarmReason}
+	})
+	return nil
+}
+
+// startChild starts the supervised program, if any.
+func (n *Node) startChild() error {
+	if len(n.opt.Command) == 0 {
+		return nil
+	}
+	c, err := startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr)
+	if err != nil {
+		return err
+	}
+	n.child = c
+	n.log.Info("started child", "command", n.opt.Command[0], "pid", c.pid())
+	n.board.AddSource(func(s *status.Status) { s.Child = &status.Child{PID: c.pid(), Running: !c.exited()} })
+	return nil
+}
+
+// wait blocks until there is a reason to stop and names it; fenced is true when
+// the lease was lost.
+func (n *Node) wait(ctx context.Context) (reason string, fenced bool) {
+	var childDone, leaseLost <-chan struct{}
 	if n.child != nil {
 		childDone = n.child.done
 	}
+	if n.lease != nil {
+		leaseLost = n.lease.Lost()
+	}
 	select {
 	case <-ctx.Done():
-		return "signal"
+		return "signal", false
 	case <-childDone:
-		return "the child exited"
+		return "the child exited", false
+	case <-leaseLost:
+		return "lease lost", true
 	}
 }
 
 // shutdown stops what start started, in order, each step within its budget, and
 // joins every failure: a flush that did not finish is an error, not a log line.
-func (n *Node) shutdown() error {
+// A fenced node writes nothing more: no final sync, no flush, no release.
+func (n *Node) shutdown(fenced bool) error {
 	var errs []error
 	if n.child != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), n.opt.ChildStopTimeout)
+		budget := n.opt.ChildStopTimeout
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
 		if err := n.child.stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -248,18 +353,36 @@ func (n *Node) shutdown() error {
 	repl, files := n.repl, n.files
 	n.mu.Unlock()
 	if files != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Sync.ShutdownTimeout)
-		if err := files.Close(ctx); err != nil {
+		budget := n.cfg.Sync.ShutdownTimeout
+		if fenced {
+			budget = 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		if err := files.Close(ctx); err != nil && !fenced {
 			errs = append(errs, fmt.Errorf("final file sync: %w", err))
 		}
 		cancel()
 	}
 	if repl != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Replication.ShutdownTimeout)
-		if err := repl.Close(ctx); err != nil {
+		budget := n.cfg.Replication.ShutdownTimeout
+		if fenced {
+			budget = 0
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), budget)
+		if err := repl.Close(ctx); err != nil && !fenced {
 			errs = append(errs, fmt.Errorf("final replication flush: %w", err))
 		}
 		cancel()
+	}
+	if n.lease != nil && !fenced {
+		ctx, cancel := context.WithTimeout(context.Background(), LeaseReleaseTimeout)
+		if err := n.lease.Release(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("release lease: %w", err))
+		}
+		cancel()
+	}
+	for _, err := range errs {
+		n.board.SetError("shutdown", err.Error())
 	}
 	if len(errs) == 1 {
 		return errs[0] // keeps a lone *ChildExitError comparable for the exit code

@@ -1,0 +1,154 @@
+package dbrepl
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReplicator_ReplicateAndRestore(t *testing.T) {
+	store := newMemStore()
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	r := startReplicator(t, path, store)
+
+	for i := range 10 {
+		insertBatch(t, db, i*50, (i+1)*50)
+	}
+	st := waitSynced(t, r, 1)
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+
+	// Keys mirror litestream's S3 client: db/<level %04x>/<min>-<max>.ltx.
+	keys := store.keys("db/")
+	if len(keys) == 0 || !strings.HasPrefix(keys[0], "db/0000/0000000000000001-") {
+		t.Fatalf("unexpected key layout: %v", keys)
+	}
+
+	out := filepath.Join(t.TempDir(), "restored", "db.sqlite3")
+	res, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out})
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got, want := itemIDs(t, out), seq(0, 500); !slices.Equal(got, want) {
+		t.Fatalf("restored %d rows, want %d", len(got), len(want))
+	}
+	if res.TXID < st.ReplicatedTXID {
+		t.Fatalf("restored txid %d, want >= %d", res.TXID, st.ReplicatedTXID)
+	}
+	if res.Timestamp.IsZero() || time.Since(res.Timestamp) > time.Minute {
+		t.Fatalf("implausible transaction time %v", res.Timestamp)
+	}
+}
+
+func TestReplicator_CloseFlushesLastWrite(t *testing.T) {
+	store := newMemStore()
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	r := startReplicator(t, path, store)
+	insertBatch(t, db, 0, 10)
+	waitSynced(t, r, 1)
+
+	// Written and closed at once, well inside one sync interval.
+	insertBatch(t, db, 10, 11)
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "db.sqlite3")
+	if _, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out}); err != nil {
+		t.Fatal(err)
+	}
+	if got := itemIDs(t, out); !slices.Contains(got, 10) {
+		t.Fatalf("row written just before Close is missing: %v", got)
+	}
+}
+
+func TestReplicator_CloseReportsUnsyncedData(t *testing.T) {
+	store := &failingStore{memStore: newMemStore()}
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	r, err := New(Options{DBPath: path, Store: store, SyncInterval: 100 * time.Millisecond, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	insertBatch(t, db, 0, 10)
+	waitSynced(t, r, 1)
+
+	store.failPuts.Store(true)
+	insertBatch(t, db, 10, 20)
+	err = r.Close(context.Background())
+	var unsynced *UnsyncedError
+	if !errors.As(err, &unsynced) {
+		t.Fatalf("close with a failing store: got %v, want UnsyncedError", err)
+	}
+	if unsynced.LocalTXID <= unsynced.ReplicatedTXID {
+		t.Fatalf("unsynced range is empty: %+v", unsynced)
+	}
+	if st := r.Status(); st.LastError == "" || st.Running {
+		t.Fatalf("status after failed close: %+v", st)
+	}
+}
+
+func TestReplicator_IdleMakesNoRequests(t *testing.T) {
+	store := newCountingStore(newMemStore())
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	r := startReplicator(t, path, store)
+	insertBatch(t, db, 0, 10)
+	waitSynced(t, r, 1)
+	// Let the first compactions (which run at start) settle.
+	time.Sleep(2 * time.Second)
+
+	before := store.n.Load()
+	time.Sleep(3 * time.Second)
+	if n := store.n.Load() - before; n != 0 {
+		t.Fatalf("idle replicator made %d requests in 3s: %v", n, store.ops())
+	}
+}
+
+func TestReplicator_StatusReportsProgress(t *testing.T) {
+	store := newMemStore()
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	r := startReplicator(t, path, store)
+	insertBatch(t, db, 0, 10)
+	st := waitSynced(t, r, 1)
+	if !st.Running || st.LastSyncAt.IsZero() || st.LastUploadAt.IsZero() || st.Lag != 0 || st.LastError != "" {
+		t.Fatalf("status after sync: %+v", st)
+	}
+	insertBatch(t, db, 10, 20)
+	st2 := waitSynced(t, r, st.LocalTXID+1)
+	if st2.ReplicatedTXID <= st.ReplicatedTXID {
+		t.Fatalf("replicated txid did not advance: %d -> %d", st.ReplicatedTXID, st2.ReplicatedTXID)
+	}
+}
+
+// TestReplicator_CloseRightAfterStart: a stop that comes before the first sync
+// tick finished still uploads the whole database (a container stopped seconds
+// after it started must not lose the vault).
+func TestReplicator_CloseRightAfterStart(t *testing.T) {
+	store := newMemStore()
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	insertBatch(t, db, 0, 25)
+	r := startReplicator(t, path, store)
+	insertBatch(t, db, 25, 30)
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "db.sqlite3")
+	if _, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got, want := itemIDs(t, out), seq(0, 30); !slices.Equal(got, want) {
+		t.Fatalf("restored rows %v, want %v", got, want)
+	}
+}

@@ -1,0 +1,295 @@
+package dbrepl
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+	"github.com/superfly/ltx"
+	_ "modernc.org/sqlite" // litestream registers it too; one driver keeps SQLite's POSIX locks consistent
+
+	"github.com/vwstream/vwstream/internal/objstore"
+)
+
+// ErrNoReplica reports a store that holds no database replica.
+var ErrNoReplica = errors.New("no database replica in the store")
+
+// ErrOutputExists reports a restore target that exists while Force is off.
+var ErrOutputExists = errors.New("database already exists")
+
+// RestoreOptions describe one restore.
+type RestoreOptions struct {
+	Store      objstore.Store
+	OutputPath string    // the database file to create
+	Timestamp  time.Time // restore the state as of this instant; zero restores the latest
+	Force      bool      // replace an existing database
+	Logger     *slog.Logger
+}
+
+// Result describes a finished restore.
+type Result struct {
+	Path      string    // the restored database
+	TXID      uint64    // last transaction restored
+	Timestamp time.Time // when litestream captured that transaction
+	Files     int       // LTX files applied
+}
+
+// RangeError reports a point-in-time target outside what the replica holds.
+type RangeError struct {
+	At, First, Last time.Time
+}
+
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("no replica data at %s: restorable range is %s to %s",
+		e.At.UTC().Format(time.RFC3339Nano), e.First.UTC().Format(time.RFC3339Nano), e.Last.UTC().Format(time.RFC3339Nano))
+}
+
+// Restore rebuilds the database from the replica into a temporary file next to
+// OutputPath, checks it with PRAGMA integrity_check and renames it into place.
+// Whatever fails before the rename leaves an existing database untouched.
+// The output's old -wal and -shm are removed with the swap (a stale WAL would
+// be replayed over the restored pages) and so is its litestream state folder.
+func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
+	if opt.Store == nil || opt.OutputPath == "" {
+		return res, errors.New("restore: store and output path required")
+	}
+	logger := opt.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	out, err := filepath.Abs(opt.OutputPath)
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	res.Path = out
+	if _, err := os.Stat(out); err == nil && !opt.Force {
+		return res, fmt.Errorf("restore to %s: %w (use --force to replace it)", out, ErrOutputExists)
+	} else if err != nil && !os.IsNotExist(err) {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+
+	client := newReplicaClient(opt.Store, logger)
+	replicaTXID, err := replicaMaxTXID(ctx, opt.Store)
+	if err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	plan, err := restorePlan(ctx, client, opt.Timestamp, logger)
+	if err != nil {
+		return res, err
+	}
+	last := plan[len(plan)-1]
+	res.TXID, res.Files = uint64(last.MaxTXID), len(plan)
+	res.Timestamp = last.CreatedAt
+	if hdr, err := client.readHeader(ctx, last.Level, last.MinTXID, last.MaxTXID); err == nil {
+		res.Timestamp = time.UnixMilli(hdr.Timestamp).UTC()
+	}
+
+	if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	tmpDir, err := os.MkdirTemp(filepath.Dir(out), "."+filepath.Base(out)+".restore-")
+	if err != nil {
+		return res, fmt.Errorf("restore: create temp folder: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(tmpDir) }()
+	tmp := filepath.Join(tmpDir, filepath.Base(out))
+
+	// Restoring by TXID replays exactly the plan's end point, whatever was
+	// compacted in between; litestream writes tmp via its own temp file.
+	replica := litestream.NewReplicaWithClient(nil, client)
+	ropt := litestream.NewRestoreOptions()
+	ropt.OutputPath = tmp
+	ropt.TXID = last.MaxTXID
+	if err := replica.Restore(ctx, ropt); err != nil {
+		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
+	}
+	if err := integrityCheck(ctx, tmp); err != nil {
+		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
+	}
+	if err := swapInto(tmp, out); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	if err := writeRestoreMarker(out, restoreMarker{TXID: res.TXID, ReplicaTXID: uint64(replicaTXID), At: time.Now().UTC()}); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	logger.Info("database restored", "path", out, "txid", res.TXID, "timestamp", res.Timestamp, "files", res.Files)
+	return res, nil
+}
+
+// restorePlan picks the LTX files to apply, or explains why there are none.
+func restorePlan(ctx context.Context, client *replicaClient, at time.Time, logger *slog.Logger) ([]*ltx.FileInfo, error) {
+	if at.IsZero() {
+		plan, err := litestream.CalcRestorePlan(ctx, client, 0, time.Time{}, logger)
+		if errors.Is(err, litestream.ErrTxNotAvailable) {
+			if empty, eerr := replicaEmpty(ctx, client); eerr == nil && empty {
+				return nil, ErrNoReplica
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("restore plan: %w", err)
+		}
+		return plan, nil
+	}
+
+	first, last, err := timeRange(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	if at.Before(first) || at.After(last) {
+		return nil, &RangeError{At: at, First: first, Last: last}
+	}
+	// Litestream takes files created strictly before the target; header times
+	// are whole milliseconds, so one more makes --at inclusive.
+	plan, err := litestream.CalcRestorePlan(ctx, client, 0, at.Add(time.Millisecond), logger)
+	if errors.Is(err, litestream.ErrTxNotAvailable) {
+		return nil, &RangeError{At: at, First: first, Last: last}
+	} else if err != nil {
+		return nil, fmt.Errorf("restore plan at %s: %w", at.UTC().Format(time.RFC3339), err)
+	}
+	return plan, nil
+}
+
+// Range returns the first and last instants the replica can restore to, by the
+// transaction times in the LTX headers. It returns ErrNoReplica when empty.
+func Range(ctx context.Context, store objstore.Store) (first, last time.Time, err error) {
+	return timeRange(ctx, newReplicaClient(store, slog.Default()))
+}
+
+// timeRange scans every level. The first restorable instant is the earliest
+// file that starts at TXID 1 (a snapshot or the first L0/L1 file): a restore
+// needs one as its base. The last is the newest transaction time.
+func timeRange(ctx context.Context, client *replicaClient) (first, last time.Time, err error) {
+	for level := 0; level <= litestream.SnapshotLevel; level++ {
+		itr, err := client.LTXFiles(ctx, level, 0, true)
+		if err != nil {
+			return first, last, fmt.Errorf("replica range: %w", err)
+		}
+		for itr.Next() {
+			info := itr.Item()
+			if info.MinTXID == 1 && (first.IsZero() || info.CreatedAt.Before(first)) {
+				first = info.CreatedAt
+			}
+			if info.CreatedAt.After(last) {
+				last = info.CreatedAt
+			}
+		}
+		if err := itr.Close(); err != nil {
+			return first, last, fmt.Errorf("replica range: %w", err)
+		}
+	}
+	if last.IsZero() {
+		return first, last, ErrNoReplica
+	}
+	if first.IsZero() {
+		return first, last, fmt.Errorf("replica range: no snapshot or first transaction: replica is incomplete")
+	}
+	return first, last, nil
+}
+
+// replicaEmpty reports whether the store holds no LTX file at all.
+func replicaEmpty(ctx context.Context, client *replicaClient) (bool, error) {
+	for oi, err := range client.store.List(ctx, KeyPrefix+"/") {
+		if err != nil {
+			return false, err
+		}
+		if strings.HasSuffix(oi.Key, ".ltx") {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// integrityCheck runs PRAGMA integrity_check on a closed database file.
+func integrityCheck(ctx context.Context, path string) (err error) {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	defer func() {
+		if e := db.Close(); e != nil && err == nil {
+			err = fmt.Errorf("integrity check: %w", e)
+		}
+	}()
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
+	if err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("integrity check: %w", err)
+		}
+		if s != "ok" {
+			problems = append(problems, strings.Split(strings.TrimSpace(s), "\n")...)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if len(problems) > 0 {
+		if len(problems) > 5 {
+			problems = append(problems[:5], "...")
+		}
+		return fmt.Errorf("integrity check failed: %s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// swapInto renames the restored file over out. The old database's -wal and
+// -shm are moved aside first and put back if the rename fails, so a failed
+// swap loses nothing; its litestream state folder describes the old file and
+// is removed after the swap.
+func swapInto(tmp, out string) error {
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		_ = os.Remove(tmp + suffix)
+	}
+	type moved struct{ from, to string }
+	var aside []moved
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		from := out + suffix
+		to := tmp + ".old" + suffix
+		if err := os.Rename(from, to); err == nil {
+			aside = append(aside, moved{from, to})
+		} else if !os.IsNotExist(err) {
+			for _, m := range aside {
+				_ = os.Rename(m.to, m.from)
+			}
+			return fmt.Errorf("move aside %s: %w", from, err)
+		}
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		for _, m := range aside {
+			_ = os.Rename(m.to, m.from)
+		}
+		return fmt.Errorf("rename restored database: %w", err)
+	}
+	if err := syncDir(filepath.Dir(out)); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(metaDir(out)); err != nil {
+		return fmt.Errorf("remove old litestream state: %w", err)
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync folder: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync folder: %w", err)
+	}
+	return nil
+}
