@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"sync/atomic"
 	"syscall"
 )
 
 // child is the supervised program (Vaultwarden's /start.sh, or a stand-in).
 type child struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	err  error         // Wait's result, valid after done
+	cmd      *exec.Cmd
+	done     chan struct{} // closed when the process has exited
+	err      error         // Wait's result, valid after done
+	stopping atomic.Bool   // we asked it to stop: its exit is not a reason to shut down
 }
 
 // startChild starts argv in its own process group, so a signal meant for it can
@@ -53,6 +55,7 @@ func (c *child) exited() bool {
 // ctx ends; then it sends SIGKILL. It returns the child's exit error, nil for a
 // clean exit (0, or ended by our SIGTERM).
 func (c *child) stop(ctx context.Context) error {
+	c.stopping.Store(true)
 	if !c.exited() {
 		_ = syscall.Kill(-c.pid(), syscall.SIGTERM)
 		select {

@@ -2,6 +2,11 @@ package node_test
 
 import (
 	"context"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/vwstream/vwstream/internal/vaultsim"
 	"log/slog"
 	"strings"
 	"testing"
@@ -30,4 +35,15 @@ func dataViewFor(ctx context.Context, cfg *config.Config) (objstore.Store, error
 	}
 	view, _, err := target.Data(ctx, plain, cfg, target.ReadKey)
 	return view, err
+}
+
+func listInput(bucket string) *s3.ListObjectsV2Input {
+	return &s3.ListObjectsV2Input{Bucket: &bucket}
+}
+
+// countSeqs counts the workload transactions in a database (vaultsim's ledger rows).
+func countSeqs(t *testing.T, path string) int {
+	t.Helper()
+	rep, _ := vaultsim.Verify(path, os.DevNull, time.Time{})
+	return rep.DBSeqs
 }

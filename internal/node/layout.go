@@ -69,3 +69,6 @@ func syncOptions(cfg *config.Config, store objstore.Store) filesync.Options {
 		ShutdownTimeout:   cfg.Sync.ShutdownTimeout,
 	}
 }
+
+// dbFileName is the database's file name inside the data folder.
+func dbFileName(cfg *config.Config) string { return filepath.Base(cfg.DBPath) }

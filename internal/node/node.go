@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -72,17 +73,28 @@ type Node struct {
 	plain   objstore.Store
 	data    objstore.Store
 	lease   *lease.Lease
-	child   *child
 	ready   chan struct{} // closed once start-up has finished
+	// childExit receives when the child ends on its own (not when we stop it
+	// to swap in newer data).
+	childExit chan struct{}
+	// promoted receives once a secondary has become the primary.
+	promoted chan struct{}
 
 	mu    sync.Mutex
+	role  string             // config.RolePrimary or RoleSecondary; promote changes it
+	child *child             // the current child process, nil in sidecar mode
 	repl  *dbrepl.Replicator // set once replication has started
 	files *filesync.Syncer   // set once file sync has started
+	// pulled fingerprints the replica state a secondary last restored.
+	pulled string
+	// pullMu serialises a secondary's pulls with promote.
+	pullMu sync.Mutex
 }
 
 // New prepares a node; Run starts it.
 func New(opt Options) *Node {
-	n := &Node{opt: opt, cfg: opt.Config, log: opt.Logger, ready: make(chan struct{})}
+	n := &Node{opt: opt, cfg: opt.Config, log: opt.Logger, ready: make(chan struct{}),
+		childExit: make(chan struct{}, 1), promoted: make(chan struct{}, 1), role: opt.Config.Role}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -134,7 +146,7 @@ func (n *Node) Run(ctx context.Context) error {
 	n.board.SetState(status.StateStopping)
 	err := n.shutdown(fenced)
 	if fenced {
-		return errors.Join(fmt.Errorf("%w: %v", ErrFenced, n.lease.Err()), err)
+		return errors.Join(fmt.Errorf("%w: %v", ErrFenced, n.currentLease().Err()), err)
 	}
 	return err
 }
@@ -146,6 +158,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.plain = n.metrics.Instrument("target", plain)
+	if n.cfg.Role == config.RoleSecondary {
+		return n.startSecondary(ctx)
+	}
 	if err := n.acquireLease(ctx); err != nil {
 		return err
 	}
@@ -155,13 +170,19 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.prepareData(ctx); err != nil {
 		return err
 	}
-	if err := n.startReplication(ctx); err != nil {
-		return err
-	}
-	if err := n.startFileSync(ctx); err != nil {
+	if err := n.startWriters(ctx); err != nil {
 		return err
 	}
 	return n.startChild()
+}
+
+// startWriters starts what a primary writes to the bucket with: replication of
+// the database and file sync.
+func (n *Node) startWriters(ctx context.Context) error {
+	if err := n.startReplication(ctx); err != nil {
+		return err
+	}
+	return n.startFileSync(ctx)
 }
 
 // serveStatus writes STATUS_FILE and serves STATUS_ADDR until ctx ends; the
@@ -169,7 +190,10 @@ func (n *Node) start(ctx context.Context) error {
 func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	if addr := n.cfg.Health.StatusAddr; addr != "" {
-		srv, err := status.Listen(addr, status.NewHandler(n.board, n.metrics), n.log)
+		mux := http.NewServeMux()
+		mux.Handle("/", status.NewHandler(n.board, n.metrics))
+		mux.HandleFunc("POST /promote", n.servePromote)
+		srv, err := status.Listen(addr, mux, n.log)
 		if err != nil {
 			n.log.Error("status endpoint not started", "addr", addr, "error", err)
 		} else {
@@ -194,16 +218,22 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 
 // acquireLease makes this node the only primary of the prefix.
 func (n *Node) acquireLease(ctx context.Context) error {
-	if n.cfg.Role != config.RolePrimary {
-		return nil
-	}
 	l, err := lease.Acquire(ctx, n.plain, lease.Options{TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log})
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
 	n.lease = l
+	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	return nil
+}
+
+// currentLease is the lease this node holds, nil while it holds none.
+func (n *Node) currentLease() *lease.Lease {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.lease
 }
 
 // prepareData applies the start-up safety rule to the local database: restore it
@@ -310,29 +340,55 @@ func (n *Node) startChild() error {
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
+	first := n.child == nil
 	n.child = c
+	n.mu.Unlock()
+	go func() {
+		<-c.done
+		if !c.stopping.Load() {
+			select {
+			case n.childExit <- struct{}{}:
+			default:
+			}
+		}
+	}()
 	n.log.Info("started child", "command", n.opt.Command[0], "pid", c.pid())
-	n.board.AddSource(func(s *status.Status) { s.Child = &status.Child{PID: c.pid(), Running: !c.exited()} })
+	if first {
+		n.board.AddSource(func(s *status.Status) {
+			if c := n.currentChild(); c != nil {
+				s.Child = &status.Child{PID: c.pid(), Running: !c.exited()}
+			}
+		})
+	}
 	return nil
+}
+
+// currentChild is the child process now running (or last run), nil without one.
+func (n *Node) currentChild() *child {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.child
 }
 
 // wait blocks until there is a reason to stop and names it; fenced is true when
 // the lease was lost.
 func (n *Node) wait(ctx context.Context) (reason string, fenced bool) {
-	var childDone, leaseLost <-chan struct{}
-	if n.child != nil {
-		childDone = n.child.done
-	}
-	if n.lease != nil {
-		leaseLost = n.lease.Lost()
-	}
-	select {
-	case <-ctx.Done():
-		return "signal", false
-	case <-childDone:
-		return "the child exited", false
-	case <-leaseLost:
-		return "lease lost", true
+	for {
+		var leaseLost <-chan struct{}
+		if l := n.currentLease(); l != nil {
+			leaseLost = l.Lost()
+		}
+		select {
+		case <-ctx.Done():
+			return "signal", false
+		case <-n.childExit:
+			return "the child exited", false
+		case <-leaseLost:
+			return "lease lost", true
+		case <-n.promoted:
+			// Now a primary: watch the lease promote took.
+		}
 	}
 }
 
@@ -341,10 +397,9 @@ func (n *Node) wait(ctx context.Context) (reason string, fenced bool) {
 // A fenced node writes nothing more: no final sync, no flush, no release.
 func (n *Node) shutdown(fenced bool) error {
 	var errs []error
-	if n.child != nil {
-		budget := n.opt.ChildStopTimeout
-		ctx, cancel := context.WithTimeout(context.Background(), budget)
-		if err := n.child.stop(ctx); err != nil {
+	if c := n.currentChild(); c != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), n.opt.ChildStopTimeout)
+		if err := c.stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		cancel()
@@ -374,9 +429,9 @@ func (n *Node) shutdown(fenced bool) error {
 		}
 		cancel()
 	}
-	if n.lease != nil && !fenced {
+	if l := n.currentLease(); l != nil && !fenced {
 		ctx, cancel := context.WithTimeout(context.Background(), LeaseReleaseTimeout)
-		if err := n.lease.Release(ctx); err != nil {
+		if err := l.Release(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("release lease: %w", err))
 		}
 		cancel()

@@ -36,8 +36,11 @@ type Options struct {
 	At     time.Time      // zero: latest
 	Force  bool           // replace what Dir holds
 	// Files restores files/ into the staging folder; nil skips files.
-	Files  FilesFunc
-	Logger *slog.Logger
+	Files FilesFunc
+	// BeforeSwap runs once everything is staged and checked, just before the
+	// move into Dir (a secondary stops Vaultwarden there); an error aborts.
+	BeforeSwap func() error
+	Logger     *slog.Logger
 }
 
 // Result describes a finished restore.
@@ -105,6 +108,11 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 		}
 	}
 	res.Replaced = len(existing) > 0
+	if opts.BeforeSwap != nil {
+		if err := opts.BeforeSwap(); err != nil {
+			return res, fmt.Errorf("restore: %w", err)
+		}
+	}
 	if err := swapIn(stage, opts.Dir); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}

@@ -126,3 +126,6 @@ func unwrapURLError(err error) error {
 	}
 	return err
 }
+
+// PromoteURL is where a secondary listening on addr accepts `vwstream promote`.
+func PromoteURL(addr string) string { return "http://" + dialAddr(addr) + "/promote" }
