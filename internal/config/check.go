@@ -135,6 +135,17 @@ func (l *loader) warn() {
 			c.warnings = append(c.warnings, fmt.Sprintf("%s is given on the command line, where other users of this host can see it; prefer %s_FILE", r.from, r.name))
 		}
 	}
+	if c.Mode == ModeServerless {
+		if c.Backup.Enabled {
+			c.warnings = append(c.warnings, "DEPLOYMENT_MODE=serverless with BACKUP_ENABLED=true: a scheduled snapshot only runs while an instance is up, and keeps it up while it runs")
+		}
+		if c.Vaultwarden.EnableWebsocket {
+			c.warnings = append(c.warnings, "DEPLOYMENT_MODE=serverless with ENABLE_WEBSOCKET=true: open /notifications/hub connections keep the platform from scaling to zero")
+		}
+		if c.Role == RoleSecondary {
+			c.warnings = append(c.warnings, "DEPLOYMENT_MODE=serverless with NODE_ROLE=secondary: the data is pulled once at start and never refreshed")
+		}
+	}
 	for _, remote := range c.Backup.ExtraRemotes {
 		name, _, _ := strings.Cut(remote, ":")
 		if name != "" && c.Rclone[strings.ToLower(name)] == nil {

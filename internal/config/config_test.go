@@ -462,3 +462,16 @@ func TestLoad_Rclone(t *testing.T) {
 		}
 	}
 }
+
+func TestConfig_ServerlessWarnings(t *testing.T) {
+	c := mustLoad(t, nil, "DEPLOYMENT_MODE=serverless", "BACKUP_ENABLED=true", "ENABLE_WEBSOCKET=true")
+	all := strings.Join(c.Warnings(), "\n")
+	for _, want := range []string{"BACKUP_ENABLED", "ENABLE_WEBSOCKET"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("no serverless warning about %s in:\n%s", want, all)
+		}
+	}
+	if c := mustLoad(t, nil, "BACKUP_ENABLED=true", "ENABLE_WEBSOCKET=true"); strings.Contains(strings.Join(c.Warnings(), "\n"), "serverless") {
+		t.Errorf("persistent mode warns about serverless: %v", c.Warnings())
+	}
+}

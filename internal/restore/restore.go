@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
@@ -91,22 +93,33 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 	}
 	defer func() { _ = os.RemoveAll(stage) }()
 
-	db, err := dbrepl.Restore(ctx, dbrepl.RestoreOptions{
-		Store:      opts.Store,
-		OutputPath: filepath.Join(stage, opts.DBName),
-		Timestamp:  opts.At,
-		Logger:     log,
+	// The database and the files are independent downloads into the same
+	// staging folder: fetch them at once (a serverless cold start waits for both).
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		db, err := dbrepl.Restore(gctx, dbrepl.RestoreOptions{
+			Store:      opts.Store,
+			OutputPath: filepath.Join(stage, opts.DBName),
+			Timestamp:  opts.At,
+			Logger:     log,
+		})
+		res.TXID, res.Timestamp = db.TXID, db.Timestamp
+		return err
 	})
-	if err != nil {
+	if opts.Files != nil {
+		g.Go(func() error {
+			n, err := opts.Files(gctx, stage)
+			res.Files = n
+			if err != nil {
+				return fmt.Errorf("restore files: %w", err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	res.TXID, res.Timestamp = db.TXID, db.Timestamp
 	res.Database = filepath.Join(opts.Dir, opts.DBName)
-	if opts.Files != nil {
-		if res.Files, err = opts.Files(ctx, stage); err != nil {
-			return res, fmt.Errorf("restore files: %w", err)
-		}
-	}
 	res.Replaced = len(existing) > 0
 	if opts.BeforeSwap != nil {
 		if err := opts.BeforeSwap(); err != nil {
