@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +47,7 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 		p = &progress{w: a.stderr, start: time.Now()}
 		opts.Progress = p.update
 	}
+	limitMemory(a.environ)
 	res, runErr := snapshot.Run(ctx, opts, dests)
 	if p != nil {
 		p.done()
@@ -63,6 +66,23 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	return runErr
+}
+
+// snapshotGCPercent is the GOGC of a snapshot run. The pipeline's memory is
+// mostly fixed buffers (upload parts outside the heap, compression blocks) and
+// short-lived garbage; the default GOGC=100 lets the heap grow to twice its
+// live size between collections, a tighter one trades a few percent of CPU
+// for about 20 MiB less peak RSS (bench/snapshot/RESULTS.md).
+const snapshotGCPercent = 25
+
+// limitMemory applies snapshotGCPercent unless GOGC is set.
+func limitMemory(environ []string) {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "GOGC=") {
+			return
+		}
+	}
+	debug.SetGCPercent(snapshotGCPercent)
 }
 
 // isTerminal reports whether w is a character device (a terminal), where

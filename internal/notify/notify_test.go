@@ -1,0 +1,121 @@
+package notify_test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/notify"
+)
+
+type received struct {
+	Title   string `json:"title"`
+	Message string `json:"message"`
+}
+
+func hook(t *testing.T) (string, chan received) {
+	t.Helper()
+	got := make(chan received, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var m received
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Errorf("payload %q: %v", b, err)
+		}
+		got <- m
+	}))
+	t.Cleanup(srv.Close)
+	return "generic://" + strings.TrimPrefix(srv.URL, "http://") + "/hook?template=json&disabletls=yes", got
+}
+
+var failed = notify.Event{Kind: "snapshot", Name: "vaultwarden-20250101-000000.tar.gz.gpg", Size: 3 << 20,
+	Duration: 1500 * time.Millisecond, Error: "destination offsite:vw: dial tcp: connection refused",
+	Destinations: []notify.Outcome{{Name: "target", OK: true}, {Name: "offsite:vw", Error: "connection refused"}}}
+
+// A failed snapshot reaches a generic webhook with its name, size, duration
+// and per-destination outcome in the body.
+func TestService_NotifyWebhook(t *testing.T) {
+	u, got := hook(t)
+	s, err := notify.New(notify.Options{URLs: []string{u}, Level: notify.LevelError})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Notify(t.Context(), failed); err != nil {
+		t.Fatalf("Notify: %v", err)
+	}
+	select {
+	case m := <-got:
+		for _, want := range []string{failed.Name, "3.0 MiB", "1.5s", "offsite:vw: FAILED", "target: ok"} {
+			if !strings.Contains(m.Message, want) {
+				t.Errorf("body %q lacks %q", m.Message, want)
+			}
+		}
+		if !strings.Contains(m.Title, "FAILED") {
+			t.Errorf("title %q lacks FAILED", m.Title)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification arrived")
+	}
+}
+
+// At level error a successful, complete snapshot is not sent; at info it is;
+// a degraded one is sent at error too.
+func TestService_NotifyLevel(t *testing.T) {
+	u, got := hook(t)
+	ok := notify.Event{Kind: "snapshot", OK: true, Name: "n"}
+	s, _ := notify.New(notify.Options{URLs: []string{u}, Level: notify.LevelError, Title: "T {{.Name}}", Body: "degraded={{.Degraded}}"})
+	if err := s.Notify(t.Context(), ok); err != nil {
+		t.Fatal(err)
+	}
+	deg := ok
+	deg.Degraded = true
+	if err := s.Notify(t.Context(), deg); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-got; m.Message != "degraded=true" || m.Title != "T n" {
+		t.Fatalf("got %+v, want the degraded event with the custom templates", m)
+	}
+	info, _ := notify.New(notify.Options{URLs: []string{u}, Level: notify.LevelInfo})
+	if err := info.Notify(t.Context(), ok); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("info level did not send a success")
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("unexpected extra notification %+v", m)
+	default:
+	}
+}
+
+// A notifier that cannot reach its service returns an error that names the
+// scheme but not the URL or its token.
+func TestService_NotifyFailureHidesURL(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	secret := "s3cr3t-token"
+	u := "generic://" + addr + "/hook/" + secret + "?template=json&disabletls=yes&@Authorization=Bearer+" + secret
+	s, err := notify.New(notify.Options{URLs: []string{u}, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Notify(t.Context(), failed)
+	if err == nil {
+		t.Fatal("Notify to a closed port succeeded")
+	}
+	if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), addr) {
+		t.Fatalf("error shows the URL: %v", err)
+	}
+	if !strings.Contains(err.Error(), "generic") {
+		t.Fatalf("error %q does not name the scheme", err)
+	}
+}

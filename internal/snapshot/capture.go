@@ -1,0 +1,268 @@
+package snapshot
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	_ "modernc.org/sqlite" // the project's only SQLite driver (litestream registers it too)
+)
+
+// DBEntry is the database's name inside an archive.
+const DBEntry = "db.sqlite3"
+
+// mainTables are counted into the manifest when they exist.
+var mainTables = []string{"users", "ciphers", "attachments", "folders", "organizations",
+	"collections", "sends", "devices", "twofactor", "users_organizations"}
+
+// Source is what a snapshot captures.
+type Source struct {
+	DataFolder string
+	DBPath     string
+	// Folders to include, keyed by their name in the archive ("attachments",
+	// "sends", "icon_cache"); a missing folder is skipped.
+	Folders map[string]string
+	// Files to include (config.json, rsa_key.pem ...) keyed by archive name.
+	Files map[string]string
+	// AttachmentsFolder is checked against the attachments rows; empty when
+	// attachments are not included (and then never make a snapshot degraded).
+	AttachmentsFolder string
+	// TempDir holds the database copy while it is archived; empty means the
+	// database's own folder (same file system, so a copy that fits is likely).
+	TempDir string
+}
+
+// capture is a consistent database copy plus the list of files to archive.
+type capture struct {
+	dbCopy  string // temporary copy of the database
+	dbSize  int64
+	db      DBInfo
+	files   []entry      // archive name -> path on disk, in archive order
+	rows    []attachment // attachment rows of the copy
+	cleanup func() error
+}
+
+type entry struct {
+	name string // archive name
+	path string // on disk
+}
+
+type attachment struct {
+	path string // archive name attachments/<cipher>/<id>
+	size int64
+}
+
+// captureSource copies the database with VACUUM INTO (one read transaction, so
+// the copy is a consistent state even while Vaultwarden writes), checks and
+// counts the copy, then lists the files. Listing after the copy means every
+// attachment row in the copy whose upload had finished has its file listed.
+func captureSource(ctx context.Context, src Source) (c *capture, err error) {
+	dir := src.TempDir
+	if dir == "" {
+		dir = filepath.Dir(src.DBPath)
+	}
+	f, err := os.CreateTemp(dir, ".vwstream-snapshot-*.sqlite3")
+	if err != nil {
+		return nil, fmt.Errorf("capture database: temp file: %w", err)
+	}
+	tmp := f.Name()
+	f.Close()
+	c = &capture{dbCopy: tmp, cleanup: func() error {
+		err := os.Remove(tmp)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.cleanup())
+		}
+	}()
+	// VACUUM INTO refuses an existing non-empty file; the empty one we created
+	// reserves the name.
+	if err := vacuumInto(ctx, src.DBPath, tmp); err != nil {
+		return nil, err
+	}
+	if err := c.inspectCopy(ctx); err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(tmp)
+	if err != nil {
+		return nil, fmt.Errorf("capture database: %w", err)
+	}
+	c.dbSize = fi.Size()
+	c.files = append(c.files, entry{name: DBEntry, path: tmp})
+	if err := c.listFiles(src); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func vacuumInto(ctx context.Context, dbPath, dst string) error {
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("capture database: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("capture database: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", dst); err != nil {
+		return fmt.Errorf("capture database: vacuum into temp copy: %w", err)
+	}
+	return nil
+}
+
+// inspectCopy drops Litestream's bookkeeping tables from the copy (a restored
+// database starts a new replica history), then runs integrity_check, counts the
+// main tables and reads the attachment rows.
+func (c *capture) inspectCopy(ctx context.Context) error {
+	db, err := sql.Open("sqlite", "file:"+c.dbCopy+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return fmt.Errorf("inspect database copy: %w", err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	for _, t := range []string{"_litestream_seq", "_litestream_lock"} {
+		if _, err := db.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+			return fmt.Errorf("inspect database copy: %w", err)
+		}
+	}
+	info, err := inspectDB(ctx, db)
+	if err != nil {
+		return fmt.Errorf("inspect database copy: %w", err)
+	}
+	c.db = info
+	if info.Integrity != "ok" {
+		return fmt.Errorf("database copy fails integrity_check: %s", info.Integrity)
+	}
+	if _, ok := info.Tables["attachments"]; ok {
+		rows, err := db.QueryContext(ctx, "SELECT cipher_uuid, id, file_size FROM attachments")
+		if err != nil {
+			return fmt.Errorf("inspect database copy: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var cipher, id string
+			var size int64
+			if err := rows.Scan(&cipher, &id, &size); err != nil {
+				return fmt.Errorf("inspect database copy: %w", err)
+			}
+			c.rows = append(c.rows, attachment{path: path.Join("attachments", cipher, id), size: size})
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("inspect database copy: %w", err)
+		}
+	}
+	return nil
+}
+
+// inspectDB runs integrity_check and counts the main tables of db.
+func inspectDB(ctx context.Context, db *sql.DB) (DBInfo, error) {
+	info := DBInfo{Path: DBEntry, Tables: map[string]int64{}}
+	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check(20)")
+	if err != nil {
+		return info, fmt.Errorf("integrity_check: %w", err)
+	}
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return info, fmt.Errorf("integrity_check: %w", err)
+		}
+		problems = append(problems, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return info, fmt.Errorf("integrity_check: %w", err)
+	}
+	info.Integrity = strings.Join(problems, "; ")
+	for _, t := range mainTables {
+		var n int64
+		err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&n)
+		if err != nil {
+			if strings.Contains(err.Error(), "no such table") {
+				continue
+			}
+			return info, fmt.Errorf("count %s: %w", t, err)
+		}
+		info.Tables[t] = n
+	}
+	return info, nil
+}
+
+// listFiles adds the included single files and the regular files under the
+// included folders, sorted so archives of the same data are laid out alike.
+func (c *capture) listFiles(src Source) error {
+	var names []string
+	for name := range src.Files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p := src.Files[name]
+		if fi, err := os.Lstat(p); err == nil && fi.Mode().IsRegular() {
+			c.files = append(c.files, entry{name: name, path: p})
+		}
+	}
+	var folders []string
+	for name := range src.Folders {
+		folders = append(folders, name)
+	}
+	sort.Strings(folders)
+	for _, name := range folders {
+		root := src.Folders[name]
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // a folder Vaultwarden has not created yet, or a file just deleted
+				}
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(root, p)
+			if err != nil {
+				return err
+			}
+			c.files = append(c.files, entry{name: path.Join(name, filepath.ToSlash(rel)), path: p})
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// SourceFromFolder is the Source of a Vaultwarden data folder with the default
+// layout: db.sqlite3, attachments/, sends/, config.json and rsa_key*.
+func SourceFromFolder(dir string) Source {
+	return Source{
+		DataFolder:        dir,
+		DBPath:            filepath.Join(dir, DBEntry),
+		Folders:           map[string]string{"attachments": filepath.Join(dir, "attachments"), "sends": filepath.Join(dir, "sends")},
+		Files:             rsaAndConfig(dir, filepath.Join(dir, "rsa_key")),
+		AttachmentsFolder: filepath.Join(dir, "attachments"),
+	}
+}
+
+// rsaAndConfig maps config.json and the key files Vaultwarden versions write.
+func rsaAndConfig(dataFolder, rsaBase string) map[string]string {
+	base := filepath.Base(rsaBase)
+	out := map[string]string{"config.json": filepath.Join(dataFolder, "config.json")}
+	for _, ext := range []string{".pem", ".pub.pem", ".der", ".pub.der"} {
+		out[base+ext] = rsaBase + ext
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/vwstream/vwstream/internal/objstore"
+)
+
+// Run takes one snapshot and sends it to every destination. The steps run in
+// this order: capture (database copy, file list) -> archive -> compress ->
+// encrypt -> upload to the first destination (those four streamed through one
+// pipe, no temporary archive) -> verify -> copy to the extra destinations from
+// the verified first copy -> sidecar and -latest copy -> prune -> notify.
+// Retention runs only at destinations whose copy was verified. The error names
+// every destination that failed; the Result is always returned.
+func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err error) {
+	res = &Result{}
+	o, err = o.withDefaults()
+	if err != nil {
+		return res, fmt.Errorf("snapshot: %w", err)
+	}
+	start := o.Now()
+	res.Time = start
+	var cleanups []func() error
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			if cerr := cleanups[i](); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("snapshot cleanup: %w", cerr))
+			}
+		}
+		res.Duration = o.Now().Sub(start)
+		if err != nil {
+			res.Error = err.Error()
+			o.Logger.Error("snapshot failed", "name", res.Name, "error", err)
+		} else {
+			o.Logger.Info("snapshot done", "name", res.Name, "size", res.Size, "duration", res.Duration.Round(1e6), "degraded", res.Degraded)
+		}
+		o.notifyRun(context.WithoutCancel(ctx), res)
+	}()
+	if len(dests) == 0 {
+		return res, errors.New("snapshot: no destination")
+	}
+	for _, d := range dests {
+		res.Destinations = append(res.Destinations, DestResult{Name: d.Name, Store: d.Store.String()})
+	}
+	ext, err := compressExt(o.Compression)
+	if err != nil {
+		return res, fmt.Errorf("snapshot: %w", err)
+	}
+	res.Name = o.Namer.Base(start) + ext + o.Encrypter.Ext()
+	key := Prefix + res.Name
+	log := o.Logger.With("name", res.Name)
+
+	// 1. Capture.
+	c, err := captureSource(ctx, o.Source)
+	if err != nil {
+		return res, fmt.Errorf("snapshot: %w", err)
+	}
+	cleanups = append(cleanups, c.cleanup)
+	res.DBCopyBytes = c.dbSize
+	log.Info("snapshot captured", "db_copy_bytes", c.dbSize, "files", len(c.files), "attachment_rows", len(c.rows))
+	m := &Manifest{Format: ManifestFormat, Version: o.Version, CapturedAt: start.UTC(), DB: c.db}
+
+	// 2-5. Archive, compress, encrypt, upload: one stream into the first destination.
+	first := &res.Destinations[0]
+	up, err := o.upload(ctx, dests[0], key, c, m)
+	if err != nil {
+		first.Error = err.Error()
+		return res, fmt.Errorf("snapshot %s: destination %s: %w", res.Name, dests[0].Name, err)
+	}
+	res.Size, res.SHA256, res.Files = up.size, up.sha256, len(m.Files)
+	res.Degraded, res.MissingAttachments = m.Degraded, len(m.MissingAttachments)
+	if m.Degraded {
+		log.Warn("snapshot is degraded: attachment rows without their file", "missing", len(m.MissingAttachments))
+	}
+	info := Info{Name: res.Name, Time: start, Size: up.size, SHA256: up.sha256,
+		Encryption: encryptionOf(res.Name), Compression: compressionOf(res.Name),
+		Degraded: m.Degraded, MissingAttachments: len(m.MissingAttachments), Files: len(m.Files),
+		Integrity: m.DB.Integrity, Version: o.Version, Sidecar: true}
+
+	// 6. Verify the first copy.
+	keys, canDecrypt := o.Encrypter.Keys()
+	kp := &keys
+	if !canDecrypt {
+		kp = nil // public-key modes: the process cannot decrypt, compare the archive hash instead
+	}
+	first.Verified, err = verifyObject(ctx, dests[0].Store, key, up, m, kp, dests[0].Verify)
+	if err != nil {
+		first.Error = err.Error()
+		return res, fmt.Errorf("snapshot %s: destination %s: verify: %w", res.Name, dests[0].Name, err)
+	}
+	log.Info("snapshot uploaded and verified", "destination", dests[0].Name, "size", up.size, "verified", first.Verified)
+
+	// 7. Extra destinations get the verified bytes of the first copy.
+	for i := 1; i < len(dests); i++ {
+		dr := &res.Destinations[i]
+		dr.Verified, err = replicate(ctx, dests[0].Store, dests[i], key, up)
+		if err != nil {
+			dr.Error = err.Error()
+			log.Error("snapshot destination failed", "destination", dests[i].Name, "error", err)
+		}
+	}
+
+	// 8-9. Sidecar, -latest copy and retention where the copy is verified.
+	for i, d := range dests {
+		dr := &res.Destinations[i]
+		if dr.Error != "" {
+			continue
+		}
+		if err := o.finish(ctx, d, dr, info); err != nil {
+			dr.Error = err.Error()
+			log.Error("snapshot destination failed", "destination", d.Name, "error", err)
+			continue
+		}
+		dr.OK = true
+	}
+	return res, o.outcome(res)
+}
+
+// outcome is the run's error: any failed destination when RequireAll, else
+// only the first destination.
+func (o Options) outcome(res *Result) error {
+	var failed []string
+	for i, d := range res.Destinations {
+		if d.OK || (i > 0 && !o.RequireAll) {
+			continue
+		}
+		failed = append(failed, d.Name+": "+d.Error)
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("snapshot %s failed at %d destination(s): %s", res.Name, len(failed), strings.Join(failed, "; "))
+}
+
+// uploaded describes the archive as it was streamed.
+type uploaded struct {
+	size   int64
+	sha256 string
+	etag   string
+}
+
+// upload streams the archive into key of d, refusing to replace an existing snapshot.
+func (o Options) upload(ctx context.Context, d Destination, key string, c *capture, m *Manifest) (uploaded, error) {
+	if _, err := d.Store.Stat(ctx, key); err == nil {
+		return uploaded{}, fmt.Errorf("%s already exists", key)
+	} else if !errors.Is(err, objstore.ErrNotFound) {
+		return uploaded{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	hw := newHashWriter(pw)
+	done := make(chan error, 1)
+	go func() {
+		err := o.pipeline(ctx, hw, c, m)
+		pw.CloseWithError(err) // nil closes with io.EOF
+		done <- err
+	}()
+	var r io.Reader = pr
+	if o.Progress != nil {
+		r = &progressReader{r: pr, fn: o.Progress}
+	}
+	info, perr := d.Store.Put(ctx, key, r, objstore.PutOptions{ContentType: "application/octet-stream"})
+	if perr != nil {
+		cancel()
+		pr.CloseWithError(perr) // unblocks the pipeline if the store gave up early
+	}
+	werr := <-done
+	switch {
+	case werr != nil && !errors.Is(werr, io.ErrClosedPipe) && !errors.Is(werr, context.Canceled):
+		if perr == nil {
+			_ = d.Store.Delete(context.WithoutCancel(ctx), key)
+		}
+		return uploaded{}, werr // the archive side failed first: its error is the cause
+	case perr != nil:
+		return uploaded{}, fmt.Errorf("upload: %w", perr)
+	case werr != nil:
+		return uploaded{}, werr
+	}
+	if info.Size != hw.n {
+		return uploaded{}, fmt.Errorf("upload: stored %d bytes, sent %d", info.Size, hw.n)
+	}
+	return uploaded{size: hw.n, sha256: hw.sum(), etag: info.ETag}, nil
+}
+
+// pipeline writes tar -> compression -> encryption into w.
+func (o Options) pipeline(ctx context.Context, w io.Writer, c *capture, m *Manifest) error {
+	enc, err := o.Encrypter.Encrypt(w)
+	if err != nil {
+		return err
+	}
+	zw, err := compressor(enc, o.Compression)
+	if err != nil {
+		return err
+	}
+	if err := writeArchive(ctx, zw, c, m); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("compress: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encrypt: %w", err)
+	}
+	return nil
+}
+
+type progressReader struct {
+	r  io.Reader
+	n  int64
+	fn func(int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if n > 0 {
+		p.fn(p.n)
+	}
+	return n, err
+}
