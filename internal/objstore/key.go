@@ -12,9 +12,9 @@ const tempPrefix = ".tmp-"
 // lockName is the local store's lock file at its root.
 const lockName = ".lock"
 
-// checkKey refuses keys that could escape the store root or collide with the
+// CheckKey refuses keys that could escape the store root or collide with the
 // local store's own files, so both stores accept exactly the same keys.
-func checkKey(key string) error {
+func CheckKey(key string) error {
 	switch {
 	case key == "":
 		return fmt.Errorf("invalid key %q: empty", key)
@@ -47,7 +47,7 @@ func checkPrefix(prefix string) error {
 	if prefix == "" {
 		return nil
 	}
-	if err := checkKey(strings.TrimSuffix(prefix, "/")); err != nil {
+	if err := CheckKey(strings.TrimSuffix(prefix, "/")); err != nil {
 		return fmt.Errorf("invalid prefix %q: %w", prefix, err)
 	}
 	return nil

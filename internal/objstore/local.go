@@ -61,7 +61,7 @@ func (l *Local) path(key string) string {
 
 // Put writes r to key atomically; see Store.Put.
 func (l *Local) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return ObjectInfo{}, fmt.Errorf("put: %w", err)
 	}
 	tmp, sum, err := l.writeTemp(ctx, key, r)
@@ -168,7 +168,7 @@ func (l *Local) lock() (func(), error) {
 
 // Get opens key at offset; see Store.Get.
 func (l *Local) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	if offset < 0 {
@@ -200,7 +200,7 @@ func (l *Local) Get(ctx context.Context, key string, offset, length int64) (io.R
 
 // Stat describes key; see Store.Stat.
 func (l *Local) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat: %w", err)
 	}
 	info, err := l.stat(key)
@@ -308,7 +308,7 @@ func (l *Local) walk(ctx context.Context, dir, prefix string, yield func(ObjectI
 // Delete removes keys and then any directories they leave empty.
 func (l *Local) Delete(ctx context.Context, keys ...string) error {
 	for _, key := range keys {
-		if err := checkKey(key); err != nil {
+		if err := CheckKey(key); err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
 	}

@@ -241,7 +241,7 @@ func (s *S3) fullKey(key string) string { return s.prefix + key }
 
 // Get opens key at offset with a Range request; see Store.Get.
 func (s *S3) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	if offset < 0 {
@@ -277,7 +277,7 @@ func (s *S3) Get(ctx context.Context, key string, offset, length int64) (io.Read
 
 // Stat describes key with a HEAD request; see Store.Stat.
 func (s *S3) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return ObjectInfo{}, fmt.Errorf("stat: %w", err)
 	}
 	out, err := s.head(ctx, key, false)
@@ -341,7 +341,7 @@ func (s *S3) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, erro
 // service does not implement it; see Store.Delete.
 func (s *S3) Delete(ctx context.Context, keys ...string) error {
 	for _, key := range keys {
-		if err := checkKey(key); err != nil {
+		if err := CheckKey(key); err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}
 	}
@@ -402,10 +402,10 @@ func (s *S3) deleteBatch(ctx context.Context, keys []string) error {
 
 // Copy duplicates src to dst server-side (CopyObject); see Store.Copy.
 func (s *S3) Copy(ctx context.Context, src, dst string) (ObjectInfo, error) {
-	if err := checkKey(src); err != nil {
+	if err := CheckKey(src); err != nil {
 		return ObjectInfo{}, fmt.Errorf("copy: %w", err)
 	}
-	if err := checkKey(dst); err != nil {
+	if err := CheckKey(dst); err != nil {
 		return ObjectInfo{}, fmt.Errorf("copy: %w", err)
 	}
 	in := &s3.CopyObjectInput{

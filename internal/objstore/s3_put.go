@@ -26,7 +26,7 @@ import (
 // so the service rejects damaged bytes; afterwards the checksum the service
 // stored is compared with ours. See Store.Put.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, opts PutOptions) (ObjectInfo, error) {
-	if err := checkKey(key); err != nil {
+	if err := CheckKey(key); err != nil {
 		return ObjectInfo{}, fmt.Errorf("put: %w", err)
 	}
 	r = ctxReader{ctx, r}

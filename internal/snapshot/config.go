@@ -11,6 +11,7 @@ import (
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/rclone"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/target"
 )
@@ -131,7 +132,11 @@ func (u unavailable) String() string { return "rclone " + u.name + " (unavailabl
 
 // openRemote opens one rclone destination from RCLONE_CONFIG_<NAME>_*.
 func openRemote(ctx context.Context, cfg *config.Config, remote string, log *slog.Logger) (objstore.Store, error) {
-	return objstore.NewRclone(ctx, remote, objstore.RcloneOptions{Remotes: cfg.Rclone, Logger: log})
+	s, err := rclone.New(ctx, remote, rclone.Options{Remotes: cfg.Rclone, Logger: log})
+	if err != nil {
+		return nil, err // not a typed nil inside the interface
+	}
+	return s, nil
 }
 
 // NewJob returns the job a Scheduler runs for cfg: open the destinations,

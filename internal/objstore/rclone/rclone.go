@@ -1,11 +1,10 @@
-//go:build !norclone
-
-package objstore
+package rclone
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vwstream/vwstream/internal/objstore"
 	"io"
 	"iter"
 	"log/slog"
@@ -39,8 +38,8 @@ var (
 	rcloneNewFs   sync.Mutex // backends' NewFs touch rclone's global state
 )
 
-// RcloneOptions configure NewRclone.
-type RcloneOptions struct {
+// Options configure New.
+type Options struct {
 	// Remotes are the RCLONE_CONFIG_<NAME>_<KEY> settings: remote name (lower
 	// case) -> option (lower case) -> value. Password options may be given in
 	// plain text; they are obscured for rclone as its configuration expects.
@@ -50,8 +49,8 @@ type RcloneOptions struct {
 	Logger          *slog.Logger
 }
 
-// Rclone is a Store on an rclone remote ("name:path"). It is used for extra
-// snapshot destinations: the conditional puts of PutOptions are emulated with
+// Rclone is an objstore.Store on an rclone remote ("name:path"). It is used for extra
+// snapshot destinations: the conditional puts of objstore.PutOptions are emulated with
 // a Stat before the upload, serialised within this process but not atomic
 // against other writers.
 type Rclone struct {
@@ -61,12 +60,12 @@ type Rclone struct {
 	condMu sync.Mutex // serialises conditional puts
 }
 
-var _ Store = (*Rclone)(nil)
+var _ objstore.Store = (*Rclone)(nil)
 
-// NewRclone opens remote, "name:path", where name is a remote of opts.Remotes.
+// New opens remote, "name:path", where name is a remote of opts.Remotes.
 // It does not upload anything; a backend that needs a connection to start
 // (sftp) reports an unreachable server here.
-func NewRclone(ctx context.Context, remote string, opts RcloneOptions) (*Rclone, error) {
+func New(ctx context.Context, remote string, opts Options) (*Rclone, error) {
 	name, root, ok := strings.Cut(remote, ":")
 	if !ok || name == "" {
 		return nil, fmt.Errorf("rclone remote %q: want NAME:path", remote)
@@ -145,16 +144,16 @@ func (r *Rclone) String() string { return "rclone " + r.remote }
 
 func (r *Rclone) notFound(op, key string, err error) error {
 	if errors.Is(err, fs.ErrorObjectNotFound) || errors.Is(err, fs.ErrorDirNotFound) || errors.Is(err, fs.ErrorNotAFile) {
-		return fmt.Errorf("%s %s: %w", op, key, ErrNotFound)
+		return fmt.Errorf("%s %s: %w", op, key, objstore.ErrNotFound)
 	}
 	return fmt.Errorf("%s %s on %s: %w", op, key, r.remote, err)
 }
 
-// Put uploads r to key; see Store.Put. rclone checks the stored hash against
+// Put uploads r to key; see objstore.Store.Put. rclone checks the stored hash against
 // the one it computed while streaming where the backend has one.
-func (r *Rclone) Put(ctx context.Context, key string, rd io.Reader, opts PutOptions) (ObjectInfo, error) {
-	if err := checkKey(key); err != nil {
-		return ObjectInfo{}, fmt.Errorf("put: %w", err)
+func (r *Rclone) Put(ctx context.Context, key string, rd io.Reader, opts objstore.PutOptions) (objstore.ObjectInfo, error) {
+	if err := objstore.CheckKey(key); err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("put: %w", err)
 	}
 	ctx = r.ctxCfg(ctx)
 	if opts.IfNoneMatch || opts.IfMatch != "" {
@@ -164,21 +163,21 @@ func (r *Rclone) Put(ctx context.Context, key string, rd io.Reader, opts PutOpti
 		cur, err := r.Stat(ctx, key)
 		switch {
 		case err == nil && opts.IfNoneMatch:
-			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, ErrPrecondition)
+			return objstore.ObjectInfo{}, fmt.Errorf("put %s: %w", key, objstore.ErrPrecondition)
 		case err == nil && cur.ETag != opts.IfMatch:
-			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, ErrPrecondition)
-		case errors.Is(err, ErrNotFound) && opts.IfMatch != "":
-			return ObjectInfo{}, fmt.Errorf("put %s: %w", key, ErrPrecondition)
-		case err != nil && !errors.Is(err, ErrNotFound):
-			return ObjectInfo{}, err
+			return objstore.ObjectInfo{}, fmt.Errorf("put %s: %w", key, objstore.ErrPrecondition)
+		case errors.Is(err, objstore.ErrNotFound) && opts.IfMatch != "":
+			return objstore.ObjectInfo{}, fmt.Errorf("put %s: %w", key, objstore.ErrPrecondition)
+		case err != nil && !errors.Is(err, objstore.ErrNotFound):
+			return objstore.ObjectInfo{}, err
 		}
 	}
 	obj, err := operations.Rcat(ctx, r.f, key, io.NopCloser(rd), time.Now(), nil)
 	if err != nil {
 		if strings.Contains(err.Error(), "corrupted on transfer") {
-			return ObjectInfo{}, fmt.Errorf("put %s on %s: %w: %v", key, r.remote, ErrChecksum, err)
+			return objstore.ObjectInfo{}, fmt.Errorf("put %s on %s: %w: %v", key, r.remote, objstore.ErrChecksum, err)
 		}
-		return ObjectInfo{}, fmt.Errorf("put %s on %s: %w", key, r.remote, err)
+		return objstore.ObjectInfo{}, fmt.Errorf("put %s on %s: %w", key, r.remote, err)
 	}
 	return r.info(ctx, obj), nil
 }
@@ -187,15 +186,15 @@ func (r *Rclone) Put(ctx context.Context, key string, rd io.Reader, opts PutOpti
 // content hash would make listings read whole files on backends without
 // stored hashes (local, sftp), and rclone already checked the content hash
 // when it uploaded.
-func (r *Rclone) info(ctx context.Context, obj fs.Object) ObjectInfo {
+func (r *Rclone) info(ctx context.Context, obj fs.Object) objstore.ObjectInfo {
 	mt := obj.ModTime(ctx)
-	return ObjectInfo{Key: obj.Remote(), Size: obj.Size(), ModTime: mt,
+	return objstore.ObjectInfo{Key: obj.Remote(), Size: obj.Size(), ModTime: mt,
 		ETag: fmt.Sprintf("%x-%x", obj.Size(), mt.UnixNano())}
 }
 
-// Get opens key from offset; see Store.Get.
+// Get opens key from offset; see objstore.Store.Get.
 func (r *Rclone) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	if err := checkKey(key); err != nil {
+	if err := objstore.CheckKey(key); err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	ctx = r.ctxCfg(ctx)
@@ -218,15 +217,15 @@ func (r *Rclone) Get(ctx context.Context, key string, offset, length int64) (io.
 	return rc, nil
 }
 
-// Stat describes key; see Store.Stat.
-func (r *Rclone) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	if err := checkKey(key); err != nil {
-		return ObjectInfo{}, fmt.Errorf("stat: %w", err)
+// Stat describes key; see objstore.Store.Stat.
+func (r *Rclone) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
+	if err := objstore.CheckKey(key); err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("stat: %w", err)
 	}
 	ctx = r.ctxCfg(ctx)
 	obj, err := r.f.NewObject(ctx, key)
 	if err != nil {
-		return ObjectInfo{}, r.notFound("stat", key, err)
+		return objstore.ObjectInfo{}, r.notFound("stat", key, err)
 	}
 	return r.info(ctx, obj), nil
 }
@@ -234,14 +233,14 @@ func (r *Rclone) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 // List yields the objects whose key starts with prefix, in key order. It
 // lists the deepest folder the prefix names, so prefixes should end at a
 // folder boundary or within a name (snapshots/vault...).
-func (r *Rclone) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
-	return func(yield func(ObjectInfo, error) bool) {
+func (r *Rclone) List(ctx context.Context, prefix string) iter.Seq2[objstore.ObjectInfo, error] {
+	return func(yield func(objstore.ObjectInfo, error) bool) {
 		ctx := r.ctxCfg(ctx)
 		dir := ""
 		if i := strings.LastIndex(prefix, "/"); i >= 0 {
 			dir = prefix[:i]
 		}
-		var out []ObjectInfo
+		var out []objstore.ObjectInfo
 		err := walk.ListR(ctx, r.f, dir, true, -1, walk.ListObjects, func(entries fs.DirEntries) error {
 			for _, e := range entries {
 				obj, ok := e.(fs.Object)
@@ -253,7 +252,7 @@ func (r *Rclone) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, 
 			return nil
 		})
 		if err != nil && !errors.Is(err, fs.ErrorDirNotFound) {
-			yield(ObjectInfo{}, fmt.Errorf("list %s on %s: %w", prefix, r.remote, err))
+			yield(objstore.ObjectInfo{}, fmt.Errorf("list %s on %s: %w", prefix, r.remote, err))
 			return
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
@@ -270,13 +269,13 @@ func (r *Rclone) Delete(ctx context.Context, keys ...string) error {
 	ctx = r.ctxCfg(ctx)
 	var errs []error
 	for _, key := range keys {
-		if err := checkKey(key); err != nil {
+		if err := objstore.CheckKey(key); err != nil {
 			errs = append(errs, fmt.Errorf("delete: %w", err))
 			continue
 		}
 		obj, err := r.f.NewObject(ctx, key)
 		if err != nil {
-			if errors.Is(r.notFound("delete", key, err), ErrNotFound) {
+			if errors.Is(r.notFound("delete", key, err), objstore.ErrNotFound) {
 				continue
 			}
 			errs = append(errs, r.notFound("delete", key, err))
@@ -290,22 +289,22 @@ func (r *Rclone) Delete(ctx context.Context, keys ...string) error {
 }
 
 // Copy duplicates src to dst, server-side where the backend can.
-func (r *Rclone) Copy(ctx context.Context, src, dst string) (ObjectInfo, error) {
-	if err := checkKey(src); err != nil {
-		return ObjectInfo{}, fmt.Errorf("copy: %w", err)
+func (r *Rclone) Copy(ctx context.Context, src, dst string) (objstore.ObjectInfo, error) {
+	if err := objstore.CheckKey(src); err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("copy: %w", err)
 	}
-	if err := checkKey(dst); err != nil {
-		return ObjectInfo{}, fmt.Errorf("copy: %w", err)
+	if err := objstore.CheckKey(dst); err != nil {
+		return objstore.ObjectInfo{}, fmt.Errorf("copy: %w", err)
 	}
 	ctx = r.ctxCfg(ctx)
 	obj, err := r.f.NewObject(ctx, src)
 	if err != nil {
-		return ObjectInfo{}, r.notFound("copy", src, err)
+		return objstore.ObjectInfo{}, r.notFound("copy", src, err)
 	}
 	existing, _ := r.f.NewObject(ctx, dst)
 	out, err := operations.Copy(ctx, r.f, existing, path.Clean(dst), obj)
 	if err != nil {
-		return ObjectInfo{}, fmt.Errorf("copy %s to %s on %s: %w", src, dst, r.remote, err)
+		return objstore.ObjectInfo{}, fmt.Errorf("copy %s to %s on %s: %w", src, dst, r.remote, err)
 	}
 	if out == nil {
 		return r.Stat(ctx, dst)

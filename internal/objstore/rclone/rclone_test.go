@@ -1,11 +1,9 @@
-//go:build !norclone
-
-package objstore_test
+package rclone_test
 
 import (
 	"testing"
 
-	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/rclone"
 	"github.com/vwstream/vwstream/internal/objstore/storetest"
 )
 
@@ -14,7 +12,7 @@ import (
 func TestRclone_Conformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Target {
 		remotes := map[string]map[string]string{"disk": {"type": "local"}}
-		s, err := objstore.NewRclone(t.Context(), "disk:"+t.TempDir(), objstore.RcloneOptions{Remotes: remotes})
+		s, err := rclone.New(t.Context(), "disk:"+t.TempDir(), rclone.Options{Remotes: remotes})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -23,12 +21,12 @@ func TestRclone_Conformance(t *testing.T) {
 }
 
 // An unknown remote or backend is refused with the variable to set.
-func TestNewRclone_Unknown(t *testing.T) {
-	if _, err := objstore.NewRclone(t.Context(), "nowhere:x", objstore.RcloneOptions{}); err == nil {
+func TestNew_Unknown(t *testing.T) {
+	if _, err := rclone.New(t.Context(), "nowhere:x", rclone.Options{}); err == nil {
 		t.Fatal("NewRclone with an unconfigured remote succeeded")
 	}
 	remotes := map[string]map[string]string{"ftp": {"type": "ftp"}}
-	if _, err := objstore.NewRclone(t.Context(), "ftp:x", objstore.RcloneOptions{Remotes: remotes}); err == nil {
+	if _, err := rclone.New(t.Context(), "ftp:x", rclone.Options{Remotes: remotes}); err == nil {
 		t.Fatal("NewRclone with a backend that is not built in succeeded")
 	}
 }
