@@ -6,8 +6,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
+	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
+	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/target"
 )
 
@@ -62,7 +65,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if opts.Snapshot != "" {
-		return errNotYet
+		return restoreSnapshot(ctx, a, cfg, plain, opts)
 	}
 	data, _, err := target.Data(ctx, plain, cfg, target.ReadKey)
 	if err != nil {
@@ -86,5 +89,28 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "restored %s from %s\n", res.Dir, plain)
 	fmt.Fprintf(a.stdout, "  database  %s at transaction %d (%s)\n", res.Database, res.TXID, res.Timestamp.UTC().Format(time.RFC3339))
 	fmt.Fprintf(a.stdout, "  files     %d\n", res.Files)
+	return nil
+}
+
+// restoreSnapshot is restore --snapshot NAME|latest: a snapshot archive from
+// snapshots/, decrypted with the configured snapshot passphrase.
+func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objstore.Store, opts restoreOptions) error {
+	namer, err := snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+	if err != nil {
+		return err
+	}
+	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: plain, Namer: namer, Name: opts.Snapshot,
+		To: opts.To, Force: opts.Force, Keys: snapshot.KeysFromConfig(cfg), Logger: newLogger(cfg, a.stderr)})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		return printJSON(a.stdout, res)
+	}
+	fmt.Fprintf(a.stdout, "restored %s from snapshot %s (captured %s)\n", opts.To, res.Name, res.CapturedAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(a.stdout, "  files      %d, integrity %s\n", res.Files, res.Integrity)
+	if res.MissingAttachments > 0 {
+		fmt.Fprintf(a.stdout, "  degraded   %d attachment row(s) without their file\n", res.MissingAttachments)
+	}
 	return nil
 }

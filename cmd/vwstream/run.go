@@ -23,7 +23,9 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	if err := cfg.RequireEncryption(); err != nil {
 		return err
 	}
+	ver, _ := buildVersion()
 	err = node.Run(ctx, node.Options{
+		Version: ver,
 		Config:  cfg,
 		Command: c.Args(), // after "--": the supervised command
 		Env:     a.environ,

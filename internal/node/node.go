@@ -21,8 +21,10 @@ import (
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/lease"
+	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
+	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/target"
 )
@@ -64,16 +66,18 @@ var (
 // Node is one running vwstream daemon. It holds what Run started, so shutdown
 // can stop it in reverse order.
 type Node struct {
-	opt     Options
-	cfg     *config.Config
-	log     *slog.Logger
-	board   *status.Board
-	metrics *status.Metrics
-	server  *status.Server
-	plain   objstore.Store
-	data    objstore.Store
-	lease   *lease.Lease
-	ready   chan struct{} // closed once start-up has finished
+	opt      Options
+	cfg      *config.Config
+	log      *slog.Logger
+	board    *status.Board
+	metrics  *status.Metrics
+	server   *status.Server
+	plain    objstore.Store
+	data     objstore.Store
+	lease    *lease.Lease
+	sched    *snapshot.Scheduler // nil unless a primary with BACKUP_ENABLED
+	notifier *notify.Service
+	ready    chan struct{} // closed once start-up has finished
 	// childExit receives when the child ends on its own (not when we stop it
 	// to swap in newer data).
 	childExit chan struct{}
@@ -103,6 +107,12 @@ func New(opt Options) *Node {
 	}
 	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: status.LimitsFrom(n.cfg)})
 	n.metrics = status.NewMetrics(n.board)
+	notifier, err := notify.New(notify.Options{URLs: n.cfg.Notify.URLs, Level: n.cfg.Notify.Level,
+		Title: n.cfg.Notify.Title, Body: n.cfg.Notify.Body, Logger: n.log})
+	if err != nil {
+		n.log.Error("notifications are off", "error", err)
+	}
+	n.notifier = notifier
 	return n
 }
 
@@ -146,7 +156,10 @@ func (n *Node) Run(ctx context.Context) error {
 	n.board.SetState(status.StateStopping)
 	err := n.shutdown(fenced)
 	if fenced {
-		return errors.Join(fmt.Errorf("%w: %v", ErrFenced, n.currentLease().Err()), err)
+		err = errors.Join(fmt.Errorf("%w: %v", ErrFenced, n.currentLease().Err()), err)
+	}
+	if _, child := err.(*ChildExitError); err != nil && !child {
+		n.alert("shutdown", err)
 	}
 	return err
 }
@@ -173,7 +186,10 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.startWriters(ctx); err != nil {
 		return err
 	}
-	return n.startChild()
+	if err := n.startChild(); err != nil {
+		return err
+	}
+	return n.startSnapshots(ctx)
 }
 
 // startWriters starts what a primary writes to the bucket with: replication of
@@ -315,7 +331,10 @@ func (n *Node) startReplication(ctx context.Context) error {
 func (n *Node) startFileSync(ctx context.Context) error {
 	opts := syncOptions(n.cfg, n.data)
 	opts.Logger = n.log
-	opts.OnAlarm = func(err error) { n.log.Error("file sync refused to delete remote files", "error", err) }
+	opts.OnAlarm = func(err error) {
+		n.log.Error("file sync refused to delete remote files", "error", err)
+		go n.alert("file-sync", err)
+	}
 	files, err := filesync.Open(ctx, opts)
 	if err != nil {
 		return err
@@ -397,12 +416,23 @@ func (n *Node) wait(ctx context.Context) (reason string, fenced bool) {
 // A fenced node writes nothing more: no final sync, no flush, no release.
 func (n *Node) shutdown(fenced bool) error {
 	var errs []error
-	if c := n.currentChild(); c != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), n.opt.ChildStopTimeout)
-		if err := c.stop(ctx); err != nil {
-			errs = append(errs, err)
+	if n.sched != nil {
+		n.sched.Stop() // a snapshot in progress is cancelled, not left reading the database
+	}
+	stopChild := func() {
+		if c := n.currentChild(); c != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), n.opt.ChildStopTimeout)
+			if err := c.stop(ctx); err != nil {
+				errs = append(errs, err)
+			}
+			cancel()
 		}
-		cancel()
+	}
+	// Normally the child stops first, so that its last writes are flushed. A
+	// fenced node must not write another byte: its writers stop at once (with
+	// no budget, so no final upload) and the child after them.
+	if !fenced {
+		stopChild()
 	}
 	n.mu.Lock()
 	repl, files := n.repl, n.files
@@ -428,6 +458,9 @@ func (n *Node) shutdown(fenced bool) error {
 			errs = append(errs, fmt.Errorf("final replication flush: %w", err))
 		}
 		cancel()
+	}
+	if fenced {
+		stopChild()
 	}
 	if l := n.currentLease(); l != nil && !fenced {
 		ctx, cancel := context.WithTimeout(context.Background(), LeaseReleaseTimeout)

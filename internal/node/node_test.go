@@ -62,13 +62,15 @@ func freeAddr(t *testing.T) string {
 // sealed with a passphrase, with the data folder dir.
 func s3Config(t *testing.T, s testenv.S3, dir string, extra ...string) *config.Config {
 	t.Helper()
-	env := append([]string{
-		"DATA_FOLDER=" + dir,
-		"S3_BUCKET=" + s.Bucket, "S3_ENDPOINT=" + s.Endpoint, "S3_REGION=" + s.Region,
-		"S3_ACCESS_KEY_ID=" + s.AccessKey, "S3_SECRET_ACCESS_KEY=" + s.SecretKey,
+	// extra comes first: the first occurrence of a variable wins.
+	env := append(append([]string{}, extra...),
+		"DATA_FOLDER="+dir,
+		"STATUS_ADDR=off", "STATUS_FILE="+filepath.Join(t.TempDir(), "status.json"),
+		"S3_BUCKET="+s.Bucket, "S3_ENDPOINT="+s.Endpoint, "S3_REGION="+s.Region,
+		"S3_ACCESS_KEY_ID="+s.AccessKey, "S3_SECRET_ACCESS_KEY="+s.SecretKey,
 		"ENCRYPTION_PASSPHRASE=node test passphrase",
 		"LITESTREAM_SYNC_INTERVAL=1s", "LITESTREAM_SHUTDOWN_TIMEOUT=10s", "SYNC_SHUTDOWN_TIMEOUT=10s",
-	}, extra...)
+	)
 	cfg, err := config.Load(nil, env, os.ReadFile)
 	if err != nil {
 		t.Fatal(err)

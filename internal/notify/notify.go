@@ -21,13 +21,13 @@ import (
 // plus the helpers bytes (human size) and dur (rounded duration).
 const (
 	DefaultTitle = `vwstream {{.Kind}} {{if not .OK}}FAILED{{else if .Degraded}}degraded{{else}}ok{{end}}{{if .Name}}: {{.Name}}{{end}}`
-	DefaultBody  = `{{if .OK}}Snapshot {{.Name}} done{{else}}Snapshot {{.Name}} failed{{end}} in {{dur .Duration}}, {{bytes .Size}}.
+	DefaultBody  = `{{if eq .Kind "snapshot"}}{{if .OK}}Snapshot {{.Name}} done{{else}}Snapshot {{.Name}} failed{{end}} in {{dur .Duration}}, {{bytes .Size}}.
 {{- if .Degraded}}
 Degraded: attachment rows without their file (kept and flagged).{{end}}
 {{- range .Destinations}}
 - {{.Name}}: {{if .OK}}ok{{else}}FAILED: {{.Error}}{{end}}{{end}}
 {{- if .Error}}
-Error: {{.Error}}{{end}}`
+Error: {{.Error}}{{end}}{{else}}{{if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
 )
 
 // Options configure a Service; the fields mirror NotifyConfig.

@@ -119,3 +119,19 @@ func TestService_NotifyFailureHidesURL(t *testing.T) {
 		t.Fatalf("error %q does not name the scheme", err)
 	}
 }
+
+// Events of the node itself (a failed flush, a refused deletion, a lost lease)
+// render as their error, not as a snapshot report.
+func TestService_RenderNodeEvent(t *testing.T) {
+	s, err := notify.New(notify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	title, body, err := s.Render(notify.Event{Kind: "shutdown", Error: "final replication flush: transactions 5..9 not uploaded"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(title, "shutdown FAILED") || !strings.Contains(body, "transactions 5..9 not uploaded") || strings.Contains(body, "Snapshot") {
+		t.Fatalf("title %q body %q", title, body)
+	}
+}

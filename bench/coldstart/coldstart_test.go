@@ -1,0 +1,602 @@
+// Package coldstart_test times a cold start to Vaultwarden-ready, empty data
+// folder to a 200 on /alive, with `vwstream run` against the existing image's
+// way (stock `litestream restore` then `rclone copy` of the files) on the same
+// S3 server and the same vault, and the graceful stop of `vwstream run` under
+// write load (see README.md). It runs only when asked:
+//
+//	VWSTREAM_BENCH=1 scripts/test -run TestColdStart -v ./bench/coldstart
+//
+// and rewrites RESULTS.md.
+package coldstart_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vaultsim"
+)
+
+// Knobs, with defaults that run in a few minutes. The issue's figure is a
+// 100 MB database with 900 MB of attachments: VWSTREAM_BENCH_FILES_MB=900.
+const (
+	envDBMB    = "VWSTREAM_BENCH_DB_MB"    // database size to aim for, MB (default 100)
+	envFilesMB = "VWSTREAM_BENCH_FILES_MB" // attachments and send files, MB (default 300)
+	envRuns    = "VWSTREAM_BENCH_RUNS"     // timed runs per side; the median is reported (default 3)
+	envMode    = "VWSTREAM_BENCH_DEPLOYMENT_MODE"
+	envLatency = "VWSTREAM_BENCH_LATENCY" // comma-separated added request latencies (default "0,20ms")
+
+	targetRatio = 0.5
+	resultFile  = "RESULTS.md"
+	passphrase  = "cold start benchmark passphrase"
+	// Fixture shape: ciphers and events per MB of database (measured on vaultsim's
+	// generator), attachment sizes 64 KB - 1 MB, and 30 sends (a third are files).
+	ciphersPerMB = 512
+	eventsPerMB  = 130
+	minFile      = 64 << 10
+	maxFile      = 1 << 20
+	sends        = 30
+)
+
+func envInt(t *testing.T, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", name, v)
+	}
+	return n
+}
+
+// withoutCABundle is the environment for litestream and rclone: both refuse to
+// start with AWS_CA_BUNDLE set and an http endpoint (see DESIGN.md, known traps).
+func withoutCABundle(extra ...string) []string {
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_CA_BUNDLE=") })
+	return append(env, extra...)
+}
+
+// bench holds what every step needs.
+type bench struct {
+	t          *testing.T
+	s3         testenv.S3
+	work       string
+	vwstream   string
+	vwload     string
+	litestream string
+	rclone     string
+	mode       string
+	endpoint   string // the S3 endpoint of the timed runs: the server, or a latency proxy in front of it
+}
+
+func TestColdStart(t *testing.T) {
+	if os.Getenv("VWSTREAM_BENCH") == "" {
+		t.Skip("set VWSTREAM_BENCH=1 to run the cold start benchmark")
+	}
+	dbMB, filesMB, runs := envInt(t, envDBMB, 100), envInt(t, envFilesMB, 300), envInt(t, envRuns, 3)
+	b := &bench{t: t, s3: testenv.NewS3(t), work: t.TempDir(), rclone: testenv.Tool(t, "rclone"), mode: os.Getenv(envMode)}
+	if b.litestream = os.Getenv("VWSTREAM_TEST_LITESTREAM"); b.litestream == "" {
+		b.litestream = testenv.Tool(t, "litestream")
+	}
+	b.build()
+	b.endpoint = b.s3.Endpoint
+
+	src := filepath.Join(b.work, "src")
+	start := time.Now()
+	b.makeVault(src, dbMB, filesMB)
+	shape := measure(t, src)
+	t.Logf("vault: %s (generated in %s)", shape, time.Since(start).Round(time.Millisecond))
+	// Each side replicates its own copy: both engines keep state next to the database.
+	anchorSrc := filepath.Join(b.work, "anchor-src")
+	if out, err := exec.Command("cp", "-a", src, anchorSrc).CombinedOutput(); err != nil {
+		t.Fatalf("copy vault: %v\n%s", err, out)
+	}
+	start = time.Now()
+	b.populateVWStream(src)
+	popVW := time.Since(start)
+	start = time.Now()
+	b.populateAnchor(anchorSrc)
+	popAnchor := time.Since(start)
+	t.Logf("populated: vwstream %s, litestream + rclone %s", popVW.Round(time.Millisecond), popAnchor.Round(time.Millisecond))
+
+	var (
+		all  []results
+		last string
+	)
+	for _, latency := range latencies(t) {
+		b.endpoint = b.s3.Endpoint
+		if latency > 0 {
+			b.endpoint = latencyProxy(t, b.s3.Endpoint, latency)
+		}
+		r := results{latency: latency, vw: nil}
+		for i := range runs {
+			// Alternate the order so neither side always meets a warmer server.
+			name := fmt.Sprintf("%s-%d", latency, i)
+			a := func() { r.anchor = append(r.anchor, b.coldAnchor(anchorSrc, "anchor-"+name, shape)) }
+			v := func() { r.vw = append(r.vw, b.coldVWStream("vw-"+name, shape)) }
+			if i%2 == 0 {
+				v()
+				a()
+			} else {
+				a()
+				v()
+			}
+			t.Logf("latency %s, run %d: vwstream %s, litestream + rclone %s", latency, i+1, r.vw[i].Round(time.Millisecond), r.anchor[i].Round(time.Millisecond))
+		}
+		all = append(all, r)
+		last = filepath.Join(b.work, fmt.Sprintf("vw-%s-%d", latency, runs-1), "data")
+	}
+	// Every start as primary moves the replica on: only the newest folder is current.
+	b.endpoint = b.s3.Endpoint
+	stops := b.gracefulStops(last, runs)
+
+	rep := report{shape: shape, runs: runs, all: all, stops: stops, popVW: popVW, popAnchor: popAnchor,
+		mode: b.mode, dbMB: dbMB, filesMB: filesMB}
+	rep.write(t, b)
+	for _, r := range all {
+		if ratio := r.ratio(); ratio > targetRatio {
+			t.Errorf("cold start ratio %.2f with %s added latency, target <= %.2f", ratio, r.latency, targetRatio)
+		}
+	}
+}
+
+// latencies parses VWSTREAM_BENCH_LATENCY.
+func latencies(t *testing.T) []time.Duration {
+	v := os.Getenv(envLatency)
+	if v == "" {
+		v = "0,20ms"
+	}
+	var out []time.Duration
+	for _, f := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d < 0 {
+			t.Fatalf("%s=%q: want durations like 0,20ms", envLatency, v)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// latencyProxy is a reverse proxy in front of the server that holds every
+// request for latency before forwarding it: a remote object store's round
+// trip, which loopback lacks. Both sides of the benchmark go through it.
+func latencyProxy(t *testing.T, endpoint string, latency time.Duration) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // clients hanging up on stop are not news
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(latency)
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// build compiles vwstream and vwload without -race: the benchmark times them.
+func (b *bench) build() {
+	dir := filepath.Join(b.work, "bin")
+	out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"github.com/vwstream/vwstream/cmd/vwstream", "github.com/vwstream/vwstream/cmd/vwload").CombinedOutput()
+	if err != nil {
+		b.t.Fatalf("build: %v\n%s", err, out)
+	}
+	b.vwstream, b.vwload = filepath.Join(dir, "vwstream"), filepath.Join(dir, "vwload")
+}
+
+// makeVault generates a Vaultwarden-shaped folder of about dbMB database and
+// filesMB attachment and send files.
+func (b *bench) makeVault(dir string, dbMB, filesMB int) {
+	avg := (minFile + maxFile) / 2
+	files := max(filesMB<<20/avg-sends/3, 1)
+	v, err := vaultsim.Create(dir, vaultsim.Options{Seed: 1, Size: vaultsim.SizeLarge,
+		Ciphers: ciphersPerMB * dbMB, Events: eventsPerMB * dbMB, Attachments: files, Sends: sends,
+		AttachmentMinSize: minFile, AttachmentMaxSize: maxFile})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if err := v.Close(); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// shape is what a data folder holds, for the report and to check restores.
+type shape struct {
+	dbBytes, fileBytes int64
+	files              int
+}
+
+func (s shape) String() string {
+	return fmt.Sprintf("database %.1f MB, %d files of %.1f MB (attachments, sends, config.json, rsa_key.pem)",
+		mb(s.dbBytes), s.files, mb(s.fileBytes))
+}
+
+func mb(n int64) float64 { return float64(n) / (1 << 20) }
+
+// measure sizes the database and the files a restore must bring back.
+func measure(t *testing.T, dir string) shape {
+	t.Helper()
+	var s shape
+	fi, err := os.Stat(filepath.Join(dir, "db.sqlite3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dbBytes = fi.Size()
+	for _, sub := range []string{"attachments", "sends", "config.json", "rsa_key.pem"} {
+		err := filepath.WalkDir(filepath.Join(dir, sub), func(_ string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			s.files++
+			s.fileBytes += info.Size()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// vwEnv is the environment of a vwstream process on the data folder dir.
+func (b *bench) vwEnv(dir, statusAddr string, extra ...string) []string {
+	env := append(os.Environ(),
+		"DATA_FOLDER="+dir,
+		"S3_BUCKET="+b.s3.Bucket, "S3_ENDPOINT="+b.endpoint, "S3_REGION="+b.s3.Region,
+		"S3_ACCESS_KEY_ID="+b.s3.AccessKey, "S3_SECRET_ACCESS_KEY="+b.s3.SecretKey,
+		"S3_PREFIX=vwstream", "ENCRYPTION_PASSPHRASE="+passphrase,
+		"STATUS_ADDR="+statusAddr, "STATUS_FILE="+filepath.Join(filepath.Dir(dir), "status.json"),
+		"SYNC_SHUTDOWN_TIMEOUT=300s", "LITESTREAM_SHUTDOWN_TIMEOUT=120s",
+	)
+	if b.mode != "" {
+		env = append(env, "DEPLOYMENT_MODE="+b.mode)
+	}
+	return append(env, extra...)
+}
+
+// populateVWStream runs vwstream as a sidecar primary on dir until the database
+// and every file are in S3, then stops it (which flushes once more).
+func (b *bench) populateVWStream(dir string) {
+	addr := freeAddr(b.t)
+	p := start(b.t, "vwstream run (populate)", b.vwEnv(dir, addr), b.vwstream, "run")
+	deadline := time.Now().Add(30 * time.Minute)
+	for {
+		if p.exited() {
+			b.t.Fatalf("vwstream run exited while populating:\n%s", p.out.String())
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		doc, err := status.Fetch(ctx, addr)
+		cancel()
+		if err == nil && doc.DB != nil && doc.Files != nil && doc.DB.TXIDReplicated > 0 && doc.DB.LagSeconds == 0 &&
+			!doc.Files.LastSync.IsZero() && doc.Files.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("vwstream did not replicate the vault within 30 min (last: %+v, %v)", doc, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.stop(b.t, 10*time.Minute)
+}
+
+// litestreamConfig writes the stock litestream configuration replicating the
+// database of dir to anchor/db in the bucket.
+func (b *bench) litestreamConfig(dir string) string {
+	cfg := fmt.Sprintf(`dbs:
+  - path: %s
+    replicas:
+      - type: s3
+        bucket: %s
+        path: anchor/db
+        endpoint: %s
+        region: %s
+        force-path-style: true
+        access-key-id: %s
+        secret-access-key: %s
+`, filepath.Join(dir, "db.sqlite3"), b.s3.Bucket, b.endpoint, b.s3.Region, b.s3.AccessKey, b.s3.SecretKey)
+	path := filepath.Join(b.work, "litestream.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	return path
+}
+
+// rcloneEnv configures the remote "bench" on the test server, rclone's defaults otherwise.
+func (b *bench) rcloneEnv() []string {
+	return withoutCABundle("RCLONE_CONFIG_BENCH_TYPE=s3", "RCLONE_CONFIG_BENCH_PROVIDER=Other",
+		"RCLONE_CONFIG_BENCH_ACCESS_KEY_ID="+b.s3.AccessKey, "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY="+b.s3.SecretKey,
+		"RCLONE_CONFIG_BENCH_ENDPOINT="+b.endpoint, "RCLONE_CONFIG_BENCH_REGION="+b.s3.Region)
+}
+
+func (b *bench) filesRemote() string { return "bench:" + b.s3.Bucket + "/anchor/files" }
+
+// populateAnchor replicates dir's database with `litestream replicate` until its
+// snapshot is stored, and copies the files with `rclone copy`, as the existing
+// image does.
+func (b *bench) populateAnchor(dir string) {
+	cfg := b.litestreamConfig(dir)
+	p := start(b.t, "litestream replicate", withoutCABundle(), b.litestream, "replicate", "-config", cfg)
+	deadline := time.Now().Add(10 * time.Minute)
+	for !strings.Contains(p.out.String(), "snapshot complete") {
+		if p.exited() || time.Now().After(deadline) {
+			b.t.Fatalf("litestream replicate did not store a snapshot:\n%s", p.out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	p.stop(b.t, 2*time.Minute)
+	run(b.t, b.rcloneEnv(), b.rclone, "copy", dir, b.filesRemote(),
+		"--include", "/attachments/**", "--include", "/sends/**", "--include", "/config.json", "--include", "/rsa_key*")
+}
+
+// coldVWStream times an empty data folder to /alive under `vwstream run`.
+func (b *bench) coldVWStream(name string, want shape) time.Duration {
+	dir := filepath.Join(b.work, name, "data")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.t.Fatal(err)
+	}
+	alive := freeAddr(b.t)
+	began := time.Now()
+	p := start(b.t, "vwstream run (cold)", b.vwEnv(dir, "off"),
+		b.vwstream, "run", "--", b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "0")
+	waitAlive(b.t, p, alive)
+	took := time.Since(began)
+	p.stop(b.t, 2*time.Minute)
+	if os.Getenv("VWSTREAM_BENCH_LOG") != "" {
+		b.t.Logf("vwstream cold start began %s:\n%s", began.UTC().Format("15:04:05.000"), p.out.String())
+	}
+	checkRestored(b.t, "vwstream", dir, want)
+	return took
+}
+
+// coldAnchor times an empty data folder to /alive the existing image's way:
+// litestream restore, then rclone copy, then the server.
+func (b *bench) coldAnchor(src, name string, want shape) time.Duration {
+	dir := filepath.Join(b.work, name, "data")
+	cfg := b.litestreamConfig(src)
+	alive := freeAddr(b.t)
+	began := time.Now()
+	run(b.t, withoutCABundle(), b.litestream, "restore", "-config", cfg, "-o", filepath.Join(dir, "db.sqlite3"), filepath.Join(src, "db.sqlite3"))
+	run(b.t, b.rcloneEnv(), b.rclone, "copy", b.filesRemote(), dir)
+	p := start(b.t, "vwload serve (anchor)", os.Environ(), b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "0")
+	waitAlive(b.t, p, alive)
+	took := time.Since(began)
+	p.stop(b.t, time.Minute)
+	checkRestored(b.t, "litestream + rclone", dir, want)
+	return took
+}
+
+// checkRestored fails when a cold start brought back less than the source held.
+func checkRestored(t *testing.T, who, dir string, want shape) {
+	t.Helper()
+	got := measure(t, dir)
+	if got.files != want.files || got.fileBytes != want.fileBytes {
+		t.Fatalf("%s restored %s, want %s", who, got, want)
+	}
+}
+
+// gracefulStops starts `vwstream run` on dir with the stand-in writing 100 tx/s
+// (5%% of them attachment uploads), lets it run 10 s, and times SIGTERM to exit.
+func (b *bench) gracefulStops(dir string, runs int) []time.Duration {
+	var out []time.Duration
+	for range runs {
+		addr, alive := freeAddr(b.t), freeAddr(b.t)
+		p := start(b.t, "vwstream run (write load)", b.vwEnv(dir, addr),
+			b.vwstream, "run", "--", b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "100")
+		waitAlive(b.t, p, alive)
+		time.Sleep(10 * time.Second)
+		began := time.Now()
+		if code := p.stop(b.t, 5*time.Minute); code != 0 {
+			b.t.Fatalf("vwstream run exited with %d after SIGTERM:\n%s", code, p.out.String())
+		}
+		out = append(out, time.Since(began))
+	}
+	return out
+}
+
+// proc is a background process whose combined output is kept.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func start(t *testing.T, name string, env []string, argv ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	p.cmd.WaitDelay = 5 * time.Second
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		if !p.exited() {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *proc) stop(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		t.Fatalf("%s did not stop within %s:\n%s", p.name, timeout, p.out.String())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// run runs a command to completion, failing the test on error.
+func run(t *testing.T, env []string, argv ...string) {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+}
+
+// waitAlive polls /alive every 10 ms until it answers 200.
+func waitAlive(t *testing.T, p *proc, addr string) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(30 * time.Minute)
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			t.Fatalf("%s exited before /alive answered:\n%s", p.name, p.out.String())
+		}
+		if resp, err := client.Get("http://" + addr + "/alive"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s: /alive did not answer within 30 min", p.name)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// results are the cold starts measured with one added latency.
+type results struct {
+	latency    time.Duration
+	vw, anchor []time.Duration
+}
+
+// report is what RESULTS.md says.
+type report struct {
+	shape            shape
+	runs             int
+	dbMB, filesMB    int
+	mode             string
+	all              []results
+	stops            []time.Duration
+	popVW, popAnchor time.Duration
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func (r results) ratio() float64 { return float64(median(r.vw)) / float64(median(r.anchor)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%d ms", d.Milliseconds()) }
+
+func list(d []time.Duration) string {
+	var parts []string
+	for _, x := range d {
+		parts = append(parts, strconv.FormatInt(x.Milliseconds(), 10))
+	}
+	return strings.Join(parts, ", ") + " ms"
+}
+
+func (r report) write(t *testing.T, b *bench) {
+	mode := r.mode
+	if mode == "" {
+		mode = "persistent"
+	}
+	var w strings.Builder
+	fmt.Fprintf(&w, "# Cold start: vwstream vs litestream + rclone\n\n")
+	fmt.Fprintf(&w, "Generated by `VWSTREAM_BENCH=1 %s=%d %s=%d scripts/test -run TestColdStart -v ./bench/coldstart` on %s, %d CPUs, %s.\n",
+		envDBMB, r.dbMB, envFilesMB, r.filesMB, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(&w, "Vault: %s. Server: versitygw on loopback, one bucket, each side under its own prefix; ", r.shape)
+	fmt.Fprintf(&w, "\"added latency\" puts a proxy in front of it that holds every request that long (a remote store's round trip).\n")
+	fmt.Fprintf(&w, "vwstream: DEPLOYMENT_MODE=%s, encrypted (ENCRYPTION_PASSPHRASE, default scrypt cost for the bucket key), defaults otherwise.\n", mode)
+	fmt.Fprintf(&w, "Anchor: %s then %s with their defaults, one after the other, unencrypted.\n", version(b.litestream, "version"), version(b.rclone, "version"))
+	fmt.Fprintf(&w, "Cold start = empty data folder to the first 200 from the stand-in's /alive (vwload serve, which opens the database like Vaultwarden).\n\n")
+	fmt.Fprintf(&w, "| measure | vwstream | litestream + rclone | ratio | target |\n|---|---|---|---|---|\n")
+	for _, x := range r.all {
+		fmt.Fprintf(&w, "| cold start, %s added latency, median of %d | %s | %s | %.2f | <= %.2f |\n", x.latency, r.runs, ms(median(x.vw)), ms(median(x.anchor)), x.ratio(), targetRatio)
+		fmt.Fprintf(&w, "| (each run) | %s | %s | | |\n", list(x.vw), list(x.anchor))
+	}
+	fmt.Fprintf(&w, "| first upload of the vault (polled, approximate) | %s | %s | | |\n", ms(r.popVW), ms(r.popAnchor))
+	fmt.Fprintf(&w, "| graceful stop under write load (100 tx/s, SIGTERM to exit), each run | %s | | | within the shutdown budget |\n\n", list(r.stops))
+	if err := os.WriteFile(resultFile, []byte(w.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", w.String())
+}
+
+// version is the first line a tool prints for its version command.
+func version(bin, arg string) string {
+	out, err := exec.Command(bin, arg).Output()
+	if err != nil {
+		return filepath.Base(bin)
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if !strings.Contains(line, filepath.Base(bin)) {
+		line = filepath.Base(bin) + " " + line
+	}
+	return "`" + line + "`"
+}

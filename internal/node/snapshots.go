@@ -1,0 +1,79 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/notify"
+	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/status"
+)
+
+// startSnapshots schedules snapshots on a primary with BACKUP_ENABLED. Each run
+// reports to the status board; the snapshot package notifies its own results.
+func (n *Node) startSnapshots(ctx context.Context) error {
+	if !n.cfg.Backup.Enabled || n.currentRole() != config.RolePrimary {
+		return nil
+	}
+	opts, err := snapshot.OptionsFromConfig(n.cfg, n.opt.Version, n.log)
+	if err != nil {
+		return err
+	}
+	// The age of the newest snapshot counts from when it was made, not from
+	// this start, so a node that restarts often still shows missed backups.
+	if infos, err := snapshot.List(ctx, n.plain, opts.Namer); err == nil && len(infos) > 0 {
+		last := infos[0]
+		n.board.Update(func(s *status.Status) {
+			s.Snapshot = &status.Snapshot{LastTime: last.Time, LastSuccess: last.Time, LastResult: status.ResultOK, LastName: last.Name, LastSize: last.Size}
+		})
+	}
+	job := func(ctx context.Context) error {
+		dests, err := snapshot.Destinations(ctx, n.cfg, n.log)
+		if err != nil {
+			n.recordSnapshot(nil, err)
+			return err
+		}
+		res, err := snapshot.Run(ctx, opts, dests)
+		n.recordSnapshot(res, err)
+		return err
+	}
+	n.sched = snapshot.NewScheduler(n.cfg.Backup.Schedule, n.cfg.Backup.OnStartup, job, n.log)
+	n.sched.Start(ctx)
+	return nil
+}
+
+// recordSnapshot puts a run's outcome on the status board.
+func (n *Node) recordSnapshot(res *snapshot.Result, err error) {
+	n.board.Update(func(s *status.Status) {
+		if s.Snapshot == nil {
+			s.Snapshot = &status.Snapshot{}
+		}
+		s.Snapshot.LastTime = time.Now()
+		if err != nil {
+			s.Snapshot.LastResult, s.Snapshot.LastError = status.ResultError, err.Error()
+			return
+		}
+		s.Snapshot.LastResult, s.Snapshot.LastError = status.ResultOK, ""
+		s.Snapshot.LastSuccess = res.Time
+		s.Snapshot.LastName, s.Snapshot.LastSize = res.Name, res.Size
+	})
+	if err != nil {
+		n.board.SetError("snapshot", err.Error())
+	} else {
+		n.board.SetError("snapshot", "")
+	}
+}
+
+// alert notifies a failure of the node itself (a flush that did not finish, a
+// refused mass deletion, a lost lease). A failing notifier is logged only.
+func (n *Node) alert(kind string, err error) {
+	if n.notifier == nil || err == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if nerr := n.notifier.Notify(ctx, notify.Event{Kind: kind, Error: err.Error(), Time: time.Now()}); nerr != nil {
+		n.log.Warn("notification not sent", "kind", kind, "error", nerr)
+	}
+}
