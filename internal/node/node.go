@@ -232,9 +232,26 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 	return done
 }
 
-// acquireLease makes this node the only primary of the prefix.
+// acquireLease makes this node the only primary of the prefix. A lease held
+// under this data folder's own node id was left by its previous run, killed
+// before it could release it (kill -9, OOM, power loss): that one is taken over
+// at once instead of making the restart wait out LEASE_TTL. Should that earlier
+// process still be alive after all, it is fenced within one renew interval.
 func (n *Node) acquireLease(ctx context.Context) error {
-	l, err := lease.Acquire(ctx, n.plain, lease.Options{TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log})
+	id, err := nodeID(n.cfg.DataFolder)
+	if err != nil {
+		return err
+	}
+	holder := lease.NewHolder()
+	holder.Node = id
+	opts := lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log}
+	l, err := lease.Acquire(ctx, n.plain, opts)
+	var held *lease.HeldError
+	if errors.As(err, &held) && held.Info.Holder.Node == id {
+		n.log.Warn("taking over the lease this data folder's previous run left behind", "held", held.Info.Holder.String())
+		opts.Force = true
+		l, err = lease.Acquire(ctx, n.plain, opts)
+	}
 	if err != nil {
 		return err
 	}

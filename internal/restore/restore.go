@@ -63,6 +63,10 @@ const (
 	asidePrefix = ".vwstream-replaced-"
 )
 
+// NodeIDFile names the node's identity file in the data folder; a restore keeps
+// it, since it identifies the volume, not the data.
+const NodeIDFile = ".vwstream-node-id"
+
 // Replica restores the database and files into opts.Dir. Nothing in Dir changes
 // until both are restored and the database passed its integrity check; with
 // Force, the entries they replace are moved aside first and removed only after
@@ -141,7 +145,7 @@ func entries(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, de := range des {
-		if strings.HasPrefix(de.Name(), stagePrefix) || strings.HasPrefix(de.Name(), asidePrefix) {
+		if strings.HasPrefix(de.Name(), stagePrefix) || strings.HasPrefix(de.Name(), asidePrefix) || de.Name() == NodeIDFile {
 			continue
 		}
 		names = append(names, de.Name())
