@@ -108,6 +108,11 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	ropt.OutputPath = tmp
 	ropt.TXID = last.MaxTXID
 	if err := replica.Restore(ctx, ropt); err != nil {
+		// Litestream's message ("file checksum mismatch", "unexpected EOF")
+		// does not say which object is bad; name it when one is.
+		if key, derr := damagedFile(ctx, client, plan); key != "" {
+			return res, fmt.Errorf("restore txid %d: replica object %s is damaged: %w", res.TXID, key, derr)
+		}
 		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
 	}
 	if err := integrityCheck(ctx, tmp); err != nil {
@@ -154,6 +159,27 @@ func restorePlan(ctx context.Context, client *replicaClient, at time.Time, logge
 		return nil, fmt.Errorf("restore plan at %s: %w", at.UTC().Format(time.RFC3339), err)
 	}
 	return plan, nil
+}
+
+// damagedFile reads every file of the plan through and checks its LTX
+// checksums; it returns the key of the first that fails, with the reason.
+func damagedFile(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo) (string, error) {
+	for _, info := range plan {
+		key := ltxKey(info.Level, info.MinTXID, info.MaxTXID)
+		rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, os.ErrNotExist) {
+				return "", nil
+			}
+			return key, err
+		}
+		err = ltx.NewDecoder(rc).Verify()
+		_ = rc.Close()
+		if err != nil && ctx.Err() == nil {
+			return key, err
+		}
+	}
+	return "", nil
 }
 
 // Range returns the first and last instants the replica can restore to, by the

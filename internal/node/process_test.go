@@ -468,7 +468,6 @@ func TestRun_KillNineThenRestart(t *testing.T) {
 	}
 }
 
-
 // TestRun_StaleVolumeRefused: a volume holding another, older database than the
 // replica is refused with exit code 1 and one line saying why, before the child
 // starts.

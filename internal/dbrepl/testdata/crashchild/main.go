@@ -10,16 +10,18 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
 func main() {
 	dir := flag.String("dir", "", "data folder (created on first run)")
-	storeRoot := flag.String("store", "", "local store folder")
+	storeRoot := flag.String("store", "", "local store folder, or s3://BUCKET/PREFIX on the test server named by VWSTREAM_TEST_S3_*")
 	ledger := flag.String("ledger", "", "workload ledger file")
 	sync := flag.Duration("sync", time.Second, "sync interval")
 	seed := flag.Int64("seed", 1, "workload seed")
@@ -42,7 +44,7 @@ func run(dir, storeRoot, ledger string, sync time.Duration, seed int64) error {
 	if err != nil {
 		return err
 	}
-	store, err := objstore.NewLocal(storeRoot)
+	store, err := openStore(ctx, storeRoot)
 	if err != nil {
 		return err
 	}
@@ -72,4 +74,24 @@ func run(dir, storeRoot, ledger string, sync time.Duration, seed int64) error {
 	})
 	_, err = w.Run(ctx)
 	return err
+}
+
+// openStore opens a local folder, or with s3://BUCKET/PREFIX a bucket on the
+// test server whose address and keys the test's environment holds (the
+// parent's testenv.NewS3 read them from the same variables).
+func openStore(ctx context.Context, root string) (objstore.Store, error) {
+	rest, ok := strings.CutPrefix(root, "s3://")
+	if !ok {
+		return objstore.NewLocal(root)
+	}
+	bucket, prefix, _ := strings.Cut(rest, "/")
+	region := os.Getenv(testenv.EnvRegion)
+	if region == "" {
+		region = "us-east-1"
+	}
+	return objstore.NewS3(ctx, objstore.S3Options{
+		Endpoint: os.Getenv(testenv.EnvEndpoint), Region: region, Bucket: bucket, Prefix: prefix,
+		AccessKeyID: os.Getenv(testenv.EnvAccessKey), SecretAccessKey: os.Getenv(testenv.EnvSecretKey),
+		ForcePathStyle: true, Logger: slog.New(slog.DiscardHandler),
+	})
 }
