@@ -99,3 +99,15 @@ func (a *app) loadConfig(c *cli, quiet bool) (*config.Config, error) {
 	}
 	return cfg, nil
 }
+
+// parseAndLoad is parse, noArgs and loadConfig for the many commands that take
+// flags and configuration but no positional arguments.
+func (a *app) parseAndLoad(c *cli, args []string, quiet bool) (*config.Config, error) {
+	if err := a.parse(c, args, true); err != nil {
+		return nil, err
+	}
+	if err := c.noArgs(); err != nil {
+		return nil, err
+	}
+	return a.loadConfig(c, quiet)
+}

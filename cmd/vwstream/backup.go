@@ -19,13 +19,7 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 		"Take one snapshot now (consistent database copy, files, manifest), compress and\n"+
 			"encrypt it, upload it to the target and every extra remote, verify and prune.")
 	asJSON := c.Bool("json", false, "print the result as JSON")
-	if err := a.parse(c, args, true); err != nil {
-		return err
-	}
-	if err := c.noArgs(); err != nil {
-		return err
-	}
-	cfg, err := a.loadConfig(c, false)
+	cfg, err := a.parseAndLoad(c, args, false)
 	if err != nil {
 		return err
 	}

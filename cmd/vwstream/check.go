@@ -21,13 +21,7 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 			"passphrase opens the bucket key. Prints a checklist; exit 0 when all pass,\n"+
 			"1 when a check fails, 2 when the configuration is wrong (a remote target\nwithout encryption is refused before any check).")
 	asJSON := c.Bool("json", false, "print the checklist as JSON")
-	if err := a.parse(c, args, true); err != nil {
-		return err
-	}
-	if err := c.noArgs(); err != nil {
-		return err
-	}
-	cfg, err := a.loadConfig(c, false)
+	cfg, err := a.parseAndLoad(c, args, false)
 	if err != nil {
 		return err
 	}

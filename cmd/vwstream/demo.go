@@ -37,10 +37,11 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	data := filepath.Join(*dir, "data")
-	// The demo's own folders, unless the user points them elsewhere.
-	// Logs stay at warnings so the progress lines read well; LOG_LEVEL still wins.
-	a.environ = append([]string{"LOCAL_TARGET=" + filepath.Join(*dir, "backup"), "LOG_LEVEL=warn"}, a.environ...)
-	a.environ = append(a.environ, "DATA_FOLDER="+data, "DATABASE_URL=")
+	// The first occurrence of a variable wins. The demo's data folder is its own;
+	// its target and the quiet log level are defaults the user's variables
+	// (S3_BUCKET for a real bucket, LOCAL_TARGET, LOG_LEVEL) override.
+	a.environ = append([]string{"DATA_FOLDER=" + data, "DATABASE_URL="}, a.environ...)
+	a.environ = append(a.environ, "LOCAL_TARGET="+filepath.Join(*dir, "backup"), "LOG_LEVEL=warn")
 	cfg, err := a.loadConfig(c, false)
 	if err != nil {
 		return err

@@ -24,14 +24,8 @@ func runHealthcheck(ctx context.Context, a *app, args []string) error {
 			"this network namespace, pass --no-vaultwarden.")
 	noVW := c.Bool("no-vaultwarden", false, "do not probe Vaultwarden's /alive (sidecar without shared network)")
 	timeout := c.Duration("timeout", 5*time.Second, "time allowed for all checks together")
-	if err := a.parse(c, args, true); err != nil {
-		return &exitCodeError{err: err, code: exitFailure}
-	}
-	if err := c.noArgs(); err != nil {
-		return &exitCodeError{err: err, code: exitFailure}
-	}
-	cfg, err := a.loadConfig(c, true)
-	if err != nil {
+	cfg, err := a.parseAndLoad(c, args, true)
+	if err != nil { // Docker reserves exit code 2: bad configuration is "unhealthy"
 		return &exitCodeError{err: err, code: exitFailure}
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

@@ -19,13 +19,7 @@ func runPromote(ctx context.Context, a *app, args []string) error {
 			"after making sure the old primary is gone, or two primaries will write.\n"+
 			"The node is reached on STATUS_ADDR.")
 	force := c.Bool("force", false, "take the lease without waiting for it to expire")
-	if err := a.parse(c, args, true); err != nil {
-		return err
-	}
-	if err := c.noArgs(); err != nil {
-		return err
-	}
-	cfg, err := a.loadConfig(c, false)
+	cfg, err := a.parseAndLoad(c, args, false)
 	if err != nil {
 		return err
 	}

@@ -15,13 +15,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 			"manifest, and that every attachment the database references is there.")
 	name := c.String("snapshot", "latest", "check this snapshot `NAME` of the target")
 	asJSON := c.Bool("json", false, "print the result as JSON")
-	if err := a.parse(c, args, true); err != nil {
-		return err
-	}
-	if err := c.noArgs(); err != nil {
-		return err
-	}
-	cfg, err := a.loadConfig(c, false)
+	cfg, err := a.parseAndLoad(c, args, false)
 	if err != nil {
 		return err
 	}
