@@ -54,6 +54,7 @@ type replicaClient struct {
 	headerTimes sync.Map
 
 	// Upload bookkeeping for Replicator.Status.
+	progress     atomic.Int64 // unix nanos when upload bytes last moved
 	maxL0TXID    atomic.Uint64
 	mu           sync.Mutex
 	lastUploadAt time.Time
@@ -194,7 +195,7 @@ func (c *replicaClient) WriteLTXFile(ctx context.Context, level int, minTXID, ma
 	if err != nil {
 		return nil, fmt.Errorf("read ltx header: %w", err)
 	}
-	cr := &countingReader{r: io.MultiReader(&head, r)}
+	cr := &countingReader{r: io.MultiReader(&head, r), progress: &c.progress}
 	key := ltxKey(level, minTXID, maxTXID)
 	if _, err := c.store.Put(ctx, key, cr, objstore.PutOptions{ContentType: "application/octet-stream"}); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
@@ -259,12 +260,16 @@ func (c *replicaClient) DeleteAll(ctx context.Context) error {
 // countingReader counts the bytes read through it: the plaintext size of an
 // upload, whatever the store does to the bytes afterwards.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r        io.Reader
+	n        int64
+	progress *atomic.Int64 // unix nanos of the last read, for stall detection
 }
 
 func (cr *countingReader) Read(p []byte) (int, error) {
 	n, err := cr.r.Read(p)
 	cr.n += int64(n)
+	if n > 0 && cr.progress != nil {
+		cr.progress.Store(time.Now().UnixNano())
+	}
 	return n, err
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/benbjohnson/litestream"
@@ -92,6 +93,8 @@ type Replicator struct {
 	startedAt time.Time
 	cancel    context.CancelFunc
 	done      chan struct{}
+
+	syncStart atomic.Int64 // unix nanos when the sync in progress began; 0 when idle
 
 	statMu     sync.Mutex
 	lastSyncAt time.Time // replica confirmed caught up with the WAL
@@ -209,6 +212,18 @@ func (r *Replicator) Start(ctx context.Context) error {
 	s.SetL0Retention(r.opt.L0Retention)
 	s.L0RetentionCheckInterval = r.opt.L0RetentionCheckInterval
 	s.SetShutdownSyncTimeout(r.opt.ShutdownTimeout)
+	// Open and initialise the database before the store starts its compaction
+	// and snapshot monitors: litestream's DB.init writes fields (the file
+	// handle, the page size) that those monitors read without a lock, so an
+	// init racing a monitor is a data race (seen under -race). Store.Open then
+	// finds the database open already. A database that does not exist yet is
+	// initialised by the first sync after it appears, as before.
+	if err := db.Open(); err != nil {
+		return fmt.Errorf("start replication of %s: %w", r.opt.DBPath, err)
+	}
+	if err := db.Sync(ctx); err != nil {
+		r.opt.Logger.Warn("first capture before start failed; the sync loop retries", "db", r.opt.DBPath, "error", err)
+	}
 	if err := s.Open(ctx); err != nil {
 		return fmt.Errorf("start replication of %s: %w", r.opt.DBPath, err)
 	}
@@ -328,6 +343,8 @@ func (r *Replicator) Sync(ctx context.Context) error {
 // sync captures new WAL frames into LTX files and uploads what the store
 // lacks. An idle tick makes no request: the replica's position is cached.
 func (r *Replicator) sync(ctx context.Context) error {
+	r.syncStart.Store(time.Now().UnixNano())
+	defer r.syncStart.Store(0)
 	if err := r.db.Sync(ctx); err != nil {
 		return fmt.Errorf("capture wal: %w", err)
 	}
@@ -391,6 +408,10 @@ func (r *Replicator) Status() Status {
 		st.LastError, st.LastErrorAt = r.lastErr.Error(), r.lastErrAt
 	}
 	r.statMu.Unlock()
+	if stalled := r.stalledFor(); stalled > 0 {
+		st.LastError = fmt.Sprintf("sync not finished after %s: the store is not answering", stalled.Round(time.Second))
+		st.LastErrorAt = time.Now()
+	}
 	if st.LocalTXID > st.ReplicatedTXID {
 		since := st.LastSyncAt
 		if since.IsZero() {
@@ -399,6 +420,24 @@ func (r *Replicator) Status() Status {
 		st.Lag = time.Since(since)
 	}
 	return st
+}
+
+// stalledFor is how long the sync in progress has gone without an answer from
+// the store or a byte of upload, once that exceeds max(10 s, 10 sync
+// intervals); zero otherwise. A store that hangs instead of failing (a frozen
+// server, a partition that drops packets) shows up in the status this way
+// before any request times out, while a large upload that is moving does not.
+func (r *Replicator) stalledFor() time.Duration {
+	start := r.syncStart.Load()
+	if start == 0 {
+		return 0
+	}
+	last := max(start, r.client.progress.Load())
+	idle := time.Since(time.Unix(0, last))
+	if idle < max(10*time.Second, 10*r.opt.SyncInterval) {
+		return 0
+	}
+	return time.Since(time.Unix(0, start))
 }
 
 // localTXID returns the last transaction litestream wrote to its local L0

@@ -201,6 +201,10 @@ func newHTTPClient(caFile string, concurrency int) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
+	// A server that accepts the connection and then says nothing (frozen,
+	// or a partition dropping packets) would otherwise hold a request until
+	// TCP gives up, minutes later; this makes it a retried, reported error.
+	tr.ResponseHeaderTimeout = 30 * time.Second
 	tr.MaxIdleConnsPerHost = 2 * concurrency
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
