@@ -253,13 +253,14 @@ func TestS3_Put_CorruptedInTransit(t *testing.T) {
 	}
 }
 
-// lyingTransport reports a different stored checksum than the service has,
-// standing in for a service that stored other bytes than it acknowledged.
+// lyingTransport reports a different stored checksum than the service has, in
+// the PUT's answer and in HEAD, standing in for a service that stored other
+// bytes than it acknowledged.
 type lyingTransport struct{ next http.RoundTripper }
 
 func (l lyingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := l.next.RoundTrip(r)
-	if err == nil && r.Method == http.MethodHead && resp.Header.Get("X-Amz-Checksum-Sha256") != "" {
+	if err == nil && (r.Method == http.MethodHead || r.Method == http.MethodPut) && resp.Header.Get("X-Amz-Checksum-Sha256") != "" {
 		resp.Header.Set("X-Amz-Checksum-Sha256", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
 	}
 	return resp, err
