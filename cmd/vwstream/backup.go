@@ -51,7 +51,7 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	} else if runErr == nil {
-		fmt.Fprintf(a.stdout, "%s  %s  %s\n", res.Name, humanSize(res.Size), res.Duration.Round(time.Millisecond))
+		fmt.Fprintf(a.stdout, "%s  %s  %s\n", res.Name, humanBytes(res.Size), res.Duration.Round(time.Millisecond))
 		for _, d := range res.Destinations {
 			fmt.Fprintf(a.stdout, "  %-20s ok, verified by %s\n", d.Name, d.Verified)
 		}
@@ -116,7 +116,7 @@ func (p *progress) print() {
 	if secs > 0 {
 		rate = float64(p.n) / secs
 	}
-	fmt.Fprintf(p.w, "\ruploaded %s (%s/s)   ", humanSize(p.n), humanSize(int64(rate)))
+	fmt.Fprintf(p.w, "\ruploaded %s (%s/s)   ", humanBytes(p.n), humanBytes(int64(rate)))
 }
 
 func (p *progress) done() {
@@ -126,17 +126,4 @@ func (p *progress) done() {
 		p.print()
 		fmt.Fprintln(p.w)
 	}
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -39,7 +39,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		}
 	} else {
 		fmt.Fprintf(a.stdout, "%s: %d files, %s, integrity %s, taken %s, checked in %s\n", res.Name, res.Files,
-			humanSize(res.Bytes), res.Integrity, res.CapturedAt.Format(time.RFC3339), res.Duration.Round(time.Millisecond))
+			humanBytes(res.Bytes), res.Integrity, res.CapturedAt.Format(time.RFC3339), res.Duration.Round(time.Millisecond))
 	}
 	if res.MissingAttachments > 0 {
 		return fmt.Errorf("%s: %d attachment row(s) without their file (snapshot degraded: %t)", res.Name, res.MissingAttachments, res.Degraded)
