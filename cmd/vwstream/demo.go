@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
-	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -126,7 +126,7 @@ func demoRestore(ctx context.Context, a *app, cfg *config.Config, plain objstore
 		return fmt.Errorf("restored copy does not hold every committed transaction: %w", err)
 	}
 	fmt.Fprintf(a.stdout, "verified    integrity ok; all %d committed transactions of the ledger are in the restored copy\n", rep.LedgerEntries)
-	missing, err := filesync.MissingAttachments(res.Database, filepath.Join(restored, "attachments"))
+	missing, err := vault.MissingAttachments(res.Database, filepath.Join(restored, "attachments"))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -41,12 +42,12 @@ func TestRestore_RoundTrip_Sealed(t *testing.T) {
 		t.Fatalf("restored %d files, want %d", res.Files, len(want))
 	}
 	sameContents(t, syncedFiles(t, dst), want)
-	missing, err := filesync.MissingAttachments(filepath.Join(dst, vaultsim.DBName), filepath.Join(dst, "attachments"))
+	missing, err := vault.MissingAttachments(filepath.Join(dst, vaultsim.DBName), filepath.Join(dst, "attachments"))
 	if err != nil || len(missing) != 0 {
 		t.Fatalf("MissingAttachments = %v, %v; want none", missing, err)
 	}
 	os.Remove(filepath.Join(dst, "attachments", firstAttachment(t, dst)))
-	if missing, err := filesync.MissingAttachments(filepath.Join(dst, vaultsim.DBName), filepath.Join(dst, "attachments")); err != nil || len(missing) != 1 || missing[0].GotSize != -1 {
+	if missing, err := vault.MissingAttachments(filepath.Join(dst, vaultsim.DBName), filepath.Join(dst, "attachments")); err != nil || len(missing) != 1 || missing[0].GotSize != -1 {
 		t.Fatalf("after removing one file, MissingAttachments = %+v, %v; want it reported", missing, err)
 	}
 	writeFile(t, filepath.Join(dst, "attachments", firstAttachment(t, src)), want["files/attachments/"+filepath.ToSlash(firstAttachment(t, src))])

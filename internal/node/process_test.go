@@ -23,11 +23,11 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
-	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -331,7 +331,7 @@ func TestRun_SIGTERMDuringWrites(t *testing.T) {
 	if rep.LedgerEntries < 200 {
 		t.Fatalf("only %d transactions were committed; the test proves nothing", rep.LedgerEntries)
 	}
-	missing, err := filesync.MissingAttachments(filepath.Join(restored, "db.sqlite3"), filepath.Join(restored, "attachments"))
+	missing, err := vault.MissingAttachments(filepath.Join(restored, "db.sqlite3"), filepath.Join(restored, "attachments"))
 	if err != nil {
 		t.Fatal(err)
 	}

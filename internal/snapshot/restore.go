@@ -8,13 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // RestoreOptions say which snapshot to restore where.
@@ -217,23 +217,12 @@ func checkRestored(ctx context.Context, dir string, res *RestoreResult) error {
 	if _, ok := info.Tables["attachments"]; !ok {
 		return nil
 	}
-	rows, err := db.QueryContext(ctx, "SELECT cipher_uuid, id, file_size FROM attachments")
+	missing, err := vault.MissingAttachments(dbPath, filepath.Join(dir, "attachments"))
 	if err != nil {
-		return fmt.Errorf("check attachments: %w", err)
+		return err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var cipher, id string
-		var size int64
-		if err := rows.Scan(&cipher, &id, &size); err != nil {
-			return fmt.Errorf("check attachments: %w", err)
-		}
-		p := filepath.Join(dir, filepath.FromSlash(path.Join("attachments", cipher, id)))
-		if fi, err := os.Stat(p); err != nil || fi.Size() != size {
-			res.MissingAttachments++
-		}
-	}
-	return rows.Err()
+	res.MissingAttachments = len(missing)
+	return nil
 }
 
 // swapInto moves the checked folder tmp to to. An existing to is renamed aside

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/vwstream/vwstream/internal/vault"
 	"os"
 	"path/filepath"
 	"strings"
@@ -152,38 +153,14 @@ type AttachmentProblem struct {
 // attachments/ is missing or differs in size from file_size. Vaultwarden writes the
 // row before the file, so a snapshot taken mid-upload can legitimately show one.
 func CheckAttachments(dir string) ([]AttachmentProblem, error) {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBName)+"?mode=ro&_pragma=busy_timeout(5000)")
+	missing, err := vault.MissingAttachments(filepath.Join(dir, DBName), filepath.Join(dir, AttachmentsDir))
 	if err != nil {
-		return nil, fmt.Errorf("check attachments: %w", err)
+		return nil, err
 	}
-	defer db.Close()
-	rows, err := db.Query(`SELECT cipher_uuid, id, file_size FROM attachments ORDER BY cipher_uuid, id`)
-	if err != nil {
-		return nil, fmt.Errorf("check attachments: %w", err)
-	}
-	defer rows.Close()
-	var out []AttachmentProblem
-	for rows.Next() {
-		var p AttachmentProblem
-		if err := rows.Scan(&p.CipherUUID, &p.ID, &p.WantSize); err != nil {
-			return nil, fmt.Errorf("check attachments: %w", err)
-		}
-		p.Path = filepath.Join(AttachmentsDir, p.CipherUUID, p.ID)
-		fi, err := os.Stat(filepath.Join(dir, p.Path))
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			p.GotSize = -1
-		case err != nil:
-			return nil, fmt.Errorf("check attachments: %w", err)
-		default:
-			p.GotSize = fi.Size()
-		}
-		if p.GotSize != p.WantSize {
-			out = append(out, p)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check attachments: %w", err)
+	out := make([]AttachmentProblem, 0, len(missing))
+	for _, m := range missing {
+		out = append(out, AttachmentProblem{CipherUUID: m.CipherUUID, ID: m.ID,
+			Path: filepath.Join(AttachmentsDir, m.CipherUUID, m.ID), WantSize: m.WantSize, GotSize: m.GotSize})
 	}
 	return out, nil
 }

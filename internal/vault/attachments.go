@@ -1,4 +1,6 @@
-package filesync
+// Package vault knows Vaultwarden's data folder the way Vaultwarden writes it:
+// facts about it that file sync, snapshots and restores all check against.
+package vault
 
 import (
 	"database/sql"
