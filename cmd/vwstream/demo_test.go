@@ -11,7 +11,8 @@ import (
 // checked against the ledger of committed transactions.
 func TestDemo_ProtectsAndRestores(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "demo")
-	code, out, stderr := invoke(t, []string{"LOG_LEVEL=error"}, "demo", "--dir", dir, "--duration", "3s", "--rate", "30")
+	env := []string{"LOG_LEVEL=error", "STATUS_ADDR=off", "STATUS_FILE=" + filepath.Join(t.TempDir(), "status.json")}
+	code, out, stderr := invoke(t, env, "demo", "--dir", dir, "--duration", "3s", "--rate", "30")
 	if code != exitOK {
 		t.Fatalf("demo: exit %d\n%s%s", code, out, stderr)
 	}
@@ -21,7 +22,7 @@ func TestDemo_ProtectsAndRestores(t *testing.T) {
 		}
 	}
 	// A second run continues the same vault and backup.
-	if code, out, stderr := invoke(t, []string{"LOG_LEVEL=error"}, "demo", "--dir", dir, "--duration", "1s"); code != exitOK {
+	if code, out, stderr := invoke(t, env, "demo", "--dir", dir, "--duration", "1s"); code != exitOK {
 		t.Fatalf("second demo: exit %d\n%s%s", code, out, stderr)
 	}
 }
