@@ -147,7 +147,11 @@ func (n *Node) Run(ctx context.Context) error {
 
 	if err := n.start(ctx); err != nil {
 		n.board.SetError("start", err.Error())
-		return errors.Join(err, n.shutdown(false))
+		err = errors.Join(err, n.shutdown(false))
+		if ctx.Err() == nil { // a refused start (stale volume, lease held, bad key) needs a human
+			n.alert("start", err)
+		}
+		return err
 	}
 	n.board.SetState(status.StateOK)
 	close(n.ready)
