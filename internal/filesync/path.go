@@ -30,6 +30,14 @@ func newPaths(includes []Include, exclude []string) *paths {
 	p := &paths{}
 	for _, inc := range includes {
 		inc.Path = filepath.Clean(inc.Path)
+		if inc.Dir {
+			// A folder configured as a symbolic link (ATTACHMENTS_FOLDER on another
+			// disk) is watched and walked at its target: neither inotify nor
+			// WalkDir descends into a link given as the root.
+			if real, err := filepath.EvalSymlinks(inc.Path); err == nil {
+				inc.Path = real
+			}
+		}
 		p.includes = append(p.includes, inc)
 	}
 	for _, e := range exclude {

@@ -234,9 +234,24 @@ func (s *Syncer) walk() (map[string]localFile, []error) {
 	for i, in := range s.paths.includes {
 		fi, err := os.Stat(in.Path)
 		if !in.Dir {
-			if err == nil {
+			switch {
+			case err == nil:
 				add(in.Path, fi)
+			case !errors.Is(err, fs.ErrNotExist):
+				// Unreadable is not deleted: keep the remote copy.
+				incErrs[i] = fmt.Errorf("%s: %w", in.Path, err)
+			default:
+				// A missing file is a deletion only when its folder is there
+				// (an unmounted data volume loses config.json and rsa_key too).
+				if _, derr := os.Stat(filepath.Dir(in.Path)); derr != nil {
+					incErrs[i] = fmt.Errorf("folder of %s: %w", in.Path, derr)
+				}
 			}
+			continue
+		}
+		if li, lerr := os.Lstat(in.Path); lerr == nil && li.Mode()&fs.ModeSymlink != 0 {
+			// Became a link after start: the walk would see nothing inside.
+			incErrs[i] = fmt.Errorf("folder %s is a symbolic link; restart vwstream to follow it", in.Path)
 			continue
 		}
 		switch {

@@ -230,3 +230,42 @@ func (s *stuckStore) Put(ctx context.Context, key string, r io.Reader, o objstor
 	<-ctx.Done()
 	return objstore.ObjectInfo{}, ctx.Err()
 }
+
+// TestSyncer_SymlinkedFolder: an attachments folder that is a symbolic link to
+// another disk is synced through the link (inotify and WalkDir do not descend
+// into a link given as the root).
+func TestSyncer_SymlinkedFolder(t *testing.T) {
+	work := t.TempDir()
+	real := filepath.Join(work, "elsewhere")
+	if err := os.MkdirAll(filepath.Join(real, "c1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(real, "c1", "a1"), []byte("attachment through a link"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(work, "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, filepath.Join(data, "attachments")); err != nil {
+		t.Fatal(err)
+	}
+	store, err := objstore.NewLocal(filepath.Join(work, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layout := filesync.Layout{DataDir: data, Attachments: true}
+	s, err := filesync.Open(t.Context(), filesync.Options{Store: store, DataDir: data, Includes: layout.Includes(), StableFor: time.Millisecond, Debounce: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Reconcile(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Stat(t.Context(), "files/attachments/c1/a1"); err != nil {
+		t.Fatalf("file behind the symlinked folder not synced: %v", err)
+	}
+}

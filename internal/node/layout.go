@@ -16,14 +16,15 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 )
 
-// FileLayout is the configured Vaultwarden data folder as file sync sees it,
-// moved to dataDir: folders configured inside DATA_FOLDER keep their place
-// relative to it, folders outside it land in dataDir under their own name
-// (a restore puts everything into the folder it is given).
+// FileLayout is the configured Vaultwarden data folder as file sync sees it.
+// For DATA_FOLDER itself the configured paths are used as they are; for
+// another folder (a restore's staging folder) they move with it: folders
+// configured inside DATA_FOLDER keep their place relative to it, folders
+// outside it land in dataDir under their own name.
 func FileLayout(cfg *config.Config, dataDir string) filesync.Layout {
 	rebase := func(p string) string {
-		if p == "" {
-			return ""
+		if p == "" || dataDir == cfg.DataFolder {
+			return p // the live data folder: the configured paths as they are
 		}
 		rel, err := filepath.Rel(cfg.DataFolder, p)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {

@@ -221,6 +221,11 @@ func (c *capture) listFiles(src Source) error {
 	sort.Strings(folders)
 	for _, name := range folders {
 		root := src.Folders[name]
+		// A folder configured as a symbolic link is walked at its target:
+		// WalkDir does not descend into a link given as the root.
+		if real, err := filepath.EvalSymlinks(root); err == nil {
+			root = real
+		}
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				if errors.Is(err, fs.ErrNotExist) {
