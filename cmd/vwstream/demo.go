@@ -82,7 +82,8 @@ loop:
 		select {
 		case err := <-workDone:
 			if err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("demo workload: %w", err)
+				stopNode()
+				return errors.Join(fmt.Errorf("demo workload: %w", err), <-nodeDone) // flushed before we exit
 			}
 			break loop
 		case err := <-nodeDone:

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 
+	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 )
 
@@ -27,8 +28,8 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	err = node.Run(ctx, node.Options{
 		Version: ver,
 		Config:  cfg,
-		Command: c.Args(), // after "--": the supervised command
-		Env:     a.environ,
+		Command: c.Args(),                         // after "--": the supervised command
+		Env:     config.WithoutSecrets(a.environ), // Vaultwarden needs none of ours
 		Stdout:  a.stdout,
 		Stderr:  a.stderr,
 		Logger:  newLogger(cfg, a.stderr),

@@ -475,3 +475,13 @@ func TestConfig_ServerlessWarnings(t *testing.T) {
 		t.Errorf("persistent mode warns about serverless: %v", c.Warnings())
 	}
 }
+
+func TestWithoutSecrets(t *testing.T) {
+	env := []string{"PATH=/bin", "DOMAIN=https://vw", "ROCKET_PORT=80", "S3_SECRET_ACCESS_KEY=s", "AWS_SECRET_ACCESS_KEY=s",
+		"ENCRYPTION_PASSPHRASE=p", "BACKUP_PASSWORD=p", "GPG_PASSPHRASE=p", "AGE_PASSPHRASE=p", "NOTIFICATION_URL=ntfy://x",
+		"RCLONE_CONFIG_OFF_PASS=p", "RCLONE_CONFIG_OFF_TYPE=sftp", "S3_SECRET_ACCESS_KEY_FILE=/run/secrets/s3"}
+	got := strings.Join(config.WithoutSecrets(env), " ")
+	if want := "PATH=/bin DOMAIN=https://vw ROCKET_PORT=80 RCLONE_CONFIG_OFF_TYPE=sftp S3_SECRET_ACCESS_KEY_FILE=/run/secrets/s3"; got != want {
+		t.Fatalf("WithoutSecrets = %q, want %q", got, want)
+	}
+}

@@ -60,3 +60,31 @@ func rcloneSecret(key string) bool {
 	}
 	return false
 }
+
+// WithoutSecrets returns environ without vwstream's secrets (every secret
+// variable, its aliases and the secret RCLONE_CONFIG_* options): what a
+// supervised child is given, so Vaultwarden's environment does not carry the
+// bucket credentials and passphrases. NAME_FILE paths stay; they hold no secret.
+func WithoutSecrets(environ []string) []string {
+	secret := map[string]bool{}
+	for _, v := range vars {
+		if v.Secret {
+			secret[v.Name] = true
+			for _, a := range v.Aliases {
+				secret[a] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(environ))
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if secret[name] {
+			continue
+		}
+		if rest, ok := strings.CutPrefix(name, "RCLONE_CONFIG_"); ok && rcloneSecret(strings.ToLower(rest)) {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}

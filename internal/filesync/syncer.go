@@ -366,7 +366,9 @@ func (s *Syncer) close(ctx context.Context) error {
 	s.flushing.Store(true)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for {
+	// A context that is over already (a fenced node) gets no flush at all:
+	// not one more upload may start.
+	for ctx.Err() == nil {
 		s.mu.Lock()
 		s.dispatchLocked(time.Now(), true)
 		idle := len(s.inflight) == 0

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
@@ -75,7 +76,6 @@ type Node struct {
 	plain    objstore.Store
 	data     objstore.Store
 	lease    *lease.Lease
-	sched    *snapshot.Scheduler // nil unless a primary with BACKUP_ENABLED
 	notifier *notify.Service
 	ready    chan struct{} // closed once start-up has finished
 	// childExit receives when the child ends on its own (not when we stop it
@@ -85,14 +85,19 @@ type Node struct {
 	promoted chan struct{}
 
 	mu    sync.Mutex
-	role  string             // config.RolePrimary or RoleSecondary; promote changes it
-	child *child             // the current child process, nil in sidecar mode
-	repl  *dbrepl.Replicator // set once replication has started
-	files *filesync.Syncer   // set once file sync has started
+	role  string              // config.RolePrimary or RoleSecondary; promote changes it
+	child *child              // the current child process, nil in sidecar mode
+	repl  *dbrepl.Replicator  // set once replication has started
+	files *filesync.Syncer    // set once file sync has started
+	sched *snapshot.Scheduler // set on a primary with BACKUP_ENABLED
 	// pulled fingerprints the replica state a secondary last restored.
 	pulled string
-	// pullMu serialises a secondary's pulls with promote.
+	// pullMu serialises a secondary's pulls with promote and shutdown.
 	pullMu sync.Mutex
+	// promoteMu makes promotes one at a time.
+	promoteMu sync.Mutex
+	// stopping is set once shutdown began: nothing may start a child then.
+	stopping atomic.Bool
 }
 
 // New prepares a node; Run starts it.
@@ -175,6 +180,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.plain = n.metrics.Instrument("target", plain)
+	if err := n.checkLayout(); err != nil {
+		return err
+	}
 	if n.cfg.Role == config.RoleSecondary {
 		return n.startSecondary(ctx)
 	}
@@ -271,6 +279,15 @@ func (n *Node) currentLease() *lease.Lease {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.lease
+}
+
+// checkLayout refuses a database outside the data folder: restores stage the
+// database and the files together in DATA_FOLDER and swap them in as one.
+func (n *Node) checkLayout() error {
+	if filepath.Clean(filepath.Dir(n.cfg.DBPath)) != filepath.Clean(n.cfg.DataFolder) {
+		return fmt.Errorf("DATABASE_URL (%s) must be a file directly in DATA_FOLDER (%s): restores put the database and the files in place together", n.cfg.DBPath, n.cfg.DataFolder)
+	}
+	return nil
 }
 
 // prepareData applies the start-up safety rule to the local database: restore it
@@ -437,8 +454,16 @@ func (n *Node) wait(ctx context.Context) (reason string, fenced bool) {
 // A fenced node writes nothing more: no final sync, no flush, no release.
 func (n *Node) shutdown(fenced bool) error {
 	var errs []error
-	if n.sched != nil {
-		n.sched.Stop() // a snapshot in progress is cancelled, not left reading the database
+	n.stopping.Store(true)
+	// A secondary's pull in progress finishes (or gives up) before the child is
+	// stopped, so it cannot start a new one behind shutdown's back.
+	n.pullMu.Lock()
+	n.pullMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	n.mu.Lock()
+	sched := n.sched
+	n.mu.Unlock()
+	if sched != nil {
+		sched.Stop() // a snapshot in progress is cancelled, not left reading the database
 	}
 	stopChild := func() {
 		if c := n.currentChild(); c != nil {

@@ -19,8 +19,12 @@ import (
 	"github.com/vwstream/vwstream/internal/target"
 )
 
-// ErrNotSecondary is returned by Promote on a node that is already the primary.
-var ErrNotSecondary = errors.New("this node is not a secondary")
+var (
+	// ErrNotSecondary is returned by Promote on a node that is already the primary.
+	ErrNotSecondary = errors.New("this node is not a secondary")
+	// ErrNotReady is returned by Promote before the node has started.
+	ErrNotReady = errors.New("this node is still starting")
+)
 
 // startSecondary brings the data folder to the replica's state and starts the
 // child. A secondary never writes to the bucket: it reads db/ and files/, and
@@ -71,11 +75,26 @@ func (n *Node) secondaryLoop(ctx context.Context) {
 func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 	n.pullMu.Lock()
 	defer n.pullMu.Unlock()
+	// A node promoted (its writers run on the data folder) or shutting down
+	// (its child must stay stopped) while this pull waited must not swap.
+	if n.currentRole() != config.RoleSecondary || n.stopping.Load() {
+		return false, nil
+	}
 	fp, err := n.fingerprint(ctx)
 	if err != nil {
 		return false, err
 	}
 	if fp == n.pulled {
+		// Checked and caught up: that is a successful sync for health.
+		now := time.Now()
+		n.board.Update(func(s *status.Status) {
+			if s.DB != nil {
+				s.DB.LastSync = now
+			}
+			if s.Files != nil {
+				s.Files.LastSync = now
+			}
+		})
 		return false, nil
 	}
 	var down time.Time
@@ -85,7 +104,10 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 		Dir:    n.cfg.DataFolder,
 		DBName: dbFileName(n.cfg),
 		Force:  true,
-		Files:  RestoreFiles(n.cfg, n.data),
+		// Only what the replica holds is replaced; local-only entries
+		// (icon_cache, tmp, unsynced config) stay.
+		KeepOthers: true,
+		Files:      RestoreFiles(n.cfg, n.data),
 		BeforeSwap: func() error {
 			down = time.Now()
 			if c == nil {
@@ -98,7 +120,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 		},
 		Logger: n.log,
 	})
-	if c != nil && !down.IsZero() {
+	if c != nil && !down.IsZero() && !n.stopping.Load() {
 		if serr := n.startChild(); serr != nil {
 			return false, errors.Join(err, serr)
 		}
@@ -144,19 +166,36 @@ func (n *Node) fingerprint(ctx context.Context) (string, error) {
 // the old primary's to expire, or at once with force after a human confirmed
 // the old primary is gone), pulls the replica a last time, and starts
 // replicating as the primary.
-func (n *Node) Promote(ctx context.Context, force bool) error {
+func (n *Node) Promote(ctx context.Context, force bool) (err error) {
+	select {
+	case <-n.ready:
+	default:
+		return ErrNotReady
+	}
+	// One promote at a time; a second one finds the node promoted.
+	n.promoteMu.Lock()
+	defer n.promoteMu.Unlock()
 	if n.currentRole() != config.RoleSecondary {
 		return ErrNotSecondary
 	}
-	l, err := lease.Wait(ctx, n.plain, lease.Options{TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Force: force, Logger: n.log},
+	id, err := nodeID(n.cfg.DataFolder)
+	if err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
+	holder := lease.NewHolder()
+	holder.Node = id // a crash-restart of the promoted node recognises its lease
+	l, err := lease.Wait(ctx, n.plain, lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Force: force, Logger: n.log},
 		func(h *lease.HeldError) { n.log.Info("promote: waiting for the lease", "held", h.Error()) })
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	n.mu.Lock()
-	n.lease = l
-	n.mu.Unlock()
-	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
+	defer func() {
+		if err != nil { // give the lease back: a half-promoted node must not block the old primary
+			rctx, cancel := context.WithTimeout(context.Background(), LeaseReleaseTimeout)
+			_ = l.Release(rctx)
+			cancel()
+		}
+	}()
 
 	// The last catch-up: whatever the old primary flushed before it stopped.
 	if _, err := n.pull(ctx); err != nil {
@@ -164,17 +203,24 @@ func (n *Node) Promote(ctx context.Context, force bool) error {
 	}
 	n.pullMu.Lock()
 	defer n.pullMu.Unlock()
-	if n.data, _, err = target.Data(ctx, n.plain, n.cfg, target.WriteKey); err != nil {
+	data, _, err := target.Data(ctx, n.plain, n.cfg, target.WriteKey)
+	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
+	n.data = data
 	if err := n.startWriters(ctx); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
 	n.mu.Lock()
+	n.lease = l
 	n.role = config.RolePrimary
 	n.mu.Unlock()
+	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	n.board.Update(func(s *status.Status) { s.Role = config.RolePrimary })
 	n.promoted <- struct{}{}
+	if err := n.startSnapshots(context.WithoutCancel(ctx)); err != nil {
+		n.log.Error("promote: snapshots not scheduled", "error", err)
+	}
 	n.log.Info("promoted to primary")
 	return nil
 }
@@ -199,6 +245,8 @@ func (n *Node) servePromote(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrNotSecondary):
 		http.Error(w, err.Error(), http.StatusConflict)
+	case errors.Is(err, ErrNotReady):
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	default:

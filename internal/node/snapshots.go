@@ -38,8 +38,11 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 		n.recordSnapshot(res, err)
 		return err
 	}
-	n.sched = snapshot.NewScheduler(n.cfg.Backup.Schedule, n.cfg.Backup.OnStartup, job, n.log)
-	n.sched.Start(ctx)
+	sched := snapshot.NewScheduler(n.cfg.Backup.Schedule, n.cfg.Backup.OnStartup, job, n.log)
+	sched.Start(ctx)
+	n.mu.Lock()
+	n.sched = sched
+	n.mu.Unlock()
 	return nil
 }
 

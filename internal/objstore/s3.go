@@ -333,10 +333,20 @@ func (s *S3) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, erro
 					return
 				}
 			}
-			if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
+			if !aws.ToBool(page.IsTruncated) {
 				return
 			}
-			in.ContinuationToken = page.NextContinuationToken
+			switch {
+			case page.NextContinuationToken != nil:
+				in.ContinuationToken = page.NextContinuationToken
+			case len(page.Contents) > 0:
+				// A service that truncates without a token: go on after the
+				// last key rather than end a listing that is not complete.
+				in.ContinuationToken, in.StartAfter = nil, page.Contents[len(page.Contents)-1].Key
+			default:
+				yield(ObjectInfo{}, fmt.Errorf("s3: list %s: the service says the listing is truncated but gives no way to continue", prefix))
+				return
+			}
 		}
 	}
 }

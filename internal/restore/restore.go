@@ -37,6 +37,10 @@ type Options struct {
 	DBName string         // the database file name inside Dir (db.sqlite3)
 	At     time.Time      // zero: latest
 	Force  bool           // replace what Dir holds
+	// KeepOthers, with Force, replaces only the entries the restore brings
+	// (and the old database's -wal, -shm and litestream folder) and keeps the
+	// rest of Dir (a secondary's icon_cache, tmp, files it does not sync).
+	KeepOthers bool
 	// Files restores files/ into the staging folder; nil skips files.
 	Files FilesFunc
 	// BeforeSwap runs once everything is staged and checked, just before the
@@ -83,6 +87,7 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
+	removeLeftovers(opts.Dir, log)
 	existing, err := entries(opts.Dir)
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
@@ -130,7 +135,20 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 			return res, fmt.Errorf("restore: %w", err)
 		}
 	}
-	if err := swapIn(stage, opts.Dir); err != nil {
+	var keep func(string) bool
+	if opts.KeepOthers {
+		keep = func(name string) bool {
+			if _, err := os.Lstat(filepath.Join(stage, name)); err == nil {
+				return false
+			}
+			switch name {
+			case opts.DBName + "-wal", opts.DBName + "-shm", opts.DBName + "-journal", "." + opts.DBName + "-litestream":
+				return false // they belong to the database being replaced
+			}
+			return true
+		}
+	}
+	if err := swapIn(stage, opts.Dir, keep); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	log.Info("restored from the replica", "dir", opts.Dir, "txid", res.TXID, "timestamp", res.Timestamp, "files", res.Files)
@@ -153,13 +171,19 @@ func entries(dir string) ([]string, error) {
 	return names, nil
 }
 
-// swapIn moves every entry of stage into dir. Entries of dir that would be
-// replaced (and, for a clean result, every other existing entry) are first moved
-// into an aside folder, put back if a move fails, and removed at the end.
-func swapIn(stage, dir string) error {
-	old, err := entries(dir)
+// swapIn moves every entry of stage into dir. The existing entries of dir (all,
+// or those keep does not claim) are first moved into an aside folder, put back
+// if a move fails, and removed at the end.
+func swapIn(stage, dir string, keep func(name string) bool) error {
+	all, err := entries(dir)
 	if err != nil {
 		return err
+	}
+	var old []string
+	for _, name := range all {
+		if keep == nil || !keep(name) {
+			old = append(old, name)
+		}
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -199,15 +223,37 @@ func swapIn(stage, dir string) error {
 		}
 		movedIn = append(movedIn, de.Name())
 	}
-	if err := syncDir(dir); err != nil {
-		return err
-	}
+	// The new data is in place: drop the old whatever happens next, so a
+	// failed fsync does not leave a full copy of the vault behind.
+	serr := syncDir(dir)
 	if len(old) > 0 {
 		if err := os.RemoveAll(aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("remove replaced data in %s: %w", aside, err)
+			return errors.Join(serr, fmt.Errorf("remove replaced data in %s: %w", aside, err))
 		}
 	}
-	return nil
+	return serr
+}
+
+// removeLeftovers deletes the staging folders an interrupted restore left in
+// dir: each can hold a whole vault, and all of it is a copy of the replica.
+// An aside folder (the data a restore was replacing when it was interrupted)
+// may be the only copy of that data, so it is kept and named in the log.
+func removeLeftovers(dir string, log *slog.Logger) {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		p := filepath.Join(dir, de.Name())
+		switch {
+		case strings.HasPrefix(de.Name(), stagePrefix):
+			if err := os.RemoveAll(p); err == nil {
+				log.Warn("removed the staging folder of an interrupted restore", "path", p)
+			}
+		case strings.HasPrefix(de.Name(), asidePrefix):
+			log.Warn("an interrupted restore left the data it was replacing here; move it away or delete it once checked", "path", p)
+		}
+	}
 }
 
 func syncDir(dir string) error {

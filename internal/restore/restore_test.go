@@ -165,3 +165,32 @@ func TestReplica_FailureLeavesFolderUntouched(t *testing.T) {
 		t.Fatalf("old database changed: %q", got)
 	}
 }
+
+// TestReplica_KeepOthers: a secondary's pull replaces what the replica holds and
+// the old database's WAL, and keeps what only the folder has (icon_cache).
+func TestReplica_KeepOthers(t *testing.T) {
+	store, _, ledger := replicated(t)
+	dir := t.TempDir()
+	for name, body := range map[string]string{"db.sqlite3": "old", "db.sqlite3-wal": "old wal", "icon_cache/site.png": "icon"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := restore.Replica(context.Background(), restore.Options{Store: store, Dir: dir, Force: true, KeepOthers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := vaultsim.Verify(res.Database, ledger, time.Now()); err != nil {
+		t.Fatalf("verify: %v (%+v)", err, rep)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "icon_cache", "site.png")); err != nil || string(b) != "icon" {
+		t.Errorf("local-only icon_cache lost: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db.sqlite3-wal")); !os.IsNotExist(err) {
+		t.Errorf("the old database's WAL survived the swap: %v", err)
+	}
+}

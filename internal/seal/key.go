@@ -185,14 +185,14 @@ func CreateKey(ctx context.Context, store objstore.Store, passphrase string, opt
 }
 
 // LoadOrCreateKey loads the bucket key, creating it only while the prefix holds no
-// object under db/ or files/. With sealed data present and the key missing it
+// object under db/, files/ or trash/ (file sync's deleted files, sealed too). With sealed data present and the key missing it
 // returns the ErrNoKey error of LoadKey: a new key could not open that data.
 func LoadOrCreateKey(ctx context.Context, store objstore.Store, passphrase string, opts KeyOptions) (*Key, error) {
 	key, err := LoadKey(ctx, store, passphrase, opts)
 	if !errors.Is(err, ErrNoKey) {
 		return key, err
 	}
-	for _, prefix := range []string{"db/", "files/"} {
+	for _, prefix := range []string{"db/", "files/", "trash/"} {
 		has, lerr := hasObject(ctx, store, prefix)
 		if lerr != nil {
 			return nil, fmt.Errorf("look for sealed data under %s: %w", prefix, lerr)

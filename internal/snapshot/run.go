@@ -165,7 +165,13 @@ func (o Options) upload(ctx context.Context, d Destination, key string, c *captu
 	if o.Progress != nil {
 		r = &progressReader{r: pr, fn: o.Progress}
 	}
-	info, perr := d.Store.Put(ctx, key, r, objstore.PutOptions{ContentType: "application/octet-stream"})
+	// The Stat above gives a readable error early; the condition makes two runs
+	// in the same second (scheduler and `vwstream backup`) unable to overwrite
+	// each other's archive.
+	info, perr := d.Store.Put(ctx, key, r, objstore.PutOptions{ContentType: "application/octet-stream", IfNoneMatch: true})
+	if errors.Is(perr, objstore.ErrPrecondition) {
+		perr = fmt.Errorf("%s already exists", key)
+	}
 	if perr != nil {
 		cancel()
 		pr.CloseWithError(perr) // unblocks the pipeline if the store gave up early
