@@ -1,0 +1,259 @@
+package dbrepl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/benbjohnson/litestream"
+	"github.com/superfly/ltx"
+)
+
+// restoreRetries bounds how often a restore computes a new plan after a file
+// of it was removed meanwhile (compacted away), as litestream's restore does.
+const restoreRetries = 3
+
+// applyPlanRetrying applies plan to path, computing a new plan to the same
+// transaction when a file of the current one has disappeared.
+func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, logger *slog.Logger) error {
+	target := plan[len(plan)-1].MaxTXID
+	for attempt := 0; ; attempt++ {
+		err := applyPlan(ctx, client, plan, path)
+		if err == nil || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if attempt >= restoreRetries {
+			return fmt.Errorf("restore plan retries exhausted for txid %s: %w", target, err)
+		}
+		logger.Debug("restore file disappeared, recalculating plan", "target", target, "attempt", attempt+1, "error", err)
+		if plan, err = litestream.CalcRestorePlan(ctx, client, target, time.Time{}, logger); err != nil {
+			return fmt.Errorf("recalculate restore plan for txid %s: %w", target, err)
+		}
+	}
+}
+
+// applyPlan writes the database that plan describes to path, replacing it.
+//
+// It checks what litestream's restore checks, without that restore's detour
+// through one compacted LTX file (decode, re-encode and compress, pipe, decode
+// again), which cost more CPU than reading the replica: every file is read
+// whole and must pass its LTX file checksum (and a snapshot its own
+// post-apply checksum); page sizes must agree and TXIDs follow on; the plan
+// must start with a snapshot; the pages written must cover the database; and
+// together they must match the post-apply checksum of the plan's last file.
+// Files are applied newest first, so each page is written and summed once.
+func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string) (err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	defer func() {
+		if e := f.Close(); e != nil && err == nil {
+			err = fmt.Errorf("close database: %w", e)
+		}
+	}()
+
+	a := &planApplier{f: f, hasher: ltx.NewHasher(), sumPages: len(plan) > 1}
+	var last ltx.Trailer
+	for i := len(plan) - 1; i >= 0; i-- {
+		hdr, trailer, err := a.applyFile(ctx, client, plan[i])
+		if err != nil {
+			return err
+		}
+		if i == len(plan)-1 {
+			last = trailer
+		}
+		if i == 0 && !hdr.IsSnapshot() {
+			return fmt.Errorf("restore plan starts with %s, not a snapshot", ltxKey(plan[0].Level, plan[0].MinTXID, plan[0].MaxTXID))
+		}
+	}
+	for pgno := uint32(1); pgno <= a.commit; pgno++ {
+		if !a.written[pgno] && pgno != a.lockPgno {
+			return fmt.Errorf("restore plan lacks page %d of %d", pgno, a.commit)
+		}
+	}
+	// A single snapshot's decoder has already matched its pages to its
+	// post-apply checksum; a longer plan is checked here as a whole.
+	if a.sumPages {
+		if got := ltx.ChecksumFlag | a.chksum; got != last.PostApplyChecksum {
+			return fmt.Errorf("restored database checksum %s does not match the replica's %s", got, last.PostApplyChecksum)
+		}
+	}
+	if err := f.Truncate(int64(a.commit) * int64(a.pageSize)); err != nil {
+		return fmt.Errorf("size database: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync database: %w", err)
+	}
+	return nil
+}
+
+// planApplier is the state of one applyPlan as files are applied newest first.
+type planApplier struct {
+	f        *os.File
+	hasher   hash.Hash64
+	sumPages bool // sum the pages written, for a plan of more than one file
+
+	newest   *ltx.Header // the plan's last file: its page size and commit are the database's
+	next     *ltx.Header // the file applied before, which follows this one in TXID order
+	pageSize uint32
+	commit   uint32
+	lockPgno uint32
+	written  []bool // by page number
+	chksum   ltx.Checksum
+}
+
+// applyFile reads one LTX file whole and writes the pages no newer file wrote.
+func (a *planApplier) applyFile(ctx context.Context, client *replicaClient, info *ltx.FileInfo) (ltx.Header, ltx.Trailer, error) {
+	key := ltxKey(info.Level, info.MinTXID, info.MaxTXID)
+	rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+	if err != nil {
+		return ltx.Header{}, ltx.Trailer{}, err
+	}
+	ra := newReadAhead(rc)
+	defer func() { _ = ra.Close() }()
+
+	dec := ltx.NewDecoder(ra)
+	if err := dec.DecodeHeader(); err != nil {
+		return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("%s: decode header: %w", key, err)
+	}
+	hdr := dec.Header()
+	switch {
+	case hdr.MinTXID != info.MinTXID || hdr.MaxTXID != info.MaxTXID:
+		return hdr, ltx.Trailer{}, fmt.Errorf("%s: header holds txids %s-%s", key, hdr.MinTXID, hdr.MaxTXID)
+	case a.newest == nil:
+		a.newest = &hdr
+		a.sumPages = a.sumPages && !hdr.NoChecksum() // litestream 0.5 writes no post-apply checksums
+		a.pageSize, a.commit, a.lockPgno = hdr.PageSize, hdr.Commit, hdr.LockPgno()
+		a.written = make([]bool, int(hdr.Commit)+1)
+	case hdr.PageSize != a.pageSize:
+		return hdr, ltx.Trailer{}, fmt.Errorf("%s: page size %d, later files have %d", key, hdr.PageSize, a.pageSize)
+	case !ltx.IsContiguous(hdr.MaxTXID, a.next.MinTXID, a.next.MaxTXID):
+		return hdr, ltx.Trailer{}, fmt.Errorf("%s: not followed by txids %s-%s", key, a.next.MinTXID, a.next.MaxTXID)
+	}
+
+	data := make([]byte, hdr.PageSize)
+	var ph ltx.PageHeader
+	for i := 0; ; i++ {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return hdr, ltx.Trailer{}, ctx.Err()
+		}
+		if err := dec.DecodePage(&ph, data); err == io.EOF {
+			break
+		} else if err != nil {
+			return hdr, ltx.Trailer{}, fmt.Errorf("%s: decode page %d: %w", key, i, err)
+		}
+		pgno := ph.Pgno
+		if pgno > a.commit || pgno == a.lockPgno || a.written[pgno] {
+			continue // beyond the final size, or a newer file has it
+		}
+		if _, err := a.f.WriteAt(data, int64(pgno-1)*int64(a.pageSize)); err != nil {
+			return hdr, ltx.Trailer{}, fmt.Errorf("write page %d: %w", pgno, err)
+		}
+		a.written[pgno] = true
+		if a.sumPages {
+			a.chksum ^= ltx.ChecksumPageWithHasher(a.hasher, pgno, data)
+		}
+	}
+	if err := dec.Close(); err != nil {
+		return hdr, ltx.Trailer{}, fmt.Errorf("%s: %w", key, err)
+	}
+	a.next = &hdr
+	return hdr, dec.Trailer(), nil
+}
+
+const (
+	// readAheadChunk is the unit in which a replica file is read ahead.
+	readAheadChunk = 256 << 10
+	// readAheadDepth is how many chunks may wait to be decoded.
+	readAheadDepth = 8
+)
+
+// readAhead reads its source in a goroutine of its own, a few chunks ahead of
+// the decoder, so that download and decryption run beside decoding and writing.
+type readAhead struct {
+	src    io.ReadCloser
+	chunks chan readChunk
+	free   chan []byte
+	stop   chan struct{}
+	done   chan struct{}
+
+	buf []byte // the chunk being consumed
+	cur []byte // its unread rest
+	err error
+}
+
+type readChunk struct {
+	b   []byte
+	err error
+}
+
+func newReadAhead(src io.ReadCloser) *readAhead {
+	ra := &readAhead{
+		src:    src,
+		chunks: make(chan readChunk, readAheadDepth),
+		free:   make(chan []byte, readAheadDepth+2),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	go ra.run()
+	return ra
+}
+
+func (ra *readAhead) run() {
+	defer close(ra.done)
+	for {
+		var b []byte
+		select {
+		case b = <-ra.free:
+		default:
+			b = make([]byte, readAheadChunk)
+		}
+		n, err := io.ReadFull(ra.src, b)
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		select {
+		case ra.chunks <- readChunk{b: b[:n], err: err}:
+		case <-ra.stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Read returns read-ahead bytes, then the source's error.
+func (ra *readAhead) Read(p []byte) (int, error) {
+	for len(ra.cur) == 0 {
+		if ra.err != nil {
+			return 0, ra.err
+		}
+		if ra.buf != nil {
+			select {
+			case ra.free <- ra.buf[:cap(ra.buf)]:
+			default:
+			}
+		}
+		c := <-ra.chunks
+		ra.buf, ra.cur, ra.err = c.b, c.b, c.err
+	}
+	n := copy(p, ra.cur)
+	ra.cur = ra.cur[n:]
+	return n, nil
+}
+
+// Close closes the source, which ends a read in progress, and waits for the
+// reading goroutine.
+func (ra *readAhead) Close() error {
+	close(ra.stop)
+	err := ra.src.Close()
+	<-ra.done
+	return err
+}
