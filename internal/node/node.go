@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/filesync"
@@ -186,10 +188,15 @@ func (n *Node) start(ctx context.Context) error {
 	if n.cfg.Role == config.RoleSecondary {
 		return n.startSecondary(ctx)
 	}
-	if err := n.acquireLease(ctx); err != nil {
+	// The lease (requests) and the bucket key (a second of scrypt) do not
+	// depend on each other: take both at once, it shortens a cold start.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.acquireLease(gctx) })
+	g.Go(func() (err error) {
+		n.data, _, err = target.Data(gctx, n.plain, n.cfg, target.WriteKey)
 		return err
-	}
-	if n.data, _, err = target.Data(ctx, n.plain, n.cfg, target.WriteKey); err != nil {
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	if err := n.prepareData(ctx); err != nil {
