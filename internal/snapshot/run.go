@@ -91,6 +91,11 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	first.Verified, err = verifyObject(ctx, dests[0].Store, key, up, m, kp, dests[0].Verify)
 	if err != nil {
 		first.Error = err.Error()
+		// An archive that failed its check must not pass for a snapshot: a
+		// restore of "latest" would pick it and retention would count it.
+		if derr := dests[0].Store.Delete(context.WithoutCancel(ctx), key); derr != nil {
+			log.Error("unverified snapshot left in place: delete it by hand", "name", res.Name, "error", derr)
+		}
 		return res, fmt.Errorf("snapshot %s: destination %s: verify: %w", res.Name, dests[0].Name, err)
 	}
 	log.Info("snapshot uploaded and verified", "destination", dests[0].Name, "size", up.size, "verified", first.Verified)

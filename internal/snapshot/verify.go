@@ -120,6 +120,7 @@ func replicate(ctx context.Context, src objstore.Store, d Destination, key strin
 	copied := uploaded{size: up.size, sha256: up.sha256, etag: info.ETag}
 	level, err := verifyObject(ctx, d.Store, key, copied, nil, nil, d.Verify)
 	if err != nil {
+		_ = d.Store.Delete(context.WithoutCancel(ctx), key) // a bad copy is no snapshot
 		return "", fmt.Errorf("verify: %w", err)
 	}
 	return level, nil

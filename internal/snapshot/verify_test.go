@@ -1,0 +1,50 @@
+package snapshot_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/snapshot"
+)
+
+// flippingStore serves every archive read back with one byte changed: a store
+// that damaged what it kept.
+type flippingStore struct{ objstore.Store }
+
+func (f flippingStore) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	rc, err := f.Store.Get(ctx, key, off, n)
+	if err != nil || !strings.HasSuffix(key, ".gz") {
+		return rc, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > 100 {
+		b[len(b)/2] ^= 0x40
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+// TestRun_UnverifiedArchiveIsRemoved: an archive that fails its read-back is
+// deleted, so neither "latest" nor retention can take it for a snapshot.
+func TestRun_UnverifiedArchiveIsRemoved(t *testing.T) {
+	dir := newVault(t)
+	store := flippingStore{newLocal(t)}
+	opts := snapshot.Options{Source: snapshot.SourceFromFolder(dir)}
+	res, err := snapshot.Run(t.Context(), opts, []snapshot.Destination{{Name: "target", Store: store, Verify: true}})
+	if err == nil || !strings.Contains(err.Error(), "verify") {
+		t.Fatalf("Run = %v, want a verification failure", err)
+	}
+	for oi, err := range store.List(t.Context(), snapshot.Prefix) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("left in the store after a failed verification: %s (run %s)", oi.Key, res.Name)
+	}
+}
