@@ -83,10 +83,10 @@ func loadKnobs(t *testing.T) knobs {
 // sideResult is what one side measured.
 type sideResult struct {
 	lags        []time.Duration
-	lagRequests map[string]int // during the lag phase
-	txRequests  map[string]int // during the busy phase and its catch-up
+	lagRequests testenv.Counts // during the lag phase
+	txRequests  testenv.Counts // during the busy phase and its catch-up
 	txElapsed   time.Duration
-	idle        map[string]int
+	idle        testenv.Counts
 	upload      time.Duration // initial upload of the big database
 	restores    []time.Duration
 }
@@ -130,7 +130,7 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 	ctx := context.Background()
 	for _, sd := range sides {
 		waitL0(t, s, sd, 0, 60*time.Second)
-		sd.proxy.take()
+		sd.proxy.Take()
 	}
 	t.Logf("both sides replicating; lag phase: %d commits %v apart", k.lagSamples, k.lagSpacing)
 
@@ -177,7 +177,7 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 				res.lags = append(res.lags, time.Since(t0))
 			}
 			time.Sleep(3 * time.Second) // the last upload's stragglers
-			res.lagRequests = sd.proxy.take()
+			res.lagRequests = sd.proxy.Take()
 		})
 	}
 	wg.Wait()
@@ -204,7 +204,7 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 			}
 			res.txElapsed = time.Since(start)
 			time.Sleep(5 * time.Second) // catch up
-			res.txRequests = sd.proxy.take()
+			res.txRequests = sd.proxy.Take()
 		})
 	}
 	wg.Wait()
@@ -218,11 +218,11 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 	t.Logf("idle phase: settle %v, count %v", k.settle, k.idle)
 	time.Sleep(k.settle)
 	for _, sd := range sides {
-		sd.proxy.take()
+		sd.proxy.Take()
 	}
 	time.Sleep(k.idle)
 	for _, sd := range sides {
-		results[sd.name].idle = sd.proxy.take()
+		results[sd.name].idle = sd.proxy.Take()
 		sd.stop(t)
 	}
 
@@ -387,8 +387,8 @@ func percentile(d []time.Duration, p float64) time.Duration {
 	return s[min(i, len(s)-1)]
 }
 
-func perHour(n map[string]int, window time.Duration) float64 {
-	return float64(total(n)) * float64(time.Hour) / float64(window)
+func perHour(n testenv.Counts, window time.Duration) float64 {
+	return float64(n.Total()) * float64(time.Hour) / float64(window)
 }
 
 func ratio(a, b float64) string {
@@ -432,20 +432,20 @@ func report(t *testing.T, k knobs, results map[string]*sideResult) {
 	fmt.Fprintf(&b, "| lag max | %.3f s | %.3f s | | |\n", sec(slices.Max(vw.lags)), sec(slices.Max(ls.lags)))
 	fmt.Fprintf(&b, "| requests per idle hour (from %v idle) | %.0f | %.0f | %s | ≤ 0.10 |\n", k.idle,
 		perHour(vw.idle, k.idle), perHour(ls.idle, k.idle), ratio(perHour(vw.idle, k.idle), perHour(ls.idle, k.idle)))
-	vwTx, lsTx := float64(total(vw.txRequests))*1000/float64(k.txCount), float64(total(ls.txRequests))*1000/float64(k.txCount)
+	vwTx, lsTx := float64(vw.txRequests.Total())*1000/float64(k.txCount), float64(ls.txRequests.Total())*1000/float64(k.txCount)
 	fmt.Fprintf(&b, "| requests per 1000 tx, burst (%d tx at ~100/s) | %.0f | %.0f | %s | |\n", k.txCount, vwTx, lsTx, ratio(vwTx, lsTx))
-	vwLag, lsLag := float64(total(vw.lagRequests))*1000/float64(k.lagSamples), float64(total(ls.lagRequests))*1000/float64(k.lagSamples)
+	vwLag, lsLag := float64(vw.lagRequests.Total())*1000/float64(k.lagSamples), float64(ls.lagRequests.Total())*1000/float64(k.lagSamples)
 	fmt.Fprintf(&b, "| requests per 1000 tx, sparse (1 tx every %v) | %.0f | %.0f | %s | |\n", k.lagSpacing, vwLag, lsLag, ratio(vwLag, lsLag))
 	fmt.Fprintf(&b, "| initial upload of the %d MB database | %.1f s | %.1f s | %s | |\n", k.restoreMB,
 		sec(vw.upload), sec(ls.upload), ratio(sec(vw.upload), sec(ls.upload)))
 	fmt.Fprintf(&b, "| restore of the %d MB database (best of %d) | %.1f s | %.1f s | %s | ≤ 1.0 |\n", k.restoreMB, len(vw.restores),
 		sec(minOf(vw.restores)), sec(minOf(ls.restores)), ratio(sec(minOf(vw.restores)), sec(minOf(ls.restores))))
 	fmt.Fprintf(&b, "\nRequests by kind:\n\n")
-	fmt.Fprintf(&b, "- idle %v: vwstream %s; litestream %s\n", k.idle, show(vw.idle), show(ls.idle))
+	fmt.Fprintf(&b, "- idle %v: vwstream %s; litestream %s\n", k.idle, vw.idle.String(), ls.idle.String())
 	fmt.Fprintf(&b, "- burst of %d tx (+5 s catch-up; vwstream took %v, litestream %v): vwstream %s; litestream %s\n", k.txCount,
-		vw.txElapsed.Round(time.Millisecond), ls.txElapsed.Round(time.Millisecond), show(vw.txRequests), show(ls.txRequests))
+		vw.txElapsed.Round(time.Millisecond), ls.txElapsed.Round(time.Millisecond), vw.txRequests.String(), ls.txRequests.String())
 	fmt.Fprintf(&b, "- lag phase, %d commits in %v (the probe's own LISTs go to the server directly, uncounted): vwstream %s; litestream %s\n",
-		k.lagSamples, lagWindow.Round(time.Second), show(vw.lagRequests), show(ls.lagRequests))
+		k.lagSamples, lagWindow.Round(time.Second), vw.lagRequests.String(), ls.lagRequests.String())
 	fmt.Fprintf(&b, "- restore runs: vwstream %v; litestream %v (vwstream's includes PRAGMA integrity_check and age decryption)\n", vw.restores, ls.restores)
 	t.Log("\n" + b.String())
 	if err := os.WriteFile(resultFile, []byte(b.String()), 0o644); err != nil {

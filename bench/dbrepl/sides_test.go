@@ -4,17 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,75 +22,13 @@ import (
 	"github.com/vwstream/vwstream/internal/testenv"
 )
 
-// counter is a reverse proxy in front of the S3 server that counts requests
-// by kind. SigV4 signs the Host header, which the proxy passes on unchanged.
-type counter struct {
-	URL string
-	mu  sync.Mutex
-	n   map[string]int
-}
-
-func newCounter(t *testing.T, target string) *counter {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	c := &counter{n: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind := r.Method
-		if r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
-			kind = "LIST"
-		}
-		c.mu.Lock()
-		c.n[kind]++
-		c.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c.URL = srv.URL
-	return c
-}
-
-// take returns the counts since the last take and resets them.
-func (c *counter) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n = map[string]int{}
-	return n
-}
-
-func total(n map[string]int) int {
-	s := 0
-	for _, v := range n {
-		s += v
-	}
-	return s
-}
-
-func show(n map[string]int) string {
-	var parts []string
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range n {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
-	}
-	return fmt.Sprintf("%d (%s)", total(n), strings.Join(parts, ", "))
-}
-
 // side is one replicator under test: vwstream's dbrepl or the stock
 // litestream CLI, each with its own database, key prefix and counting proxy.
 type side struct {
 	name   string
 	dbPath string
 	l0     string // bucket key prefix of its level-0 LTX files
-	proxy  *counter
+	proxy  *testenv.Counter
 	stop   func(t *testing.T)
 }
 
@@ -138,7 +70,7 @@ func vwStore(t *testing.T, s testenv.S3, endpoint, prefix string, key *seal.Key)
 // own counting proxy.
 func startVwstream(t *testing.T, s testenv.S3, dbPath, prefix string, key *seal.Key) *side {
 	t.Helper()
-	proxy := newCounter(t, s.Endpoint)
+	proxy := testenv.NewCounter(t, s.Endpoint)
 	r, err := dbrepl.New(dbrepl.Options{DBPath: dbPath, Store: vwStore(t, s, proxy.URL, prefix, key),
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -204,7 +136,7 @@ func litestreamBin(t *testing.T) string {
 // counting proxy, until stop sends it SIGTERM (its graceful shutdown syncs).
 func startLitestream(t *testing.T, s testenv.S3, dbPath, prefix string) *side {
 	t.Helper()
-	proxy := newCounter(t, s.Endpoint)
+	proxy := testenv.NewCounter(t, s.Endpoint)
 	cfg := litestreamConfig(t, s, proxy.URL, dbPath, prefix)
 	logf, err := os.Create(filepath.Join(t.TempDir(), "litestream.log"))
 	if err != nil {

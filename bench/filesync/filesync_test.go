@@ -10,17 +10,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,65 +32,6 @@ const (
 	nLatency   = 40
 	resultFile = "RESULTS.md"
 )
-
-// counter is a reverse proxy in front of the S3 server that counts requests by kind.
-type counter struct {
-	URL string
-	mu  sync.Mutex
-	n   map[string]int
-}
-
-func newCounter(t *testing.T, target string) *counter {
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	c := &counter{n: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		kind := r.Method
-		if r.Method == http.MethodGet && r.URL.Query().Has("list-type") {
-			kind = "LIST"
-		}
-		c.mu.Lock()
-		c.n[kind]++
-		c.mu.Unlock()
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c.URL = srv.URL
-	return c
-}
-
-func (c *counter) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n = map[string]int{}
-	return n
-}
-
-func total(n map[string]int) int {
-	s := 0
-	for _, v := range n {
-		s += v
-	}
-	return s
-}
-
-func show(n map[string]int) string {
-	var parts []string
-	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range n {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		parts = append(parts, fmt.Sprintf("%s %d", k, n[k]))
-	}
-	return fmt.Sprintf("%d (%s)", total(n), strings.Join(parts, ", "))
-}
 
 // makeData writes nFiles attachments of 1-50 KB, modified a minute ago.
 func makeData(t *testing.T, dir string) {
@@ -140,7 +76,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 	}
 	rclone := testenv.Tool(t, "rclone")
 	env := testenv.NewS3(t)
-	proxy := newCounter(t, env.Endpoint)
+	proxy := testenv.NewCounter(t, env.Endpoint)
 	dir := filepath.Join(t.TempDir(), "data")
 	makeData(t, dir)
 
@@ -155,7 +91,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 	var res results
 
 	// vwstream: first sync.
-	proxy.take()
+	proxy.Take()
 	start := time.Now()
 	s, err := filesync.Open(t.Context(), filesync.Options{Store: store, DataDir: dir, Includes: inc, ReconcileInterval: time.Hour})
 	if err != nil {
@@ -166,7 +102,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 		st := s.Status()
 		return st.LastReconcile.After(start) && st.Pending == 0 && st.FilesUploaded == nFiles
 	})
-	res.vwFirst, res.vwFirstReq = time.Since(start), proxy.take()
+	res.vwFirst, res.vwFirstReq = time.Since(start), proxy.Take()
 
 	// vwstream: no-change reconcile (best of 3).
 	res.vwNoop = time.Hour
@@ -176,7 +112,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 			t.Fatal(err)
 		}
 		res.vwNoop = min(res.vwNoop, time.Since(start))
-		res.vwNoopReq = proxy.take()
+		res.vwNoopReq = proxy.Take()
 	}
 
 	// vwstream: one changed file.
@@ -187,7 +123,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 	}
 	waitFor(t, func() bool { st := s.Status(); return st.FilesUploaded == before+1 && st.Pending == 0 })
 	time.Sleep(200 * time.Millisecond)
-	res.vwOneReq = proxy.take()
+	res.vwOneReq = proxy.Take()
 
 	// vwstream: write-to-durable latency, seen by a raw client on the server.
 	raw := env.Client()
@@ -207,7 +143,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 		res.latency = append(res.latency, time.Since(start))
 		time.Sleep(50 * time.Millisecond)
 	}
-	proxy.take()
+	proxy.Take()
 
 	// rclone on the same server, data and proxy, under another prefix.
 	os.RemoveAll(filepath.Join(dir, "attachments", "cipher-lat"))
@@ -216,17 +152,17 @@ func TestFileSyncVsRclone(t *testing.T) {
 		"RCLONE_CONFIG_X_ENDPOINT="+proxy.URL, "RCLONE_CONFIG_X_REGION="+env.Region,
 		"RCLONE_CONFIG_X_ACCESS_KEY_ID="+env.AccessKey, "RCLONE_CONFIG_X_SECRET_ACCESS_KEY="+env.SecretKey,
 		"RCLONE_CONFIG_X_FORCE_PATH_STYLE=true")}
-	res.rcFirst, res.rcFirstReq = rc.sync(t), proxy.take()
+	res.rcFirst, res.rcFirstReq = rc.sync(t), proxy.Take()
 	res.rcNoop = time.Hour
 	for range 3 {
 		d := rc.sync(t)
-		res.rcNoop, res.rcNoopReq = min(res.rcNoop, d), proxy.take()
+		res.rcNoop, res.rcNoopReq = min(res.rcNoop, d), proxy.Take()
 	}
 	if err := os.WriteFile(changed, []byte("changed again"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	rc.sync(t)
-	res.rcOneReq = proxy.take()
+	res.rcOneReq = proxy.Take()
 
 	report := res.markdown()
 	t.Log("\n" + report)
@@ -237,7 +173,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 
 type results struct {
 	vwFirst, vwNoop, rcFirst, rcNoop                                 time.Duration
-	vwFirstReq, vwNoopReq, vwOneReq, rcFirstReq, rcNoopReq, rcOneReq map[string]int
+	vwFirstReq, vwNoopReq, vwOneReq, rcFirstReq, rcNoopReq, rcOneReq testenv.Counts
 	latency                                                          []time.Duration
 }
 
@@ -253,10 +189,10 @@ func (r results) markdown() string {
 	fmt.Fprintf(&b, "vwstream unencrypted, default options (8 uploads in flight); rclone %s with its defaults (`rclone sync`).\n\n", rcloneVersion())
 	fmt.Fprintf(&b, "| measure | vwstream | rclone | vwstream / rclone | target |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| first sync time | %s | %s | %s | |\n", ms(r.vwFirst), ms(r.rcFirst), ratio(float64(r.vwFirst), float64(r.rcFirst)))
-	fmt.Fprintf(&b, "| first sync requests | %s | %s | %s | |\n", show(r.vwFirstReq), show(r.rcFirstReq), ratio(float64(total(r.vwFirstReq)), float64(total(r.rcFirstReq))))
+	fmt.Fprintf(&b, "| first sync requests | %s | %s | %s | |\n", r.vwFirstReq.String(), r.rcFirstReq.String(), ratio(float64(r.vwFirstReq.Total()), float64(r.rcFirstReq.Total())))
 	fmt.Fprintf(&b, "| no-change reconcile time (best of 3) | %s | %s | %s | <= 0.1x |\n", ms(r.vwNoop), ms(r.rcNoop), ratio(float64(r.vwNoop), float64(r.rcNoop)))
-	fmt.Fprintf(&b, "| no-change reconcile requests | %s | %s | %s | <= 3 |\n", show(r.vwNoopReq), show(r.rcNoopReq), ratio(float64(total(r.vwNoopReq)), float64(total(r.rcNoopReq))))
-	fmt.Fprintf(&b, "| one changed file, requests | %s | %s | %s | one PUT |\n", show(r.vwOneReq), show(r.rcOneReq), ratio(float64(total(r.vwOneReq)), float64(total(r.rcOneReq))))
+	fmt.Fprintf(&b, "| no-change reconcile requests | %s | %s | %s | <= 3 |\n", r.vwNoopReq.String(), r.rcNoopReq.String(), ratio(float64(r.vwNoopReq.Total()), float64(r.rcNoopReq.Total())))
+	fmt.Fprintf(&b, "| one changed file, requests | %s | %s | %s | one PUT |\n", r.vwOneReq.String(), r.rcOneReq.String(), ratio(float64(r.vwOneReq.Total()), float64(r.rcOneReq.Total())))
 	fmt.Fprintf(&b, "| write-to-durable p50 / p99 (%d single 10 KB files) | %s / %s | (interval-driven: up to PRIMARY_SYNC_INTERVAL, 300 s) | | p99 <= 3 s |\n", len(r.latency), ms(pct(0.5)), ms(pct(0.99)))
 	fmt.Fprintf(&b, "\nNotes: vwstream's one-file figure is one PUT plus the HEAD objstore makes to verify the stored checksum. ")
 	fmt.Fprintf(&b, "The latency is dominated by the stability wait (StableFor, 1 s by default: a file is uploaded once unmodified for 1 s), then one PUT.\n")
