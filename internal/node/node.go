@@ -100,6 +100,8 @@ type Node struct {
 	promoteMu sync.Mutex
 	// stopping is set once shutdown began: nothing may start a child then.
 	stopping atomic.Bool
+	// restarts counts the child's restarts for a secondary's swaps.
+	restarts atomic.Int64
 }
 
 // New prepares a node; Run starts it.
@@ -421,7 +423,7 @@ func (n *Node) startChild() error {
 	if first {
 		n.board.AddSource(func(s *status.Status) {
 			if c := n.currentChild(); c != nil {
-				s.Child = &status.Child{PID: c.pid(), Running: !c.exited()}
+				s.Child = &status.Child{PID: c.pid(), Running: !c.exited(), Restarts: int(n.restarts.Load())}
 			}
 		})
 	}

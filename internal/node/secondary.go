@@ -124,6 +124,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 		if serr := n.startChild(); serr != nil {
 			return false, errors.Join(err, serr)
 		}
+		n.restarts.Add(1)
 	}
 	if err != nil {
 		return false, fmt.Errorf("pull from the replica: %w", err)
