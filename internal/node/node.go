@@ -201,14 +201,29 @@ func (n *Node) start(ctx context.Context) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	if err := n.prepareData(ctx); err != nil {
+	restored, err := n.prepareData(ctx)
+	if err != nil {
 		return err
 	}
-	if err := n.startWriters(ctx); err != nil {
-		return err
-	}
-	if err := n.startChild(); err != nil {
-		return err
+	if restored {
+		// The data folder equals the replica now. Vaultwarden boots while the
+		// replication engine opens the restored database (litestream snapshots
+		// it first, most of a second for 100 MB): its first writes wait in the
+		// WAL, which replication captures once running, so a cold start does
+		// not pay for that snapshot.
+		if err := n.startChild(); err != nil {
+			return err
+		}
+		if err := n.startWriters(ctx); err != nil {
+			return err
+		}
+	} else {
+		if err := n.startWriters(ctx); err != nil {
+			return err
+		}
+		if err := n.startChild(); err != nil {
+			return err
+		}
 	}
 	return n.startSnapshots(ctx)
 }
@@ -302,23 +317,23 @@ func (n *Node) checkLayout() error {
 // prepareData applies the start-up safety rule to the local database: restore it
 // when it is missing and the replica has it, refuse when it is older than the
 // replica, and otherwise go on (a missing database is replicated once the
-// application creates it).
-func (n *Node) prepareData(ctx context.Context) error {
+// application creates it). restored reports a start-up restore.
+func (n *Node) prepareData(ctx context.Context) (restored bool, err error) {
 	if err := os.MkdirAll(n.cfg.DataFolder, 0o750); err != nil {
-		return fmt.Errorf("data folder: %w", err)
+		return false, fmt.Errorf("data folder: %w", err)
 	}
 	st, err := dbrepl.State(ctx, n.cfg.DBPath, n.data)
 	if err != nil {
-		return err
+		return false, err
 	}
 	n.log.Info("start-up state", "state", st.State.String(), "local_txid", st.LocalTXID, "replica_txid", st.ReplicaTXID)
 	switch st.State {
 	case dbrepl.StateStale:
-		return fmt.Errorf("%w: %s", ErrStale, st.Message)
+		return false, fmt.Errorf("%w: %s", ErrStale, st.Message)
 	case dbrepl.StateRestore:
-		return n.restoreMissing(ctx)
+		return true, n.restoreMissing(ctx)
 	}
-	return nil
+	return false, nil
 }
 
 // restoreMissing restores the database and files before anything else starts.
