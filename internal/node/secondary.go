@@ -218,6 +218,9 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	n.board.Update(func(s *status.Status) { s.Role = config.RolePrimary })
+	asPrimary := *n.cfg
+	asPrimary.Role = config.RolePrimary
+	n.board.SetLimits(status.LimitsFrom(&asPrimary)) // judged as a primary from now on
 	n.promoted <- struct{}{}
 	if err := n.startSnapshots(context.WithoutCancel(ctx)); err != nil {
 		n.log.Error("promote: snapshots not scheduled", "error", err)

@@ -49,7 +49,19 @@ func NewBoard(opts Options) *Board {
 }
 
 // Limits returns the limits the board judges health against.
-func (b *Board) Limits() Limits { return b.opts.Limits }
+func (b *Board) Limits() Limits {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.opts.Limits
+}
+
+// SetLimits replaces the limits, for a node whose role changed (promote).
+func (b *Board) SetLimits(l Limits) {
+	b.mu.Lock()
+	b.opts.Limits = l
+	b.mu.Unlock()
+	b.notify()
+}
 
 // SetState sets the node's state: StateStarting until the child runs, StateOK
 // while running (it turns to "error" by itself while errors are present),
@@ -126,7 +138,7 @@ func (b *Board) Snapshot() Status {
 // and if not, why (one line per problem).
 func (b *Board) Ready() (bool, []string) {
 	doc := b.Snapshot()
-	problems := doc.Problems(b.opts.Limits, b.opts.Clock())
+	problems := doc.Problems(b.Limits(), b.opts.Clock())
 	return len(problems) == 0, problems
 }
 

@@ -101,7 +101,7 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	gauge(descInfo, 1, doc.Role, doc.Mode, doc.Version)
-	gauge(descReady, boolf(len(doc.Problems(c.b.opts.Limits, now)) == 0))
+	gauge(descReady, boolf(len(doc.Problems(c.b.Limits(), now)) == 0))
 	gauge(descErrors, float64(len(doc.Errors)))
 	if d := doc.DB; d != nil {
 		gauge(descDBLag, d.LagSeconds)
