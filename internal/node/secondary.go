@@ -236,13 +236,31 @@ func (n *Node) currentRole() string {
 	return n.role
 }
 
-// servePromote is POST /promote on STATUS_ADDR, what `vwstream promote` calls.
-// Only loopback callers may promote, even when STATUS_ADDR listens wider for
-// metrics: a failover is a decision for someone on the host.
-func (n *Node) servePromote(w http.ResponseWriter, r *http.Request) {
+// sameHost reports whether r comes from this host: from loopback, or from the
+// very address it arrived on (STATUS_ADDR bound to one interface's IP).
+func sameHost(r *http.Request) bool {
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		http.Error(w, "promote is accepted from loopback only", http.StatusForbidden)
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	local, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	lhost, _, _ := net.SplitHostPort(local.String())
+	return ip.Equal(net.ParseIP(lhost))
+}
+
+// servePromote is POST /promote on STATUS_ADDR, what `vwstream promote` calls.
+// Only callers on this host may promote, even when STATUS_ADDR listens wider
+// for metrics: a failover is a decision for someone on the host.
+func (n *Node) servePromote(w http.ResponseWriter, r *http.Request) {
+	if !sameHost(r) {
+		http.Error(w, "promote is accepted from this host only", http.StatusForbidden)
 		return
 	}
 	err := n.Promote(r.Context(), r.URL.Query().Get("force") == "true")
