@@ -81,7 +81,7 @@ func (l *Local) writeTemp(ctx context.Context, key string, r io.Reader) (tmp, su
 	var f *os.File
 	// A concurrent Delete may remove the freshly created directory; try again.
 	for range 5 {
-		if err = os.MkdirAll(dir, 0o755); err != nil {
+		if err = l.mkdirDurable(dir); err != nil {
 			return "", "", err
 		}
 		if f, err = os.CreateTemp(dir, tempPrefix+"*"); !errors.Is(err, fs.ErrNotExist) {
@@ -360,6 +360,29 @@ func fileETag(p string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// mkdirDurable creates dir and any missing parents below the root, and fsyncs
+// the folder holding each new one: a new folder's entry is only durable once
+// its parent is synced, and an object whose folder vanished in a power loss is
+// lost even though its Put returned.
+func (l *Local) mkdirDurable(dir string) error {
+	var created []string
+	for d := dir; d != l.root && len(d) > len(l.root); d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // syncDir makes a rename or link in dir durable.
