@@ -112,5 +112,8 @@ func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objs
 	if res.MissingAttachments > 0 {
 		fmt.Fprintf(a.stdout, "  degraded   %d attachment row(s) without their file\n", res.MissingAttachments)
 	}
+	for _, f := range res.Changed {
+		fmt.Fprintf(a.stdout, "  changed    %s was being rewritten during the snapshot: its end is zero-padded\n", f)
+	}
 	return nil
 }

@@ -105,8 +105,8 @@ func (hw *hashWriter) Write(p []byte) (int, error) {
 func (hw *hashWriter) sum() string { return hex.EncodeToString(hw.h.Sum(nil)) }
 
 // writeArchive writes the captured files and then the manifest as a tar stream.
-// A file that shrinks or vanishes after it was listed is padded to the size in
-// its header and recorded as changed; attachment rows without a complete file
+// A large file that shrinks while it is archived is padded to the size in its
+// header and recorded as changed (small ones are read whole first); attachment rows without a complete file
 // make the manifest degraded.
 func writeArchive(ctx context.Context, w io.Writer, c *capture, m *Manifest) error {
 	tw := tar.NewWriter(w)
@@ -160,6 +160,11 @@ func writeArchive(ctx context.Context, w io.Writer, c *capture, m *Manifest) err
 	return nil
 }
 
+// smallFile is the size up to which a file is read whole before its header is
+// written, so a file rewritten meanwhile (config.json, rsa_key.pem, most
+// attachments) is archived as one consistent version, never zero-padded.
+const smallFile = 1 << 20
+
 // writeFile archives the open file f as name, hashing what it writes.
 func writeFile(tw *tar.Writer, f *os.File, name string) (File, bool, error) {
 	fi, err := f.Stat()
@@ -168,6 +173,21 @@ func writeFile(tw *tar.Writer, f *os.File, name string) (File, bool, error) {
 	}
 	hdr := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(),
 		ModTime: fi.ModTime().Truncate(time.Second), Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+	if fi.Size() <= smallFile {
+		data, err := io.ReadAll(io.LimitReader(f, smallFile))
+		if err != nil {
+			return File{}, false, err
+		}
+		hdr.Size = int64(len(data))
+		if err := tw.WriteHeader(hdr); err != nil {
+			return File{}, false, err
+		}
+		if _, err := tw.Write(data); err != nil {
+			return File{}, false, err
+		}
+		sum := sha256.Sum256(data)
+		return File{Path: name, Size: hdr.Size, SHA256: hex.EncodeToString(sum[:])}, false, nil
+	}
 	if err := tw.WriteHeader(hdr); err != nil {
 		return File{}, false, err
 	}

@@ -45,6 +45,7 @@ type RestoreResult struct {
 	Tables             map[string]int64 `json:"tables"`
 	Degraded           bool             `json:"degraded"`            // as recorded when the snapshot was taken
 	MissingAttachments int              `json:"missing_attachments"` // attachment rows without their file in the restored folder
+	Changed            []string         `json:"changed,omitempty"`   // large files that shrank during capture, zero-padded
 	Duration           time.Duration    `json:"duration_ns"`
 }
 
@@ -130,7 +131,10 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", name, oneLine(err))
 	}
-	res.Files, res.CapturedAt, res.Degraded = len(m.Files), m.CapturedAt, m.Degraded
+	res.Files, res.CapturedAt, res.Degraded, res.Changed = len(m.Files), m.CapturedAt, m.Degraded, m.Changed
+	if len(m.Changed) > 0 {
+		o.Logger.Warn("files that changed while the snapshot was taken were restored zero-padded to their listed size", "files", m.Changed)
+	}
 	for _, f := range m.Files {
 		res.Bytes += f.Size
 	}
