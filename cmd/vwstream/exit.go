@@ -17,8 +17,6 @@ const (
 var (
 	// errHelp ends a command after --help was printed.
 	errHelp = errors.New("help requested")
-	// errNotYet is returned by commands whose body is still to be written.
-	errNotYet = errors.New("not yet available")
 	// errUnhealthy ends healthcheck with exit 1 and no further message.
 	errUnhealthy = errors.New("unhealthy")
 )

@@ -4,11 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -30,15 +30,7 @@ func TestReplicator_SurvivesKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and kills a child process")
 	}
-	cycles := 20
-	if os.Getenv("VWSTREAM_SOAK") != "" {
-		cycles = 200
-	}
-	if n, err := strconv.Atoi(os.Getenv("VWSTREAM_DBREPL_CRASH_CYCLES")); err == nil && n > 0 {
-		cycles = n
-	}
-	const syncInterval = time.Second
-
+	cycles := crashCycles(20, 200, "VWSTREAM_DBREPL_CRASH_CYCLES")
 	work := t.TempDir()
 	if os.Getenv("VWSTREAM_DBREPL_CRASH_KEEP") != "" {
 		// Keep the folders of a failing run for inspection.
@@ -48,28 +40,56 @@ func TestReplicator_SurvivesKill(t *testing.T) {
 		}
 		t.Logf("work folder kept: %s", work)
 	}
-	bin := filepath.Join(work, "crashchild")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if out, err := exec.Command(gobin, "build", "-o", bin, "./testdata/crashchild").CombinedOutput(); err != nil {
-		t.Fatalf("build crashchild: %v\n%s", err, out)
-	}
-	dataDir := filepath.Join(work, "data")
 	storeDir := filepath.Join(work, "store")
-	ledger := filepath.Join(work, "ledger")
 	store, err := objstore.NewLocal(storeDir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	killCycles(t, cycles, work, store, storeDir)
+}
 
+// crashCycles is def kill cycles, soak with VWSTREAM_SOAK set, or the number
+// in the variable env.
+func crashCycles(def, soak int, env string) int {
+	n := def
+	if os.Getenv("VWSTREAM_SOAK") != "" {
+		n = soak
+	}
+	if v, err := strconv.Atoi(os.Getenv(env)); err == nil && v > 0 {
+		n = v
+	}
+	return n
+}
+
+// crashSyncInterval is the child's LITESTREAM_SYNC_INTERVAL; the loss bound is
+// one interval plus a second.
+const crashSyncInterval = time.Second
+
+// killCycles builds the crash child and runs cycles of it against storeArg (a
+// folder or s3://bucket/prefix) on one data folder in work: each is killed
+// with SIGKILL, then the replica is restored from store into a fresh file and
+// checked against the workload's ledger.
+func killCycles(t *testing.T, cycles int, work string, store objstore.Store, storeArg string) {
+	t.Helper()
+	bin := filepath.Join(work, "crashchild")
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(gobin, "build", "-o", bin, "./testdata/crashchild").CombinedOutput(); err != nil {
+		t.Fatalf("build crashchild: %v\n%s", err, out)
+	}
+	dataDir := filepath.Join(work, "data")
+	ledger := filepath.Join(work, "ledger")
 	for cycle := range cycles {
-		killAt := runAndKill(t, bin, dataDir, storeDir, ledger, syncInterval, int64(cycle+1))
+		killAt := runAndKill(t, bin, dataDir, storeArg, ledger, crashSyncInterval, int64(cycle+1))
 
-		out := filepath.Join(work, fmt.Sprintf("restore-%d", cycle), "db.sqlite3")
-		res, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out})
+		out := filepath.Join(work, fmt.Sprintf("restore-%d", cycle), vaultsim.DBName)
+		res, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatalf("cycle %d: restore: %v", cycle, err)
 		}
-		cutoff := killAt.Add(-(syncInterval + time.Second))
+		cutoff := killAt.Add(-(crashSyncInterval + time.Second))
 		rep, err := vaultsim.Verify(out, ledger, cutoff)
 		if err != nil || !rep.OK() {
 			t.Fatalf("cycle %d: verify: %v: %+v", cycle, err, rep)

@@ -482,7 +482,8 @@ func (n *Node) shutdown(fenced bool) error {
 	// A secondary's pull in progress finishes (or gives up) before the child is
 	// stopped, so it cannot start a new one behind shutdown's back.
 	n.pullMu.Lock()
-	n.pullMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	//lint:ignore SA2001 a barrier: waits for a pull in progress, guards nothing
+	n.pullMu.Unlock()
 	n.mu.Lock()
 	sched := n.sched
 	n.mu.Unlock()

@@ -27,7 +27,7 @@ func safeName(name string) (string, error) {
 	}
 	for _, seg := range strings.Split(strings.ReplaceAll(name, `\`, "/"), "/") {
 		if seg == ".." {
-			return "", fmt.Errorf("%w: %q contains ..", ErrUnsafe, name)
+			return "", fmt.Errorf("%w: %q has a .. segment", ErrUnsafe, name)
 		}
 	}
 	clean := path.Clean(name)
