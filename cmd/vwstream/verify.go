@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/target"
 )
 
 // runVerify is `vwstream verify`: a restore drill.
 func runVerify(ctx context.Context, a *app, args []string) error {
 	c := a.newCLI("verify [--snapshot NAME|latest] [--json] [flags]",
-		"Restore the latest state into a temporary folder and check it: database integrity,\n"+
-			"manifest, and that every attachment the database references is there.")
+		"Restore drill: unpack a snapshot of the target (the latest by default) into a\n"+
+			"temporary folder and check it: every file against the manifest, database\n"+
+			"integrity, and that every attachment the database references is there.")
 	name := c.String("snapshot", "latest", "check this snapshot `NAME` of the target")
 	asJSON := c.Bool("json", false, "print the result as JSON")
 	cfg, err := a.parseAndLoad(c, args, false)
@@ -24,11 +26,11 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	dests, err := snapshot.Destinations(ctx, cfg, log)
+	store, err := target.Open(ctx, cfg, log) // the drill reads the target only, not the extra remotes
 	if err != nil {
 		return err
 	}
-	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: dests[0].Store, Namer: namer, Name: *name,
+	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: store, Namer: namer, Name: *name,
 		DryRun: true, Keys: snapshot.KeysFromConfig(cfg), Logger: log})
 	if err != nil {
 		return err
