@@ -12,6 +12,7 @@ import (
 	"github.com/benbjohnson/litestream"
 
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/storetest"
 	"github.com/vwstream/vwstream/internal/testenv"
 )
 
@@ -34,7 +35,7 @@ func TestReplicator_IdleRequestsVersusStock(t *testing.T) {
 	var mu sync.Mutex
 	for name, opt := range configs {
 		wg.Go(func() {
-			store := newCountingStore(newMemStore())
+			store := storetest.NewCounting(newMemStore())
 			path := tempDB(t)
 			db := openTestDB(t, path)
 			opt.DBPath, opt.Store = path, store
@@ -56,9 +57,9 @@ func TestReplicator_IdleRequestsVersusStock(t *testing.T) {
 				time.Sleep(time.Second)
 			}
 			time.Sleep(90 * time.Second)
-			before := store.ops()
+			before := store.Counts()
 			time.Sleep(window)
-			after := store.ops()
+			after := store.Counts()
 			for k, v := range before {
 				after[k] -= v
 			}

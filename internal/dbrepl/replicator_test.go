@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vwstream/vwstream/internal/objstore/storetest"
 )
 
 func TestReplicator_ReplicateAndRestore(t *testing.T) {
@@ -98,7 +100,7 @@ func TestReplicator_CloseReportsUnsyncedData(t *testing.T) {
 }
 
 func TestReplicator_IdleMakesNoRequests(t *testing.T) {
-	store := newCountingStore(newMemStore())
+	store := storetest.NewCounting(newMemStore())
 	path := tempDB(t)
 	db := openTestDB(t, path)
 	r := startReplicator(t, path, store)
@@ -107,10 +109,10 @@ func TestReplicator_IdleMakesNoRequests(t *testing.T) {
 	// Let the first compactions (which run at start) settle.
 	time.Sleep(2 * time.Second)
 
-	before := store.n.Load()
+	before := store.Total()
 	time.Sleep(3 * time.Second)
-	if n := store.n.Load() - before; n != 0 {
-		t.Fatalf("idle replicator made %d requests in 3s: %v", n, store.ops())
+	if n := store.Total() - before; n != 0 {
+		t.Fatalf("idle replicator made %d requests in 3s: %v", n, store.Counts())
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/storetest"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/testenv"
 )
@@ -46,7 +47,7 @@ func BenchmarkRestore_S3(b *testing.B) {
 				store = seal.NewStore(s, key)
 			}
 			replicateSize(b, store, mb)
-			counted := newCountingStore(store)
+			counted := storetest.NewCounting(store)
 			b.ResetTimer()
 			for i := range b.N {
 				out := filepath.Join(b.TempDir(), "out"+strconv.Itoa(i)+".sqlite3")
@@ -55,7 +56,7 @@ func BenchmarkRestore_S3(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			b.ReportMetric(float64(counted.n.Load())/float64(b.N), "requests/op")
+			b.ReportMetric(float64(counted.Total())/float64(b.N), "requests/op")
 			b.SetBytes(int64(mb) << 20)
 		})
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"iter"
-	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -136,62 +135,6 @@ func (s *memStore) mutate(key string, fn func([]byte) []byte) {
 	o := s.objs[key]
 	o.data = fn(slices.Clone(o.data))
 	s.objs[key] = o
-}
-
-// countingStore counts the requests made to the store it wraps.
-type countingStore struct {
-	objstore.Store
-	n atomic.Int64
-	// byOp counts requests per operation name.
-	mu   sync.Mutex
-	byOp map[string]int
-}
-
-func newCountingStore(s objstore.Store) *countingStore {
-	return &countingStore{Store: s, byOp: map[string]int{}}
-}
-
-func (c *countingStore) count(op string) {
-	c.n.Add(1)
-	c.mu.Lock()
-	c.byOp[op]++
-	c.mu.Unlock()
-}
-
-func (c *countingStore) ops() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return maps.Clone(c.byOp)
-}
-
-func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, opts objstore.PutOptions) (objstore.ObjectInfo, error) {
-	c.count("put")
-	return c.Store.Put(ctx, key, r, opts)
-}
-
-func (c *countingStore) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	c.count("get")
-	return c.Store.Get(ctx, key, offset, length)
-}
-
-func (c *countingStore) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	c.count("stat")
-	return c.Store.Stat(ctx, key)
-}
-
-func (c *countingStore) List(ctx context.Context, prefix string) iter.Seq2[objstore.ObjectInfo, error] {
-	c.count("list")
-	return c.Store.List(ctx, prefix)
-}
-
-func (c *countingStore) Delete(ctx context.Context, keys ...string) error {
-	c.count("delete")
-	return c.Store.Delete(ctx, keys...)
-}
-
-func (c *countingStore) Copy(ctx context.Context, src, dst string) (objstore.ObjectInfo, error) {
-	c.count("copy")
-	return c.Store.Copy(ctx, src, dst)
 }
 
 // openTestDB creates (or opens) a WAL-mode database with an items table,

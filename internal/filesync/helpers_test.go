@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -248,61 +246,6 @@ func (fp *faultProxy) failWhen(f func(*http.Request) bool) { fp.fail.Store(&f) }
 
 func isList(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.URL.Query().Has("list-type")
-}
-
-// countingStore counts the requests a Store makes, by operation.
-type countingStore struct {
-	objstore.Store
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func newCounting(s objstore.Store) *countingStore {
-	return &countingStore{Store: s, n: map[string]int{}}
-}
-
-func (c *countingStore) add(op string) {
-	c.mu.Lock()
-	c.n[op]++
-	c.mu.Unlock()
-}
-
-func (c *countingStore) reset() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.n
-	c.n = map[string]int{}
-	return n
-}
-
-func (c *countingStore) Put(ctx context.Context, key string, r io.Reader, o objstore.PutOptions) (objstore.ObjectInfo, error) {
-	c.add("put")
-	return c.Store.Put(ctx, key, r, o)
-}
-
-func (c *countingStore) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	c.add("get")
-	return c.Store.Get(ctx, key, off, n)
-}
-
-func (c *countingStore) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	c.add("stat")
-	return c.Store.Stat(ctx, key)
-}
-
-func (c *countingStore) List(ctx context.Context, prefix string) iter.Seq2[objstore.ObjectInfo, error] {
-	c.add("list")
-	return c.Store.List(ctx, prefix)
-}
-
-func (c *countingStore) Delete(ctx context.Context, keys ...string) error {
-	c.add("delete")
-	return c.Store.Delete(ctx, keys...)
-}
-
-func (c *countingStore) Copy(ctx context.Context, src, dst string) (objstore.ObjectInfo, error) {
-	c.add("copy")
-	return c.Store.Copy(ctx, src, dst)
 }
 
 // treeOf maps every path under dir to its content ("<dir>" for folders), to see

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/filesync"
+	"github.com/vwstream/vwstream/internal/objstore/storetest"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
@@ -53,11 +54,11 @@ func TestRestore_RoundTrip_Sealed(t *testing.T) {
 	writeFile(t, filepath.Join(dst, "attachments", firstAttachment(t, src)), want["files/attachments/"+filepath.ToSlash(firstAttachment(t, src))])
 	// The rewritten file has a new mtime, same content: still no upload.
 
-	counting := newCounting(store)
+	counting := storetest.NewCounting(store)
 	start = time.Now()
 	s2 := open(t, fastOptions(dst, counting))
 	st := waitIdle(t, s2, start)
-	if n := counting.reset(); st.FilesUploaded != 0 || n["put"] != 0 {
+	if n := counting.Take(); st.FilesUploaded != 0 || n["put"] != 0 {
 		t.Fatalf("syncer on the restored folder uploaded %d files, want none", st.FilesUploaded)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/storetest"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -44,16 +45,16 @@ func TestSyncer_FirstSync(t *testing.T) {
 // mtime-only change uploads nothing; a content change uploads one object.
 func TestSyncer_Reconcile_Requests(t *testing.T) {
 	dir := newVault(t, vaultsim.Options{Seed: 2})
-	store := newCounting(newLocal(t))
+	store := storetest.NewCounting(newLocal(t))
 	start := time.Now()
 	s := open(t, fastOptions(dir, store))
 	waitIdle(t, s, start)
-	store.reset()
+	store.Take()
 
 	if err := s.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := store.reset(); len(got) != 1 || got["list"] != 1 {
+	if got := store.Take(); len(got) != 1 || got["list"] != 1 {
 		t.Fatalf("no-change reconcile made requests %v, want one list", got)
 	}
 
@@ -67,19 +68,19 @@ func TestSyncer_Reconcile_Requests(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, func() bool { return s.Status().Pending == 0 })
-	if got := store.reset(); got["put"] != 0 {
+	if got := store.Take(); got["put"] != 0 {
 		t.Fatalf("mtime-only change made requests %v, want no put", got)
 	}
 	if err := s.Reconcile(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if got := store.reset(); len(got) != 1 || got["list"] != 1 {
+	if got := store.Take(); len(got) != 1 || got["list"] != 1 {
 		t.Fatalf("reconcile after an mtime-only change made requests %v, want one list (the manifest learnt the mtime)", got)
 	}
 
 	writeFile(t, cfg, []byte(`{"domain":"https://changed.example"}`))
 	waitFor(t, 5*time.Second, func() bool { return s.Status().FilesUploaded == before+1 && s.Status().Pending == 0 })
-	if got := store.reset(); got["put"] != 1 {
+	if got := store.Take(); got["put"] != 1 {
 		t.Fatalf("one changed file made requests %v, want one put", got)
 	}
 }

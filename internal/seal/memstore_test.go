@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/storetest"
 )
 
 // memStore is a minimal in-memory objstore.Store with the contract's semantics
@@ -126,32 +127,8 @@ func (m *memStore) Copy(ctx context.Context, src, dst string) (objstore.ObjectIn
 
 func (m *memStore) String() string { return "mem://" }
 
-// countingStore counts the requests made to the store it wraps.
-type countingStore struct {
-	objstore.Store
-	mu    sync.Mutex
-	gets  int
-	stats int
-}
-
-func (c *countingStore) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	c.mu.Lock()
-	c.gets++
-	c.mu.Unlock()
-	return c.Store.Get(ctx, key, offset, length)
-}
-
-func (c *countingStore) Stat(ctx context.Context, key string) (objstore.ObjectInfo, error) {
-	c.mu.Lock()
-	c.stats++
-	c.mu.Unlock()
-	return c.Store.Stat(ctx, key)
-}
-
-func (c *countingStore) reset() (gets, stats int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	gets, stats = c.gets, c.stats
-	c.gets, c.stats = 0, 0
-	return gets, stats
+// takeGetsStats returns the Gets and Stats made since the last call.
+func takeGetsStats(c *storetest.Counting) (gets, stats int) {
+	n := c.Take()
+	return n["get"], n["stat"]
 }

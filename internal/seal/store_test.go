@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/storetest"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/testenv"
 )
@@ -138,7 +139,7 @@ func TestStore_Get_Range(t *testing.T) {
 
 // A ranged read costs a fixed number of requests, not one per chunk.
 func TestStore_Get_RangeRequests(t *testing.T) {
-	inner := &countingStore{Store: newMemStore()}
+	inner := storetest.NewCounting(newMemStore())
 	s := seal.NewStore(inner, mustKey(t))
 	plain := randomBytes(t, 8<<20)
 	if _, err := s.Put(t.Context(), "db/big", bytes.NewReader(plain), objstore.PutOptions{}); err != nil {
@@ -154,7 +155,7 @@ func TestStore_Get_RangeRequests(t *testing.T) {
 		{"to the end", 5 << 20, -1, 3, 1},
 		{"one byte", 7 << 20, 1, 3, 1},
 	} {
-		inner.reset()
+		_, _ = takeGetsStats(inner)
 		got, err := getAll(t, s, "db/big", c.off, c.length)
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +167,7 @@ func TestStore_Get_RangeRequests(t *testing.T) {
 		if !bytes.Equal(got, plain[c.off:end]) {
 			t.Fatalf("%s: wrong bytes", c.name)
 		}
-		if gets, stats := inner.reset(); gets > c.gets || stats > c.stats {
+		if gets, stats := takeGetsStats(inner); gets > c.gets || stats > c.stats {
 			t.Errorf("%s: %d gets and %d stats, want at most %d and %d", c.name, gets, stats, c.gets, c.stats)
 		}
 	}
@@ -174,11 +175,11 @@ func TestStore_Get_RangeRequests(t *testing.T) {
 	if _, err := s.Put(t.Context(), "db/small", bytes.NewReader(plain[:100<<10]), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	inner.reset()
+	_, _ = takeGetsStats(inner)
 	if _, err := getAll(t, s, "db/small", 70<<10, 10); err != nil {
 		t.Fatal(err)
 	}
-	if gets, stats := inner.reset(); gets != 1 || stats != 1 {
+	if gets, stats := takeGetsStats(inner); gets != 1 || stats != 1 {
 		t.Errorf("small object: %d gets and %d stats, want 1 and 1", gets, stats)
 	}
 }
