@@ -200,13 +200,8 @@ func latencyProxy(t *testing.T, endpoint string, latency time.Duration) string {
 
 // build compiles vwstream and vwload without -race: the benchmark times them.
 func (b *bench) build() {
-	dir := filepath.Join(b.work, "bin")
-	out, err := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"github.com/vwstream/vwstream/cmd/vwstream", "github.com/vwstream/vwstream/cmd/vwload").CombinedOutput()
-	if err != nil {
-		b.t.Fatalf("build: %v\n%s", err, out)
-	}
-	b.vwstream, b.vwload = filepath.Join(dir, "vwstream"), filepath.Join(dir, "vwload")
+	bins := testenv.Binaries(b.t, "github.com/vwstream/vwstream/cmd/vwstream", "github.com/vwstream/vwstream/cmd/vwload")
+	b.vwstream, b.vwload = bins[0], bins[1]
 }
 
 // makeVault generates a Vaultwarden-shaped folder of about dbMB database and

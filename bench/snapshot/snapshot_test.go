@@ -87,10 +87,7 @@ func TestCompare(t *testing.T) {
 	work := t.TempDir()
 	bin := os.Getenv("VWSTREAM_BENCH_BIN") // a prebuilt binary, else built here
 	if bin == "" {
-		bin = filepath.Join(work, "vwstream")
-		if out, err := exec.Command("go", "build", "-o", bin, "github.com/vwstream/vwstream/cmd/vwstream").CombinedOutput(); err != nil {
-			t.Fatalf("build: %v\n%s", err, out)
-		}
+		bin = testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwstream")[0]
 	}
 	runs := 2
 	if n, err := strconv.Atoi(os.Getenv("VWSTREAM_BENCH_RUNS")); err == nil && n > 0 {

@@ -5,11 +5,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/vwstream/vwstream/internal/vaultsim"
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/vwstream/vwstream/internal/vaultsim"
 
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/objstore"

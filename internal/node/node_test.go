@@ -3,12 +3,9 @@ package node_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,31 +18,9 @@ import (
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
-var (
-	vwloadOnce sync.Once
-	vwloadPath string
-	vwloadErr  error
-)
-
 // vwload builds the Vaultwarden stand-in the node supervises in these tests.
 func vwload(t *testing.T) string {
-	t.Helper()
-	vwloadOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vwload-bin-")
-		if err != nil {
-			vwloadErr = err
-			return
-		}
-		vwloadPath = filepath.Join(dir, "vwload")
-		out, err := exec.Command("go", "build", "-o", vwloadPath, "github.com/vwstream/vwstream/cmd/vwload").CombinedOutput()
-		if err != nil {
-			vwloadErr = fmt.Errorf("build vwload: %v\n%s", err, out)
-		}
-	})
-	if vwloadErr != nil {
-		t.Fatal(vwloadErr)
-	}
-	return vwloadPath
+	return testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwload")[0]
 }
 
 func freeAddr(t *testing.T) string {

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -36,47 +35,12 @@ const testPassphrase = "node test passphrase"
 
 // binPrefix names the folders the binaries are built into; ones older than
 // binMaxAge are left over from earlier runs and removed.
-const (
-	binPrefix = "vwstream-node-bins-"
-	binMaxAge = 2 * time.Hour
-)
+const ()
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-// binaries builds vwstream and vwload once per test binary. They are linked
-// without -race: the in-process tests cover races, and the build stays short.
+// binaries builds vwstream and vwload once per test binary.
 func binaries(t *testing.T) (vwstream, vwload string) {
-	t.Helper()
-	binOnce.Do(func() {
-		sweepBinaries()
-		if binDir, binErr = os.MkdirTemp("", binPrefix); binErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", binDir+string(filepath.Separator),
-			"github.com/vwstream/vwstream/cmd/vwstream", "github.com/vwstream/vwstream/cmd/vwload").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("build binaries: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return filepath.Join(binDir, "vwstream"), filepath.Join(binDir, "vwload")
-}
-
-// sweepBinaries removes binary folders of earlier test runs (a package has no
-// hook that runs after its last test without a TestMain).
-func sweepBinaries() {
-	old, _ := filepath.Glob(filepath.Join(os.TempDir(), binPrefix+"*"))
-	for _, d := range old {
-		if fi, err := os.Stat(d); err == nil && time.Since(fi.ModTime()) > binMaxAge {
-			_ = os.RemoveAll(d)
-		}
-	}
+	b := testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwstream", "github.com/vwstream/vwstream/cmd/vwload")
+	return b[0], b[1]
 }
 
 // runEnv is the environment of a vwstream process working on the data folder

@@ -8,45 +8,17 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
-)
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
 )
 
 // vwload builds cmd/vwload once per test binary.
 func vwload(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "vwload-test-")
-		if buildErr != nil {
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(buildDir, "vwload"), "github.com/vwstream/vwstream/cmd/vwload").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "vwload")
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
-	os.Exit(code)
+	return testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwload")[0]
 }
 
 // waitLedger waits until the ledger has at least n complete lines.
