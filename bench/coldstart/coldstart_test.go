@@ -45,7 +45,7 @@ const (
 	envFilesMB = "VWSTREAM_BENCH_FILES_MB" // attachments and send files, MB (default 300)
 	envRuns    = "VWSTREAM_BENCH_RUNS"     // timed runs per side; the median is reported (default 3)
 	envMode    = "VWSTREAM_BENCH_DEPLOYMENT_MODE"
-	envLatency = "VWSTREAM_BENCH_LATENCY" // comma-separated added request latencies (default "0,20ms")
+	envLatency = "VWSTREAM_BENCH_LATENCY" // comma-separated added request latencies (default "0,20ms,50ms")
 
 	targetRatio = 0.5
 	resultFile  = "RESULTS.md"
@@ -134,8 +134,10 @@ func TestColdStart(t *testing.T) {
 		for i := range runs {
 			// Alternate the order so neither side always meets a warmer server.
 			name := fmt.Sprintf("%s-%d", latency, i)
-			a := func() { r.anchor = append(r.anchor, b.coldAnchor(anchorSrc, "anchor-"+name, shape)) }
-			v := func() { r.vw = append(r.vw, b.coldVWStream("vw-"+name, shape)) }
+			// Each side starts with nothing left to write back: the other side's
+			// 400 MB of dirty pages would otherwise slow whoever comes next.
+			a := func() { syscall.Sync(); r.anchor = append(r.anchor, b.coldAnchor(anchorSrc, "anchor-"+name, shape)) }
+			v := func() { syscall.Sync(); r.vw = append(r.vw, b.coldVWStream("vw-"+name, shape)) }
 			if i%2 == 0 {
 				v()
 				a()
@@ -167,7 +169,7 @@ func TestColdStart(t *testing.T) {
 func latencies(t *testing.T) []time.Duration {
 	v := os.Getenv(envLatency)
 	if v == "" {
-		v = "0,20ms"
+		v = "0,20ms,50ms"
 	}
 	var out []time.Duration
 	for _, f := range strings.Split(v, ",") {

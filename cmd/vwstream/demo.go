@@ -111,7 +111,7 @@ loop:
 
 // demoRestore restores the demo's backup and checks it against the ledger.
 func demoRestore(ctx context.Context, a *app, cfg *config.Config, plain objstore.Store, dir, ledger string) error {
-	view, _, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	view, err := target.Data(ctx, plain, cfg, target.ReadKey)
 	if err != nil {
 		return err
 	}

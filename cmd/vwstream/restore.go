@@ -67,10 +67,8 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	if opts.Snapshot != "" {
 		return restoreSnapshot(ctx, a, cfg, plain, opts)
 	}
-	data, _, err := target.Data(ctx, plain, cfg, target.ReadKey)
-	if err != nil {
-		return err
-	}
+	// The bucket key unwraps while the restore lists and plans.
+	data, ready := target.DataLater(ctx, plain, cfg, target.ReadKey)
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:  data,
 		Dir:    opts.To,
@@ -80,7 +78,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		Files:  node.RestoreFiles(cfg, data),
 		Logger: log,
 	})
-	if err != nil {
+	if err := target.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if opts.JSON {

@@ -50,7 +50,7 @@ func replicaFixture(t *testing.T, s testenv.S3, sealed bool) []string {
 			t.Fatal(err)
 		}
 	}
-	data, _, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	data, err := target.Data(ctx, plain, cfg, target.ReadKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,13 @@ const (
 	DefaultTrashPurgeEvery   = 24 * time.Hour
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultParallelism       = 8
-	DefaultMassDeleteMin     = 10
-	DefaultMassDeleteRatio   = 0.5
-	DefaultStateDirName      = ".vwstream"
+	// DefaultRestoreParallelism is higher: a restore is many small GETs that a
+	// cold start waits for, and at 20 ms per request 8 in flight left the
+	// downloads latency-bound (566 files: 2.2 s at 8, 1.7 s at 16).
+	DefaultRestoreParallelism = 16
+	DefaultMassDeleteMin      = 10
+	DefaultMassDeleteRatio    = 0.5
+	DefaultStateDirName       = ".vwstream"
 )
 
 // Object key prefixes inside the (data view of the) store.

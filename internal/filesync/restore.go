@@ -25,7 +25,7 @@ type RestoreOptions struct {
 	// StateDir receives the manifest of the restored files, so the syncer that
 	// starts next does not upload them again; <DataDir>/.vwstream when empty.
 	StateDir    string
-	Parallelism int // downloads in flight; DefaultParallelism when 0
+	Parallelism int // downloads in flight; DefaultRestoreParallelism when 0
 	Logger      *slog.Logger
 }
 
@@ -56,7 +56,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 		return res, errors.New("restore files: no store")
 	}
 	if opts.Parallelism <= 0 {
-		opts.Parallelism = DefaultParallelism
+		opts.Parallelism = DefaultRestoreParallelism
 	}
 	if opts.StateDir == "" {
 		opts.StateDir = filepath.Join(opts.DataDir, DefaultStateDirName)

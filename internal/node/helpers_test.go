@@ -34,8 +34,7 @@ func dataViewFor(ctx context.Context, cfg *config.Config) (objstore.Store, error
 	if err != nil {
 		return nil, err
 	}
-	view, _, err := target.Data(ctx, plain, cfg, target.ReadKey)
-	return view, err
+	return target.Data(ctx, plain, cfg, target.ReadKey)
 }
 
 func listInput(bucket string) *s3.ListObjectsV2Input {

@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/filesync"
@@ -190,19 +188,17 @@ func (n *Node) start(ctx context.Context) error {
 	if n.cfg.Role == config.RoleSecondary {
 		return n.startSecondary(ctx)
 	}
-	// The lease (requests) and the bucket key (a second of scrypt) do not
-	// depend on each other: take both at once, it shortens a cold start.
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return n.acquireLease(gctx) })
-	g.Go(func() (err error) {
-		n.data, _, err = target.Data(gctx, n.plain, n.cfg, target.WriteKey)
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	// The bucket key (a second of scrypt) unwraps while the lease is taken
+	// and the start-up state is read and any restore planned: it shortens a
+	// cold start. Restored data reaches the data folder only once read with
+	// the key, and the bucket is written only after both are held.
+	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.WriteKey)
+	n.data = data
+	if err := n.acquireLease(ctx); err != nil {
 		return err
 	}
 	restored, err := n.prepareData(ctx)
-	if err != nil {
+	if err := target.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if restored {

@@ -188,6 +188,27 @@ func TestNode_StartUpRestoreAndStaleVolume(t *testing.T) {
 	if err := os.RemoveAll(data); err != nil {
 		t.Fatal(err)
 	}
+	// A wrong passphrase is found while the restore is already planned: the
+	// start fails with the key's error, restores nothing and starts no child.
+	wrong := opts
+	badCfg := *cfg
+	badCfg.Encryption.Passphrase = "not the node test passphrase"
+	wrong.Config = &badCfg
+	marker := filepath.Join(work, "child-ran")
+	wrong.Command = []string{"touch", marker}
+	if err := node.Run(context.Background(), wrong); !errors.Is(err, seal.ErrWrongPassphrase) {
+		t.Fatalf("run with a wrong passphrase = %v, want ErrWrongPassphrase", err)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("the child ran despite the wrong passphrase (%v)", err)
+	}
+	entries, _ := os.ReadDir(data)
+	for _, e := range entries {
+		if e.Name() != restore.NodeIDFile { // the volume's identity, from taking the lease
+			t.Fatalf("a failed start left %s in the data folder", e.Name())
+		}
+	}
+
 	withChild := opts
 	withChild.Command = []string{"sh", "-c", `test -s "$0/db.sqlite3"`, data}
 	if err := node.Run(context.Background(), withChild); err != nil {

@@ -31,11 +31,11 @@ var (
 // looks at the lease only to report the primary. Persistent secondaries pull
 // again every SECONDARY_SYNC_INTERVAL; serverless ones pull once.
 func (n *Node) startSecondary(ctx context.Context) error {
-	var err error
-	if n.data, _, err = target.Data(ctx, n.plain, n.cfg, target.ReadKey); err != nil {
-		return err
-	}
-	if _, err := n.pull(ctx); err != nil {
+	// The bucket key unwraps while the first pull lists and plans.
+	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.ReadKey)
+	n.data = data
+	_, err := n.pull(ctx)
+	if err := target.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if err := n.startChild(); err != nil {
@@ -204,7 +204,7 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	}
 	n.pullMu.Lock()
 	defer n.pullMu.Unlock()
-	data, _, err := target.Data(ctx, n.plain, n.cfg, target.WriteKey)
+	data, err := target.Data(ctx, n.plain, n.cfg, target.WriteKey)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}

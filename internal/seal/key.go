@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 
 	"filippo.io/age"
@@ -106,6 +107,11 @@ func Unwrap(data []byte, passphrase string) (*Key, error) {
 		return nil, fmt.Errorf("unwrap bucket key: %w", err)
 	}
 	r, err := age.Decrypt(bytes.NewReader(data), id)
+	// scrypt's working memory (128*8*2^logN bytes: 256 MiB at the default
+	// cost) is garbage now. Hand it back at once: left to the collector, the
+	// heap it set the pace for would grow to twice that before the next cycle,
+	// which a small serverless instance does not have.
+	debug.FreeOSMemory()
 	var noMatch *age.NoIdentityMatchError
 	if errors.As(err, &noMatch) {
 		return nil, ErrWrongPassphrase

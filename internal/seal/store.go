@@ -21,20 +21,59 @@ const sealedContentType = "application/octet-stream"
 // inner store directly.
 type Store struct {
 	inner objstore.Store
-	key   *Key
+
+	keyReady chan struct{} // closed once key or keyErr is set
+	key      *Key
+	keyErr   error
 }
 
 var _ objstore.Store = (*Store)(nil)
 
 // NewStore returns a Store that seals objects of inner with key.
 func NewStore(inner objstore.Store, key *Key) *Store {
-	return &Store{inner: inner, key: key}
+	s := &Store{inner: inner, key: key, keyReady: make(chan struct{})}
+	close(s.keyReady)
+	return s
+}
+
+// NewPendingStore returns a Store whose key load runs in the background (an
+// unwrap costs a second of scrypt). Listing, Stat, Copy and Delete work at
+// once; sealing and opening contents wait for the key and fail with load's
+// error if it fails. A whole-object Get sends its request first and waits for
+// the key only to decrypt, so a restore's listing, planning and first requests
+// overlap the unwrap.
+func NewPendingStore(inner objstore.Store, load func() (*Key, error)) *Store {
+	s := &Store{inner: inner, keyReady: make(chan struct{})}
+	go func() {
+		defer close(s.keyReady)
+		s.key, s.keyErr = load()
+	}()
+	return s
+}
+
+// Ready waits for the key and returns the error of its load, if any.
+func (s *Store) Ready(ctx context.Context) error {
+	_, err := s.waitKey(ctx)
+	return err
+}
+
+func (s *Store) waitKey(ctx context.Context) (*Key, error) {
+	select {
+	case <-s.keyReady:
+		return s.key, s.keyErr
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // Put seals r and stores it under key. opts pass through, except ContentType.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts objstore.PutOptions) (objstore.ObjectInfo, error) {
+	k, err := s.waitKey(ctx)
+	if err != nil {
+		return objstore.ObjectInfo{}, err
+	}
 	cr := &countingReader{r: r}
-	enc, err := s.key.EncryptReader(cr)
+	enc, err := k.EncryptReader(cr)
 	if err != nil {
 		return objstore.ObjectInfo{}, fmt.Errorf("seal %s: %w", key, err)
 	}
@@ -62,7 +101,12 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 		if err != nil {
 			return nil, err
 		}
-		r, err := s.key.Decrypt(rc)
+		k, err := s.waitKey(ctx)
+		if err != nil {
+			rc.Close()
+			return nil, err
+		}
+		r, err := k.Decrypt(rc)
 		if err != nil {
 			rc.Close()
 			return nil, fmt.Errorf("open sealed %s: %w", key, err)
@@ -71,6 +115,10 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	}
 
 	info, err := s.inner.Stat(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.waitKey(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +139,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if err := ra.prefetch(); err != nil {
 		return nil, err
 	}
-	pra, _, err := s.key.DecryptReaderAt(ra, info.Size)
+	pra, _, err := k.DecryptReaderAt(ra, info.Size)
 	if err != nil {
 		ra.Close()
 		return nil, fmt.Errorf("open sealed %s: %w", key, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/objstore/storetest"
@@ -303,4 +304,78 @@ func TestStore_CopyDelete(t *testing.T) {
 			t.Fatalf("ranged Get after Delete: error = %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// A pending store lists and stats while its key is still loading, sends a
+// whole-object Get before the key is there and opens it once it is; a failed
+// load is the error of every read and write that needed the key.
+func TestPendingStore(t *testing.T) {
+	ctx := t.Context()
+	inner := storetest.NewCounting(newMemStore())
+	k := mustKey(t)
+	plain := randomBytes(t, 3*seal.ChunkSize+5)
+	if _, err := seal.NewStore(inner, k).Put(ctx, "files/a", bytes.NewReader(plain), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	release := make(chan struct{})
+	s := seal.NewPendingStore(inner, func() (*seal.Key, error) { <-release; return k, nil })
+	for info, err := range s.List(ctx, "files/") {
+		if err != nil || info.Size != int64(len(plain)) {
+			t.Fatalf("List while the key loads: %+v, %v", info, err)
+		}
+	}
+	if info, err := s.Stat(ctx, "files/a"); err != nil || info.Size != int64(len(plain)) {
+		t.Fatalf("Stat while the key loads: %+v, %v", info, err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := s.Ready(waitCtx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ready before the key loaded = %v, want the context's deadline", err)
+	}
+
+	type result struct {
+		b   []byte
+		err error
+	}
+	got := make(chan result, 1)
+	gets := inner.Counts()["get"]
+	go func() { b, err := getAll(t, s, "files/a", 0, -1); got <- result{b, err} }()
+	deadline := time.Now().Add(5 * time.Second)
+	for inner.Counts()["get"] == gets {
+		if time.Now().After(deadline) {
+			t.Fatal("Get did not send its request while the key was loading")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case r := <-got:
+		t.Fatalf("Get returned before the key: %d bytes, %v", len(r.b), r.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if r := <-got; r.err != nil || !bytes.Equal(r.b, plain) {
+		t.Fatalf("Get after the key: %d bytes, %v; want the %d bytes put", len(r.b), r.err, len(plain))
+	}
+	if err := s.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	loadErr := errors.New("bucket key: wrong passphrase")
+	bad := seal.NewPendingStore(inner, func() (*seal.Key, error) { return nil, loadErr })
+	if _, err := getAll(t, bad, "files/a", 0, -1); !errors.Is(err, loadErr) {
+		t.Fatalf("whole Get with a failed key = %v, want %v", err, loadErr)
+	}
+	if _, err := getAll(t, bad, "files/a", 1, 10); !errors.Is(err, loadErr) {
+		t.Fatalf("ranged Get with a failed key = %v, want %v", err, loadErr)
+	}
+	if _, err := bad.Put(ctx, "files/b", bytes.NewReader(plain), objstore.PutOptions{}); !errors.Is(err, loadErr) {
+		t.Fatalf("Put with a failed key = %v, want %v", err, loadErr)
+	}
+	if _, err := inner.Stat(ctx, "files/b"); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("a Put with a failed key stored something: %v", err)
+	}
+	if err := bad.Ready(ctx); !errors.Is(err, loadErr) {
+		t.Fatalf("Ready = %v, want %v", err, loadErr)
+	}
 }

@@ -52,23 +52,47 @@ const (
 // Data returns the store for db/ and files/: sealed with the bucket key when the
 // configuration has a passphrase, else the plain store itself (the configuration
 // has already refused a remote target without a key unless ALLOW_UNENCRYPTED).
-// The key is nil when the data is not sealed.
-func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (objstore.Store, *seal.Key, error) {
+// It returns once the key is loaded, so a wrong passphrase is its error.
+func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (objstore.Store, error) {
+	data, ready := DataLater(ctx, plain, cfg, use)
+	if err := ready(ctx); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// DataLater is Data returning at once, the bucket key still loading (a second
+// of scrypt at the default cost): what the caller does meanwhile with the
+// store (list, plan, send its first requests) overlaps the unwrap, and reading
+// or writing contents waits for the key. ready waits for it and returns the
+// key's error, which callers report instead of the errors it caused.
+func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (data objstore.Store, ready func(context.Context) error) {
 	pass := cfg.Encryption.Passphrase
 	if pass == "" {
-		return plain, nil, nil
+		return plain, func(context.Context) error { return nil }
 	}
-	var (
-		key *seal.Key
-		err error
-	)
+	load := seal.LoadKey
 	if use == WriteKey {
-		key, err = seal.LoadOrCreateKey(ctx, plain, pass, seal.KeyOptions{})
-	} else {
-		key, err = seal.LoadKey(ctx, plain, pass, seal.KeyOptions{})
+		load = seal.LoadOrCreateKey
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("bucket key (passphrase from %s): %w", cfg.Encryption.PassphraseSource, err)
+	sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) {
+		key, err := load(ctx, plain, pass, seal.KeyOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("bucket key (passphrase from %s): %w", cfg.Encryption.PassphraseSource, err)
+		}
+		return key, nil
+	})
+	return sealed, sealed.Ready
+}
+
+// AfterKey waits for the bucket key and returns its error when loading it
+// failed, else err. A wrong passphrase fails every read that waited for the
+// key; the key's error is the one line worth reporting. And work that read no
+// contents (nothing to restore) has not proven the key yet: this does.
+func AfterKey(ctx context.Context, ready func(context.Context) error, err error) error {
+	kerr := ready(ctx)
+	if kerr == nil || (err != nil && ctx.Err() != nil) {
+		return err
 	}
-	return seal.NewStore(plain, key), key, nil
+	return kerr
 }
