@@ -17,8 +17,9 @@ var errChecksFailed = errors.New("checks failed")
 func runCheck(ctx context.Context, a *app, args []string) error {
 	c := a.newCLI("check [--json] [flags]",
 		"Preflight: validate the configuration, check the data folder and the database\n"+
-			"file, probe the target with a write, read and delete, and check that the\n"+
-			"passphrase opens the bucket key. Prints a checklist; exit 0 when all pass,\n"+
+			"file, probe the target (write, read back, conditional writes as the lease\n"+
+			"uses them, delete), and check that the passphrase opens the bucket key.\n"+
+			"Prints a checklist; exit 0 when all pass,\n"+
 			"1 when a check fails, 2 when the configuration is wrong (a remote target\nwithout encryption is refused before any check).")
 	asJSON := c.Bool("json", false, "print the checklist as JSON")
 	cfg, err := a.parseAndLoad(c, args, false)

@@ -106,8 +106,20 @@ func TestReplicator_IdleMakesNoRequests(t *testing.T) {
 	r := startReplicator(t, path, store)
 	insertBatch(t, db, 0, 10)
 	waitSynced(t, r, 1)
-	// Let the first compactions (which run at start) settle.
-	time.Sleep(2 * time.Second)
+	// Let the first compactions (which run at start) settle: wait for a quiet
+	// second, however long a loaded machine (-race, parallel packages) takes.
+	deadline := time.Now().Add(30 * time.Second)
+	for quiet := store.Total(); ; {
+		time.Sleep(time.Second)
+		n := store.Total()
+		if n == quiet {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicator still busy 30 s after its first sync: %v", store.Counts())
+		}
+		quiet = n
+	}
 
 	before := store.Total()
 	time.Sleep(3 * time.Second)

@@ -41,7 +41,8 @@ type Result struct {
 	Files     int       // LTX files applied
 }
 
-// RangeError reports a point-in-time target outside what the replica holds.
+// RangeError reports a point-in-time target before the oldest state the replica
+// can rebuild. A target after its newest transaction restores the latest state.
 type RangeError struct {
 	At, First, Last time.Time
 }
@@ -141,8 +142,13 @@ func restorePlan(ctx context.Context, client *replicaClient, at time.Time, logge
 	if err != nil {
 		return nil, err
 	}
-	if at.Before(first) || at.After(last) {
+	if at.Before(first) {
 		return nil, &RangeError{At: at, First: first, Last: last}
+	}
+	if !at.Before(last) {
+		// Nothing was captured after the newest transaction: the state at any
+		// later instant is the latest one (the result names its time).
+		return restorePlan(ctx, client, time.Time{}, logger)
 	}
 	// Litestream takes files created strictly before the target; header times
 	// are whole milliseconds, so one more makes --at inclusive.

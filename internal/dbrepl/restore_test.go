@@ -90,7 +90,18 @@ func TestRestore_OutOfRangeNamesTheRange(t *testing.T) {
 	if !first.Before(marks[0]) || last.After(marks[0]) || last.Before(first) {
 		t.Fatalf("range %v..%v does not bracket the write before %v", first, last, marks[0])
 	}
-	for _, at := range []time.Time{first.Add(-time.Hour), last.Add(time.Hour)} {
+	// After the newest transaction the state is the latest one: --at now works.
+	later := last.Add(time.Hour)
+	out := filepath.Join(t.TempDir(), "db.sqlite3")
+	res, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, Timestamp: later})
+	if err != nil {
+		t.Fatalf("restore at %v, after the newest transaction: %v", later, err)
+	}
+	if got, want := itemIDs(t, out), seq(0, 100); !slices.Equal(got, want) || res.Timestamp.After(later) {
+		t.Fatalf("restore after the newest transaction: %d rows at %v, want all %d from before %v", len(got), res.Timestamp, len(want), later)
+	}
+
+	for _, at := range []time.Time{first.Add(-time.Hour), first.Add(-time.Millisecond)} {
 		out := filepath.Join(t.TempDir(), "db.sqlite3")
 		_, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, Timestamp: at})
 		var rerr *RangeError

@@ -120,7 +120,8 @@ func Database(path string) Item {
 	return it
 }
 
-// Probe writes, reads back and deletes a small random object on the target.
+// Probe writes, reads back and deletes a small random object on the target, and
+// checks that the target honours the conditional writes the lease relies on.
 func Probe(ctx context.Context, store objstore.Store) Item {
 	it := Item{Name: "target"}
 	start := time.Now()
@@ -129,11 +130,14 @@ func Probe(ctx context.Context, store objstore.Store) Item {
 	key := ProbePrefix + hex.EncodeToString(b[:])
 	body := make([]byte, 1024)
 	_, _ = rand.Read(body)
-	if _, err := store.Put(ctx, key, bytes.NewReader(body), objstore.PutOptions{}); err != nil {
+	if _, err := store.Put(ctx, key, bytes.NewReader(body), objstore.PutOptions{IfNoneMatch: true}); err != nil {
 		it.Detail = fmt.Sprintf("write probe: %v", err)
 		return it
 	}
 	err := readBack(ctx, store, key, body)
+	if err == nil {
+		err = conditionalWrites(ctx, store, key, body)
+	}
 	if derr := store.Delete(ctx, key); err == nil && derr != nil {
 		err = fmt.Errorf("delete probe: %w", derr)
 	}
@@ -142,8 +146,33 @@ func Probe(ctx context.Context, store objstore.Store) Item {
 		return it
 	}
 	it.OK = true
-	it.Detail = fmt.Sprintf("%s: write, read and delete in %s", store, time.Since(start).Round(time.Millisecond))
+	it.Detail = fmt.Sprintf("%s: write, read, conditional writes and delete in %s", store, time.Since(start).Round(time.Millisecond))
 	return it
+}
+
+// conditionalWrites checks that the store refuses to create key over the
+// existing object (If-None-Match) and to replace it under a stale ETag
+// (If-Match): the lease is taken and renewed with exactly these, and a store
+// that ignores them would let two primaries write one replica.
+func conditionalWrites(ctx context.Context, store objstore.Store, key string, body []byte) error {
+	const stale = "0123456789abcdef0123456789abcdef"
+	for _, c := range []struct {
+		opts objstore.PutOptions
+		name string
+	}{
+		{objstore.PutOptions{IfNoneMatch: true}, "If-None-Match"},
+		{objstore.PutOptions{IfMatch: stale}, "If-Match"},
+	} {
+		_, err := store.Put(ctx, key, bytes.NewReader(body), c.opts)
+		if err == nil {
+			return fmt.Errorf("conditional write probe: the target ignored %s and overwrote the object: "+
+				"the lease cannot keep a second primary out on this store", c.name)
+		}
+		if !errors.Is(err, objstore.ErrPrecondition) {
+			return fmt.Errorf("conditional write probe (%s): %w", c.name, err)
+		}
+	}
+	return nil
 }
 
 func readBack(ctx context.Context, store objstore.Store, key string, want []byte) error {
