@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/preflight"
 	"github.com/vwstream/vwstream/internal/seal"
@@ -150,5 +152,18 @@ func TestCheck_BucketKey(t *testing.T) {
 	}
 	if strings.Contains(out+stderr, wrong) {
 		t.Errorf("output shows the passphrase:\n%s%s", out, stderr)
+	}
+
+	// The key given directly: another key is refused, naming only public keys.
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr = invoke(t, append(env, "ENCRYPTION_KEY="+other.String()), "check")
+	if l := lineWith(out, "encryption"); code != exitFailure || !strings.Contains(l, "not this bucket's key") || !strings.Contains(l, other.Recipient().String()) {
+		t.Fatalf("another bucket key: exit %d, line %q", code, l)
+	}
+	if strings.Contains(out+stderr, other.String()) {
+		t.Errorf("output shows the key:\n%s%s", out, stderr)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/vwstream/vwstream/internal/config"
@@ -227,6 +228,10 @@ func sameContents(t *testing.T, dir string, want map[string]string) {
 // replica: each fault ends with exit 1 and one stderr line naming the
 // problem, no secret in the output, and DIR exactly as it was.
 func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
+	otherKey, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name   string
 		sealed bool
@@ -249,6 +254,8 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 		}, words: []string{"db/", "damaged"}},
 		{name: "wrong passphrase", sealed: true, env: []string{"ENCRYPTION_PASSPHRASE=not-the-passphrase-5521"},
 			words: []string{"wrong passphrase", "ENCRYPTION_PASSPHRASE"}},
+		{name: "another bucket's key", sealed: true, env: []string{"ENCRYPTION_PASSPHRASE=", "ENCRYPTION_KEY=" + otherKey.String()},
+			words: []string{"ENCRYPTION_KEY", "not this bucket's key", "keys/age-recipient.txt"}},
 		{name: "missing key object", sealed: true, damage: func(t *testing.T, s testenv.S3) {
 			key := objectKey(seal.DefaultKeyPath)
 			if _, err := s.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key}); err != nil {
@@ -286,7 +293,7 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 					t.Errorf("stderr does not mention %q: %s", w, stderr)
 				}
 			}
-			for _, secret := range []string{s.SecretKey, restorePassphrase, "not-the-passphrase-5521"} {
+			for _, secret := range []string{s.SecretKey, restorePassphrase, "not-the-passphrase-5521", otherKey.String()} {
 				if strings.Contains(stdout+stderr, secret) {
 					t.Errorf("output shows a secret: %s%s", stdout, stderr)
 				}
@@ -294,6 +301,49 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 			sameContents(t, dir, before)
 			t.Logf("stderr: %s", strings.TrimSpace(stderr))
 		})
+	}
+}
+
+// TestRestore_WithBucketKey: the bucket key itself, taken out of
+// keys/age-identity.age with the passphrase as the docs show (age -d), restores
+// without the passphrase; it never shows in the output.
+func TestRestore_WithBucketKey(t *testing.T) {
+	s := testenv.NewS3(t)
+	env := replicaFixture(t, s, true)
+	out, err := s.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &s.Bucket, Key: new(objectKey(seal.DefaultKeyPath))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	id, err := age.NewScryptIdentity(restorePassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := age.Decrypt(out.Body, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	identityFile, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "bucket-key.txt")
+	if err := os.WriteFile(keyFile, identityFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := filepath.Join(t.TempDir(), "restored")
+	code, stdout, stderr := invoke(t, withEnv(env, "ENCRYPTION_PASSPHRASE=", "ENCRYPTION_KEY_FILE="+keyFile, "LOG_LEVEL=error"), "restore", "--to", dir)
+	if code != exitOK || stderr != "" {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "db.sqlite3")); err != nil {
+		t.Fatalf("no database restored: %v", err)
+	}
+	for _, line := range strings.Split(string(identityFile), "\n") {
+		if strings.HasPrefix(line, "AGE-SECRET-KEY-") && strings.Contains(stdout+stderr, line) {
+			t.Fatalf("output shows the bucket key: %s", stdout)
+		}
 	}
 }
 

@@ -127,7 +127,7 @@ func (l *loader) warn() {
 	if !c.Remote() {
 		c.warnings = append(c.warnings, fmt.Sprintf("S3_BUCKET is empty: replicating to the local folder %s; a backup on the same disk is not a backup", c.LocalTarget))
 	}
-	if c.Remote() && c.Encryption.AllowUnencrypted && c.Encryption.Passphrase == "" {
+	if c.Remote() && c.Encryption.AllowUnencrypted && !c.Sealed() {
 		c.warnings = append(c.warnings, "ALLOW_UNENCRYPTED=true: the replica and files are stored unencrypted in S3")
 	}
 	for _, r := range c.resolved {

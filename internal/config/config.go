@@ -149,6 +149,9 @@ type EncryptionConfig struct {
 	// or else the snapshot passphrase (GPG or age).
 	Passphrase       string
 	PassphraseSource string // the variable Passphrase came from, "" when none
+	// Key is the bucket key itself (ENCRYPTION_KEY, an age identity): it opens
+	// db/ and files/ without the passphrase and without scrypt.
+	Key              string
 	AllowUnencrypted bool
 }
 
@@ -185,6 +188,10 @@ type VaultwardenConfig struct {
 	Domain            string
 	EnableWebsocket   bool
 }
+
+// Sealed reports whether db/ and files/ are encrypted: a passphrase or the
+// bucket key itself is set.
+func (c *Config) Sealed() bool { return c.Encryption.Passphrase != "" || c.Encryption.Key != "" }
 
 // Remote reports whether the target is an S3 bucket rather than the local folder.
 func (c *Config) Remote() bool { return c.S3.Bucket != "" }
@@ -223,12 +230,12 @@ func (c *Config) RequireSnapshotEncryption() error {
 }
 
 func (c *Config) requireReplicaEncryption() error {
-	if !c.Remote() || c.Encryption.AllowUnencrypted || c.Encryption.Passphrase != "" {
+	if !c.Remote() || c.Encryption.AllowUnencrypted || c.Sealed() {
 		return nil
 	}
 	return &Error{
 		Name:     "ENCRYPTION_PASSPHRASE",
 		Reason:   "the replica in S3 would be unencrypted: no passphrase is set",
-		Accepted: "set ENCRYPTION_PASSPHRASE (or ENCRYPTION_PASSPHRASE_FILE, GPG_PASSPHRASE, AGE_PASSPHRASE), or ALLOW_UNENCRYPTED=true",
+		Accepted: "set ENCRYPTION_PASSPHRASE (or ENCRYPTION_PASSPHRASE_FILE, GPG_PASSPHRASE, AGE_PASSPHRASE, ENCRYPTION_KEY), or ALLOW_UNENCRYPTED=true",
 	}
 }

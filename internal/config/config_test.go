@@ -162,6 +162,7 @@ var badValues = []struct{ name, value string }{
 	{"ENABLE_WEBSOCKET", "x"},
 	{"LOG_LEVEL", "verbose"},
 	{"LOG_FORMAT", "xml"},
+	{"ENCRYPTION_KEY", "age1notasecretkey"},
 }
 
 func TestLoad_BadValue(t *testing.T) {
@@ -426,6 +427,7 @@ func TestConfig_RequireEncryption(t *testing.T) {
 		{[]string{"S3_BUCKET=b"}, "ENCRYPTION_PASSPHRASE"},
 		{[]string{"S3_BUCKET=b", "ALLOW_UNENCRYPTED=true"}, ""},
 		{[]string{"S3_BUCKET=b", "ENCRYPTION_PASSPHRASE=x"}, ""},
+		{[]string{"S3_BUCKET=b", "ENCRYPTION_KEY=# bucket key\nAGE-SECRET-KEY-1QQQ\n"}, ""},
 		{[]string{"S3_BUCKET=b", "GPG_PASSPHRASE=x", "BACKUP_ENABLED=true"}, ""},
 		{[]string{"S3_BUCKET=b", "ENCRYPTION_PASSPHRASE=x", "BACKUP_ENABLED=true"}, "GPG_PASSPHRASE"},
 		{[]string{"BACKUP_ENABLED=true", "BACKUP_EXTRA_REMOTES=off:vw"}, "GPG_PASSPHRASE"},

@@ -240,6 +240,29 @@ func parseAgeRecipients(s string) ([]string, error) {
 	return keys, nil
 }
 
+const acceptBucketKey = "an age identity (AGE-SECRET-KEY-1...), the bucket key as `age -d keys/age-identity.age` prints it, or ENCRYPTION_KEY_FILE=path"
+
+// parseBucketKey checks ENCRYPTION_KEY holds one age identity, alone or in an
+// identity file with comments, and returns it; internal/seal parses it fully.
+// Errors never quote the value.
+func parseBucketKey(s string) (string, error) {
+	var keys []string
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !strings.HasPrefix(line, "AGE-SECRET-KEY-1") {
+			return "", bad("not an age identity (AGE-SECRET-KEY-1...)", acceptBucketKey)
+		}
+		keys = append(keys, line)
+	}
+	if len(keys) != 1 {
+		return "", bad(fmt.Sprintf("want one age identity, found %d", len(keys)), acceptBucketKey)
+	}
+	return keys[0], nil
+}
+
 // parseArmoredKey checks GPG_PUBLIC_KEY_RING holds an armored public key block.
 func parseArmoredKey(s string) (string, error) {
 	const accepted = "an ASCII-armored OpenPGP public key block (gpg --armor --export), or GPG_PUBLIC_KEY_RING_FILE=path"

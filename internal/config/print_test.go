@@ -24,6 +24,7 @@ func secretEnv(t *testing.T) []string {
 		"AWS_SECRET_ACCESS_KEY=" + secretMark + "-aws",
 		"GPG_PASSPHRASE_FILE=" + file,
 		"ENCRYPTION_PASSPHRASE=" + secretMark + "-enc",
+		"ENCRYPTION_KEY=AGE-SECRET-KEY-1" + secretMark,
 		"NOTIFICATION_URLS=telegram://" + secretMark + "tok@telegram?chats=1,2 gotify://host/" + secretMark + "path, ntfy://u:" + secretMark + "pw@ntfy.sh/t",
 		"DOMAIN=https://vault.example.com/?k=" + secretMark + "d",
 		"S3_ENDPOINT=https://s3.example.com",
@@ -61,6 +62,7 @@ func TestConfig_RowsNeverShowSecrets(t *testing.T) {
 		"RCLONE_CONFIG_OFF_SECRET_ACCESS_KEY": "(set)",
 		"RCLONE_CONFIG_OFF_TYPE":              "s3",
 		"ENCRYPTION_PASSPHRASE":               "(set)",
+		"ENCRYPTION_KEY":                      "(set)",
 		"NOTIFICATION_URLS":                   "telegram://(hidden) gotify://(hidden) ntfy://(hidden)",
 		"S3_BUCKET":                           "bucket",
 	} {
@@ -83,7 +85,9 @@ func TestError_NeverShowsSecrets(t *testing.T) {
 		{"NOTIFICATION_URLS=" + secretMark + "-not-a-url"},                 // bad secret URL
 		{"NOTIFICATION_URLS=ntfy://" + secretMark + "tok@x " + secretMark}, // second one bad
 		{"S3_SECRET_ACCESS_KEY=" + secretMark, "S3_SECRET_ACCESS_KEY_FILE=/x"},
-		{"S3_BUCKET=b", "S3_SECRET_ACCESS_KEY=" + secretMark}, // RequireEncryption
+		{"S3_BUCKET=b", "S3_SECRET_ACCESS_KEY=" + secretMark},                    // RequireEncryption
+		{"ENCRYPTION_KEY=" + secretMark},                                         // not an identity
+		{"ENCRYPTION_KEY=AGE-SECRET-KEY-1" + secretMark + "\nAGE-SECRET-KEY-1X"}, // two
 	}
 	for _, env := range cases {
 		c, err := load(t, nil, env...)

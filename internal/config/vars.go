@@ -93,6 +93,11 @@ var vars = []*Var{
 	// Encryption
 	str("ENCRYPTION_PASSPHRASE", "", secEncryption, "seals the replica (db/) and files (files/); empty falls back to GPG_PASSPHRASE or AGE_PASSPHRASE",
 		func(c *Config) *string { return &c.Encryption.Passphrase }).secret(),
+	custom("ENCRYPTION_KEY", "", secEncryption, "the bucket key itself, used instead of the passphrase for db/ and files/: no scrypt unwrap (about a second and 256 MiB) at each start, for serverless instances; checked against keys/age-recipient.txt",
+		acceptBucketKey, func(c *Config, s string) (err error) {
+			c.Encryption.Key, err = parseBucketKey(s)
+			return err
+		}).secret(),
 	str("GPG_PASSPHRASE", "", secEncryption, "snapshot encryption: OpenPGP AES-256 with a passphrase (gpg -d)",
 		func(c *Config) *string { return &c.Encryption.GPGPassphrase }).alias("BACKUP_PASSWORD").secret(),
 	custom("GPG_PUBLIC_KEY_RING", "", secEncryption, "snapshot encryption: OpenPGP to these armored public keys",

@@ -200,6 +200,23 @@ func Encryption(ctx context.Context, cfg *config.Config, store objstore.Store, r
 	if cfg.Encryption.SnapshotMode != config.SnapshotPlain {
 		snap = "snapshots " + cfg.Encryption.SnapshotMode
 	}
+	if cfg.Encryption.Key != "" {
+		if !reachable {
+			it.Detail = "ENCRYPTION_KEY not checked: the target is unreachable"
+			return it
+		}
+		key, err := seal.ParseKey(cfg.Encryption.Key)
+		if err == nil {
+			err = seal.CheckKey(ctx, store, key, seal.KeyOptions{})
+		}
+		if err != nil {
+			it.Detail = "ENCRYPTION_KEY: " + err.Error()
+			return it
+		}
+		it.OK = true
+		it.Detail = fmt.Sprintf("ENCRYPTION_KEY is the bucket key (%s); %s", key.Recipient(), snap)
+		return it
+	}
 	if cfg.Encryption.Passphrase == "" {
 		it.OK = true
 		where := "local folder"

@@ -187,16 +187,21 @@ func CreateKey(ctx context.Context, store objstore.Store, passphrase string, opt
 	} else if err != nil {
 		return nil, fmt.Errorf("store bucket key %s: %w", path, err)
 	}
-	return key, nil
+	return key, storeRecipient(ctx, store, key, opts)
 }
 
 // LoadOrCreateKey loads the bucket key, creating it only while the prefix holds no
 // object under db/, files/ or trash/ (file sync's deleted files, sealed too). With sealed data present and the key missing it
 // returns the ErrNoKey error of LoadKey: a new key could not open that data.
+// It is the primary's: it also stores the key's public recipient when a prefix
+// from an earlier version lacks it, so the key can later be given directly.
 func LoadOrCreateKey(ctx context.Context, store objstore.Store, passphrase string, opts KeyOptions) (*Key, error) {
 	key, err := LoadKey(ctx, store, passphrase, opts)
+	if err == nil {
+		return key, storeRecipient(ctx, store, key, opts)
+	}
 	if !errors.Is(err, ErrNoKey) {
-		return key, err
+		return nil, err
 	}
 	for _, prefix := range []string{"db/", "files/", "trash/"} {
 		has, lerr := hasObject(ctx, store, prefix)

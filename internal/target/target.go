@@ -50,7 +50,8 @@ const (
 )
 
 // Data returns the store for db/ and files/: sealed with the bucket key when the
-// configuration has a passphrase, else the plain store itself (the configuration
+// configuration has a passphrase (the key unwrapped from keys/) or the key
+// itself (ENCRYPTION_KEY, checked against the prefix), else the plain store itself (the configuration
 // has already refused a remote target without a key unless ALLOW_UNENCRYPTED).
 // It returns once the key is loaded, so a wrong passphrase is its error.
 func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (objstore.Store, error) {
@@ -67,6 +68,20 @@ func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use Key
 // or writing contents waits for the key. ready waits for it and returns the
 // key's error, which callers report instead of the errors it caused.
 func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (data objstore.Store, ready func(context.Context) error) {
+	if cfg.Encryption.Key != "" {
+		// The key itself (ENCRYPTION_KEY): checked against the prefix, no scrypt.
+		sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) {
+			key, err := seal.ParseKey(cfg.Encryption.Key)
+			if err == nil {
+				err = seal.CheckKey(ctx, plain, key, seal.KeyOptions{})
+			}
+			if err != nil {
+				return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
+			}
+			return key, nil
+		})
+		return sealed, sealed.Ready
+	}
 	pass := cfg.Encryption.Passphrase
 	if pass == "" {
 		return plain, func(context.Context) error { return nil }

@@ -1,0 +1,114 @@
+package seal_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/seal"
+)
+
+const recipientPath = "keys/age-recipient.txt"
+
+// identityOf opens the wrapped bucket key as the docs tell a user to (age -d
+// with the passphrase) and returns the identity line.
+func identityOf(t *testing.T, store objstore.Store, passphrase string) string {
+	t.Helper()
+	raw, err := getAll(t, store, seal.DefaultKeyPath, 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.NewScryptIdentity(passphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := age.Decrypt(bytes.NewReader(raw), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "AGE-SECRET-KEY-1") {
+			return line
+		}
+	}
+	t.Fatalf("no identity in the unwrapped key:\n%s", b)
+	return ""
+}
+
+func TestCheckKey(t *testing.T) {
+	ctx := context.Background()
+	const pass = "raw key test passphrase"
+	store := newMemStore()
+	created, err := seal.CreateKey(ctx, store, pass, seal.KeyOptions{WorkFactor: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The public recipient is stored beside the wrapped key, in the clear.
+	if b, err := getAll(t, store, recipientPath, 0, -1); err != nil || strings.TrimSpace(string(b)) != created.Recipient() {
+		t.Fatalf("%s = %q, %v; want %s", recipientPath, b, err, created.Recipient())
+	}
+	identity := identityOf(t, store, pass)
+	key, err := seal.ParseKey(identity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key.Recipient() != created.Recipient() {
+		t.Fatalf("parsed key %s, created %s", key.Recipient(), created.Recipient())
+	}
+	other := mustKey(t)
+
+	// Against the recipient file.
+	if err := seal.CheckKey(ctx, store, key, seal.KeyOptions{}); err != nil {
+		t.Fatalf("the bucket's own key: %v", err)
+	}
+	err = seal.CheckKey(ctx, store, other, seal.KeyOptions{})
+	if !errors.Is(err, seal.ErrWrongKey) || !strings.Contains(err.Error(), created.Recipient()) || !strings.Contains(err.Error(), other.Recipient()) {
+		t.Fatalf("another key: %v; want ErrWrongKey naming both public keys", err)
+	}
+
+	// A prefix from before the recipient file: one sealed object decides.
+	if err := store.Delete(ctx, recipientPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := seal.CheckKey(ctx, store, key, seal.KeyOptions{}); !errors.Is(err, seal.ErrNoKey) {
+		t.Fatalf("nothing to check against: %v; want ErrNoKey", err)
+	}
+	if _, err := seal.NewStore(store, created).Put(ctx, "files/config.json", strings.NewReader("{}"), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := seal.CheckKey(ctx, store, key, seal.KeyOptions{}); err != nil {
+		t.Fatalf("the bucket's own key against a sealed object: %v", err)
+	}
+	if err := seal.CheckKey(ctx, store, other, seal.KeyOptions{}); !errors.Is(err, seal.ErrWrongKey) || !strings.Contains(err.Error(), "files/config.json") {
+		t.Fatalf("another key against a sealed object: %v; want ErrWrongKey naming the object", err)
+	}
+
+	// The primary's load puts the recipient file back for the next direct use.
+	if _, err := seal.LoadOrCreateKey(ctx, store, pass, seal.KeyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := getAll(t, store, recipientPath, 0, -1); err != nil || strings.TrimSpace(string(b)) != created.Recipient() {
+		t.Fatalf("after LoadOrCreateKey %s = %q, %v", recipientPath, b, err)
+	}
+}
+
+func TestParseKey_NeverQuotesTheValue(t *testing.T) {
+	for _, s := range []string{"", "AGE-SECRET-KEY-1NOTAKEY", "age1qqqqqqqq", "hunter2-passphrase"} {
+		_, err := seal.ParseKey(s)
+		if err == nil {
+			t.Fatalf("ParseKey(%q) accepted", s)
+		}
+		if s != "" && strings.Contains(err.Error(), s) {
+			t.Fatalf("error quotes the value: %v", err)
+		}
+	}
+}
