@@ -51,8 +51,9 @@ const (
 
 // Data returns the store for db/ and files/: sealed with the bucket key when the
 // configuration has a passphrase (the key unwrapped from keys/) or the key
-// itself (ENCRYPTION_KEY, checked against the prefix), else the plain store itself (the configuration
-// has already refused a remote target without a key unless ALLOW_UNENCRYPTED).
+// itself (ENCRYPTION_KEY, checked against the prefix), else the plain store
+// itself (the configuration has already refused a remote target without a key
+// unless ALLOW_UNENCRYPTED).
 // It returns once the key is loaded, so a wrong passphrase is its error.
 func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (objstore.Store, error) {
 	data, ready := DataLater(ctx, plain, cfg, use)
