@@ -89,6 +89,7 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 			queued++
 		}
 	}
+	s.scanned = true
 	var due []string
 	var refused []string
 	if listErr == nil {

@@ -66,6 +66,7 @@ type Syncer struct {
 	reconcileAt time.Time // a requested reconcile; zero when none
 	nextFull    time.Time // the periodic reconcile
 	reconciling bool
+	scanned     bool // a reconcile has queued what the folder held
 	closing     bool
 
 	flushing atomic.Bool
@@ -363,6 +364,20 @@ func (s *Syncer) close(ctx context.Context) error {
 	<-s.loopDone
 	s.reconciles.Wait()
 
+	// Until one reconcile has scanned the folder, the files that were there
+	// at Open are in no queue: a stop right after the start (or one that cut
+	// the first reconcile short) would flush nothing and report success.
+	s.mu.Lock()
+	scan := !s.scanned && ctx.Err() == nil
+	s.reconciling = scan
+	s.mu.Unlock()
+	var rerr error
+	if scan {
+		if rerr = s.reconcile(ctx); rerr != nil {
+			rerr = fmt.Errorf("file sync flush: %w", rerr)
+		}
+	}
+
 	s.flushing.Store(true)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -396,6 +411,9 @@ func (s *Syncer) close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
+	if rerr != nil {
+		errs = append(errs, rerr)
+	}
 	if err := s.man.save(s.manPath); err != nil {
 		errs = append(errs, err)
 	}

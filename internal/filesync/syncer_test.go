@@ -204,6 +204,27 @@ func TestSyncer_Close_Flush(t *testing.T) {
 	sameContents(t, storeContents(t, store, "files/"), syncedFiles(t, dir))
 }
 
+// A stop right after the start, before any reconcile has run, still stores
+// every file the folder held: the flush scans it first.
+func TestSyncer_Close_RightAfterOpen(t *testing.T) {
+	dir := newVault(t, vaultsim.Options{Seed: 6})
+	store := newLocal(t)
+	opts := fastOptions(dir, store)
+	opts.Debounce, opts.StableFor = time.Hour, time.Hour // the loop never gets to them
+	s, err := filesync.Open(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := syncedFiles(t, dir)
+	if len(want) == 0 {
+		t.Fatal("the vault has no files to sync")
+	}
+	sameContents(t, storeContents(t, store, "files/"), want)
+}
+
 // A flush that cannot finish within ShutdownTimeout names what is not stored.
 func TestSyncer_Close_Timeout(t *testing.T) {
 	dir := newVault(t, vaultsim.Options{Seed: 6})

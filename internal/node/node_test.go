@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/restore"
@@ -276,5 +278,87 @@ func TestNode_WritesRightAfterStartUpRestore(t *testing.T) {
 	}
 	if rep := restoreAndVerify(t, cfg, ledger); rep.LedgerEntries < 50 {
 		t.Fatalf("only %d transactions written after the restore; the test proves nothing", rep.LedgerEntries)
+	}
+}
+
+// TestNode_ColdStartWithBucketKey: a node given the bucket key itself
+// (ENCRYPTION_KEY, no passphrase) replicates, and after the volume is lost
+// restores everything before its child starts; another key is refused before
+// anything is restored.
+func TestNode_ColdStartWithBucketKey(t *testing.T) {
+	s := testenv.NewS3(t)
+	work := t.TempDir()
+	data := filepath.Join(work, "data")
+	v, err := vaultsim.Create(data, vaultsim.Options{Seed: 5, Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ledger := filepath.Join(work, "ledger")
+	if _, err := vaultsim.NewWorkload(v, vaultsim.WorkloadOptions{Rate: -1, Count: 30, Ledger: ledger}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v.Close()
+
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := func(identity string) node.Options {
+		env := []string{"DATA_FOLDER=" + data, "STATUS_ADDR=off", "STATUS_FILE=" + filepath.Join(work, "status.json"),
+			"S3_BUCKET=" + s.Bucket, "S3_ENDPOINT=" + s.Endpoint, "S3_REGION=" + s.Region,
+			"S3_ACCESS_KEY_ID=" + s.AccessKey, "S3_SECRET_ACCESS_KEY=" + s.SecretKey,
+			"ENCRYPTION_KEY=" + identity, "LITESTREAM_SHUTDOWN_TIMEOUT=10s", "SYNC_SHUTDOWN_TIMEOUT=10s"}
+		cfg, err := config.Load(nil, env, os.ReadFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return node.Options{Config: cfg, Env: os.Environ(), Stdout: testWriter{t}, Stderr: testWriter{t}, Logger: testLogger(t)}
+	}
+	// The key is made the bucket's as a first start with the passphrase does
+	// (cheap scrypt here); from then on the node needs only the key.
+	opts := keyed(id.String())
+	plain, err := target.Open(context.Background(), opts.Config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := seal.ParseKey(id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := seal.AdoptKey(context.Background(), plain, key, "bucket key test passphrase", seal.KeyOptions{WorkFactor: 10}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	n := node.New(opts)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitReady(t, n, done)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("sidecar with the bucket key: %v", err)
+	}
+	if err := os.RemoveAll(data); err != nil {
+		t.Fatal(err)
+	}
+
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Run(context.Background(), keyed(other.String())); !errors.Is(err, seal.ErrWrongKey) {
+		t.Fatalf("run with another key = %v, want ErrWrongKey", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "db.sqlite3")); !os.IsNotExist(err) {
+		t.Fatalf("a refused start restored the database (%v)", err)
+	}
+
+	withChild := keyed(id.String())
+	withChild.Command = []string{"sh", "-c", `test -s "$0/db.sqlite3" && test -s "$0/config.json"`, data}
+	if err := node.Run(context.Background(), withChild); err != nil {
+		t.Fatalf("cold start with the bucket key: %v", err)
+	}
+	if rep, err := vaultsim.Verify(filepath.Join(data, "db.sqlite3"), ledger, time.Now()); err != nil {
+		t.Fatalf("cold start with the bucket key: %v (%+v)", err, rep)
 	}
 }

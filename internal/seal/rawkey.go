@@ -75,7 +75,37 @@ func CheckKey(ctx context.Context, store objstore.Store, key *Key, opts KeyOptio
 		}
 	}
 	return fmt.Errorf("%w at %s: a bucket key given directly has nothing to be checked against; "+
-		"start once with ENCRYPTION_PASSPHRASE alone, which creates the key", ErrNoKey, opts.path())
+		"set ENCRYPTION_PASSPHRASE as well, and the first start of a primary stores it wrapped with the passphrase", ErrNoKey, opts.path())
+}
+
+// AdoptKey makes key, given directly, the bucket key of a prefix that has none
+// yet: it stores key wrapped with passphrase (so that the passphrase alone opens
+// the data later, as with a key CreateKey made) and its recipient, with the
+// same conditional put. When another start stored a key first, key must be
+// that one. A prefix that already holds sealed objects is refused (ErrNoKey):
+// nothing proves key opens them. The wrap costs one scrypt, once.
+func AdoptKey(ctx context.Context, store objstore.Store, key *Key, passphrase string, opts KeyOptions) error {
+	for _, prefix := range []string{"db/", "files/", "trash/"} {
+		has, err := hasObject(ctx, store, prefix)
+		if err != nil {
+			return fmt.Errorf("look for sealed data under %s: %w", prefix, err)
+		}
+		if has {
+			return fmt.Errorf("%w at %s, but %s holds sealed objects: a key given directly cannot take its place", ErrNoKey, opts.path(), prefix)
+		}
+	}
+	data, err := key.WrapWorkFactor(passphrase, opts.workFactor())
+	if err != nil {
+		return err
+	}
+	p := opts.path()
+	_, err = store.Put(ctx, p, bytes.NewReader(data), objstore.PutOptions{IfNoneMatch: true, ContentType: "application/octet-stream"})
+	if errors.Is(err, objstore.ErrPrecondition) {
+		return CheckKey(ctx, store, key, opts)
+	} else if err != nil {
+		return fmt.Errorf("store bucket key %s: %w", p, err)
+	}
+	return storeRecipient(ctx, store, key, opts)
 }
 
 // opensHeader checks that key opens the sealed object's header.

@@ -112,3 +112,48 @@ func TestParseKey_NeverQuotesTheValue(t *testing.T) {
 		}
 	}
 }
+
+// A key made with age-keygen and given with the passphrase becomes the bucket
+// key of a new prefix, wrapped so that the passphrase alone opens it later.
+func TestAdoptKey(t *testing.T) {
+	ctx := context.Background()
+	const pass = "adopt key test passphrase"
+	opts := seal.KeyOptions{WorkFactor: 10}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := seal.ParseKey(id.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newMemStore()
+	if err := seal.AdoptKey(ctx, store, key, pass, opts); err != nil {
+		t.Fatal(err)
+	}
+	if got := identityOf(t, store, pass); got != id.String() {
+		t.Fatal("the wrapped key is not the key given")
+	}
+	if err := seal.CheckKey(ctx, store, key, opts); err != nil {
+		t.Fatalf("CheckKey after AdoptKey: %v", err)
+	}
+	// Adopting again is a check; another key loses to the stored one.
+	if err := seal.AdoptKey(ctx, store, key, pass, opts); err != nil {
+		t.Fatalf("adopting the stored key again: %v", err)
+	}
+	if err := seal.AdoptKey(ctx, store, mustKey(t), pass, opts); !errors.Is(err, seal.ErrWrongKey) {
+		t.Fatalf("adopting another key: %v; want ErrWrongKey", err)
+	}
+
+	// Sealed data without a key: nothing proves the key opens it.
+	orphan := newMemStore()
+	if _, err := seal.NewStore(orphan, mustKey(t)).Put(ctx, "db/0000/x.ltx", strings.NewReader("x"), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := seal.AdoptKey(ctx, orphan, key, pass, opts); !errors.Is(err, seal.ErrNoKey) {
+		t.Fatalf("adopting over sealed data: %v; want ErrNoKey", err)
+	}
+	if _, err := orphan.Stat(ctx, seal.DefaultKeyPath); !errors.Is(err, objstore.ErrNotFound) {
+		t.Fatalf("a refused adoption stored a key: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ package target
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -75,6 +76,10 @@ func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, us
 			key, err := seal.ParseKey(cfg.Encryption.Key)
 			if err == nil {
 				err = seal.CheckKey(ctx, plain, key, seal.KeyOptions{})
+			}
+			if errors.Is(err, seal.ErrNoKey) && use == WriteKey && cfg.Encryption.Passphrase != "" {
+				// A new prefix: the primary stores the key, wrapped with the passphrase.
+				err = seal.AdoptKey(ctx, plain, key, cfg.Encryption.Passphrase, seal.KeyOptions{})
 			}
 			if err != nil {
 				return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
