@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/objstore/storetest"
 )
 
@@ -100,23 +101,31 @@ func TestReplicator_CloseReportsUnsyncedData(t *testing.T) {
 }
 
 func TestReplicator_IdleMakesNoRequests(t *testing.T) {
-	store := storetest.NewCounting(newMemStore())
+	mem := newMemStore()
+	store := storetest.NewCounting(mem)
 	path := tempDB(t)
 	db := openTestDB(t, path)
 	r := startReplicator(t, path, store)
 	insertBatch(t, db, 0, 10)
 	waitSynced(t, r, 1)
-	// Let the first compactions (which run at start) settle: wait for a quiet
-	// second, however long a loaded machine (-race, parallel packages) takes.
-	deadline := time.Now().Add(30 * time.Second)
+	// The first level-1 compaction of what was written is work, not idling:
+	// litestream runs it on the next 30 s boundary of the clock, so wait for
+	// its file (up to 35 s), then for a quiet second.
+	deadline := time.Now().Add(35 * time.Second)
+	for !hasLevel1(t, mem) {
+		if time.Now().After(deadline) {
+			t.Fatal("no level-1 compaction within 35 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for quiet := store.Total(); ; {
 		time.Sleep(time.Second)
 		n := store.Total()
 		if n == quiet {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replicator still busy 30 s after its first sync: %v", store.Counts())
+		if time.Now().After(deadline.Add(30 * time.Second)) {
+			t.Fatalf("replicator still busy after its first compaction: %v", store.Counts())
 		}
 		quiet = n
 	}
@@ -126,6 +135,18 @@ func TestReplicator_IdleMakesNoRequests(t *testing.T) {
 	if n := store.Total() - before; n != 0 {
 		t.Fatalf("idle replicator made %d requests in 3s: %v", n, store.Counts())
 	}
+}
+
+// hasLevel1 reports whether the store holds a level-1 LTX file.
+func hasLevel1(t *testing.T, store objstore.Store) bool {
+	t.Helper()
+	for _, err := range store.List(context.Background(), KeyPrefix+"/0001/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	return false
 }
 
 func TestReplicator_StatusReportsProgress(t *testing.T) {
