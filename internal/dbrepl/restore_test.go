@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/benbjohnson/litestream"
 
 	"github.com/vwstream/vwstream/internal/objstore"
 )
@@ -190,12 +193,19 @@ func TestRestore_DamagedObjectLeavesTargetUntouched(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			store, _ := replicateBatches(t, 2)
-			// One damaged object is enough to fail the whole restore.
-			keys := store.keys("db/0000/")
-			store.mutate(keys[len(keys)-1], damage)
+			// One damaged object is enough to fail the whole restore: the
+			// newest of the plan (an L1 file instead of the L0 ones when a
+			// compaction ran meanwhile, on the clock's 30 s boundary).
+			logger := slog.New(slog.DiscardHandler)
+			plan, err := litestream.CalcRestorePlan(context.Background(), newReplicaClient(store, logger), 0, time.Time{}, logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := plan[len(plan)-1]
+			store.mutate(ltxKey(last.Level, last.MinTXID, last.MaxTXID), damage)
 			out := filepath.Join(t.TempDir(), "db.sqlite3")
 			old := oldDatabase(t, out)
-			_, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, Force: true})
+			_, err = Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, Force: true})
 			if err == nil {
 				t.Fatal("restore from damaged objects succeeded")
 			}
