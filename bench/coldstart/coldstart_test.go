@@ -144,8 +144,14 @@ func TestColdStart(t *testing.T) {
 			sides := []func(){
 				func() { syscall.Sync(); r.vw = append(r.vw, b.coldVWStream("vw-"+name, shape, false)) },
 				func() { syscall.Sync(); r.vwKey = append(r.vwKey, b.coldVWStream("vwkey-"+name, shape, true)) },
-				func() { syscall.Sync(); r.tars = append(r.tars, b.coldAnchorTar(anchorSrc, "tars-"+name, shape)) },
-				func() { syscall.Sync(); r.files = append(r.files, b.coldAnchor(anchorSrc, "files-"+name, shape)) },
+				func() {
+					syscall.Sync()
+					r.tars = append(r.tars, b.coldAnchor(anchorSrc, "tars-"+name, "litestream + rclone tars", shape, b.filesByTar))
+				},
+				func() {
+					syscall.Sync()
+					r.files = append(r.files, b.coldAnchor(anchorSrc, "files-"+name, "litestream + rclone files", shape, b.filesOneByOne))
+				},
 			}
 			// Rotate the order so no side always meets a warmer server.
 			for k := range sides {
@@ -428,41 +434,35 @@ func (b *bench) coldVWStream(name string, want shape, keyed bool) time.Duration 
 	return took
 }
 
-// coldAnchor times an empty data folder to /alive the way of a stack that syncs
-// files one by one: litestream restore, then rclone copy, then the server.
-func (b *bench) coldAnchor(src, name string, want shape) time.Duration {
+// coldAnchor times an empty data folder to /alive the way of a stack built
+// from the stock tools: litestream restore, then the files step, then the
+// server. who names the anchor in the process list and in failures.
+func (b *bench) coldAnchor(src, name, who string, want shape, files func(dir, scratch string)) time.Duration {
 	dir := filepath.Join(b.work, name, "data")
+	scratch := filepath.Join(b.work, name, "scratch")
 	cfg := b.litestreamConfig(src)
 	alive := freeAddr(b.t)
 	began := time.Now()
 	run(b.t, withoutCABundle(), b.litestream, "restore", "-config", cfg, "-o", filepath.Join(dir, "db.sqlite3"), filepath.Join(src, "db.sqlite3"))
-	run(b.t, b.rcloneEnv(), b.rclone, "copy", b.filesRemote(), dir)
-	p := start(b.t, "vwload serve (anchor, files)", os.Environ(), b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "0")
+	files(dir, scratch)
+	p := start(b.t, "vwload serve ("+who+")", os.Environ(), b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "0")
 	waitAlive(b.t, p, alive)
 	took := time.Since(began)
 	p.stop(b.t, time.Minute)
-	checkRestored(b.t, "litestream + rclone files", dir, want)
+	checkRestored(b.t, who, dir, want)
 	return took
 }
 
-// coldAnchorTar times an empty data folder to /alive the way the issue names
-// the existing image's: litestream restore, rclone copy of the tar, extraction,
-// then the server.
-func (b *bench) coldAnchorTar(src, name string, want shape) time.Duration {
-	dir := filepath.Join(b.work, name, "data")
-	tars := filepath.Join(b.work, name, "tars")
-	cfg := b.litestreamConfig(src)
-	alive := freeAddr(b.t)
-	began := time.Now()
-	run(b.t, withoutCABundle(), b.litestream, "restore", "-config", cfg, "-o", filepath.Join(dir, "db.sqlite3"), filepath.Join(src, "db.sqlite3"))
-	run(b.t, b.rcloneEnv(), b.rclone, "copy", b.tarsRemote(), tars)
-	run(b.t, os.Environ(), "tar", "-xf", filepath.Join(tars, anchorTar), "-C", dir)
-	p := start(b.t, "vwload serve (anchor, tars)", os.Environ(), b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "0")
-	waitAlive(b.t, p, alive)
-	took := time.Since(began)
-	p.stop(b.t, time.Minute)
-	checkRestored(b.t, "litestream + rclone tars", dir, want)
-	return took
+// filesByTar is the issue's anchor, the existing image's way: rclone copies
+// the tar, tar extracts it.
+func (b *bench) filesByTar(dir, scratch string) {
+	run(b.t, b.rcloneEnv(), b.rclone, "copy", b.tarsRemote(), scratch)
+	run(b.t, os.Environ(), "tar", "-xf", filepath.Join(scratch, anchorTar), "-C", dir)
+}
+
+// filesOneByOne is a stack that syncs files with rclone: rclone copies them.
+func (b *bench) filesOneByOne(dir, _ string) {
+	run(b.t, b.rcloneEnv(), b.rclone, "copy", b.filesRemote(), dir)
 }
 
 // checkRestored fails when a cold start brought back less than the source held.

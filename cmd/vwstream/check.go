@@ -18,9 +18,10 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	c := a.newCLI("check [--json] [flags]",
 		"Preflight: validate the configuration, check the data folder and the database\n"+
 			"file, probe the target (write, read back, conditional writes as the lease\n"+
-			"uses them, delete), and check that the passphrase opens the bucket key.\n"+
-			"Prints a checklist; exit 0 when all pass,\n"+
-			"1 when a check fails, 2 when the configuration is wrong (a remote target\nwithout encryption is refused before any check).")
+			"uses them, delete), and check that the passphrase opens the bucket key (or\n"+
+			"that ENCRYPTION_KEY is it). Prints a checklist; exit 0 when all pass, 1 when\n"+
+			"a check fails, 2 when the configuration is wrong (a remote target without\n"+
+			"encryption is refused before any check).")
 	asJSON := c.Bool("json", false, "print the checklist as JSON")
 	cfg, err := a.parseAndLoad(c, args, false)
 	if err != nil {

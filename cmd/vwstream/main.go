@@ -32,7 +32,7 @@ var commands = []command{
 	{"snapshots", "list snapshots per destination", runSnapshots},
 	{"restore", "restore the data folder: latest, point in time, or a named snapshot", runRestore},
 	{"verify", "restore drill into a temp dir: integrity, manifest, references", runVerify},
-	{"check", "preflight: config, S3 write/read/delete probe, keys, data dir", runCheck},
+	{"check", "preflight: config, S3 write/read/conditional-write/delete probe, keys, data dir", runCheck},
 	{"status", "what the node is doing (HTTP or status file)", runStatus},
 	{"healthcheck", "exit 0 healthy, 1 not; for Docker HEALTHCHECK", runHealthcheck},
 	{"promote", "secondary -> primary (takes the lease)", runPromote},

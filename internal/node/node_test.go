@@ -155,33 +155,48 @@ func TestNode_ChildExitCode(t *testing.T) {
 	}
 }
 
+// writtenVault creates a small vault in data and commits count transactions
+// to it, recorded in ledger.
+func writtenVault(t *testing.T, data, ledger string, seed int64, count int64) {
+	t.Helper()
+	v, err := vaultsim.Create(data, vaultsim.Options{Seed: seed, Size: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if _, err := vaultsim.NewWorkload(v, vaultsim.WorkloadOptions{Rate: -1, Count: count, Ledger: ledger}).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runUntilReady runs a node until its start-up is complete, then stops it
+// (SIGTERM) and returns what Run returned.
+func runUntilReady(t *testing.T, opts node.Options) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := node.New(opts)
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitReady(t, n, done)
+	cancel()
+	return <-done
+}
+
 // TestNode_StartUpRestoreAndStaleVolume: an empty data folder is restored before
 // the child starts; a different database in its place is refused as stale.
 func TestNode_StartUpRestoreAndStaleVolume(t *testing.T) {
 	s := testenv.NewS3(t)
 	work := t.TempDir()
 	data := filepath.Join(work, "data")
-	v, err := vaultsim.Create(data, vaultsim.Options{Seed: 3, Size: "small"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ledger := filepath.Join(work, "ledger")
-	if _, err := vaultsim.NewWorkload(v, vaultsim.WorkloadOptions{Rate: -1, Count: 50, Ledger: ledger}).Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	v.Close()
+	writtenVault(t, data, ledger, 3, 50)
 	cfg := s3Config(t, s, data)
 	opts := node.Options{Config: cfg, Env: os.Environ(), Stdout: testWriter{t}, Stderr: testWriter{t}, Logger: testLogger(t)}
 
 	// First run: a sidecar that replicates, stopped once it has started.
-	ctx, cancel := context.WithCancel(context.Background())
-	n := node.New(opts)
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	waitReady(t, n, done)
 	// Stopping right after start must flush too: no wait for a first sync.
-	cancel()
-	if err := <-done; err != nil {
+	if err := runUntilReady(t, opts); err != nil {
 		t.Fatalf("first run: %v", err)
 	}
 
@@ -289,15 +304,8 @@ func TestNode_ColdStartWithBucketKey(t *testing.T) {
 	s := testenv.NewS3(t)
 	work := t.TempDir()
 	data := filepath.Join(work, "data")
-	v, err := vaultsim.Create(data, vaultsim.Options{Seed: 5, Size: "small"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ledger := filepath.Join(work, "ledger")
-	if _, err := vaultsim.NewWorkload(v, vaultsim.WorkloadOptions{Rate: -1, Count: 30, Ledger: ledger}).Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	v.Close()
+	writtenVault(t, data, ledger, 5, 30)
 
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -329,13 +337,7 @@ func TestNode_ColdStartWithBucketKey(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	n := node.New(opts)
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	waitReady(t, n, done)
-	cancel()
-	if err := <-done; err != nil {
+	if err := runUntilReady(t, opts); err != nil {
 		t.Fatalf("sidecar with the bucket key: %v", err)
 	}
 	if err := os.RemoveAll(data); err != nil {

@@ -1,5 +1,6 @@
 // Package preflight answers "can this node do its job?" before it starts: the data
-// folder, the database file, a write/read/delete probe of the target and the keys.
+// folder, the database file, a write/read/conditional-write/delete probe of the
+// target and the keys.
 // `vwstream check` prints its checklist; `vwstream run` will refuse to start on it.
 package preflight
 
@@ -18,6 +19,7 @@ import (
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/target"
 )
 
 // Item is one line of the checklist.
@@ -205,12 +207,9 @@ func Encryption(ctx context.Context, cfg *config.Config, store objstore.Store, r
 			it.Detail = "ENCRYPTION_KEY not checked: the target is unreachable"
 			return it
 		}
-		key, err := seal.ParseKey(cfg.Encryption.Key)
-		if err == nil {
-			err = seal.CheckKey(ctx, store, key, seal.KeyOptions{})
-		}
+		key, err := target.BucketKey(ctx, store, cfg, target.ReadKey)
 		if err != nil {
-			it.Detail = "ENCRYPTION_KEY: " + err.Error()
+			it.Detail = err.Error()
 			return it
 		}
 		it.OK = true

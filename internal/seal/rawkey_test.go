@@ -1,10 +1,8 @@
 package seal_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"strings"
 	"testing"
 
@@ -23,24 +21,13 @@ func identityOf(t *testing.T, store objstore.Store, passphrase string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := age.NewScryptIdentity(passphrase)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := age.Decrypt(bytes.NewReader(raw), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
+	text := ageDecryptPassphrase(t, raw, passphrase)
+	for _, line := range strings.Split(text, "\n") {
 		if strings.HasPrefix(line, "AGE-SECRET-KEY-1") {
 			return line
 		}
 	}
-	t.Fatalf("no identity in the unwrapped key:\n%s", b)
+	t.Fatalf("no identity in the unwrapped key:\n%s", text)
 	return ""
 }
 

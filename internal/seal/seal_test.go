@@ -101,11 +101,17 @@ func identityText(t testing.TB, k *seal.Key) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := age.NewScryptIdentity("test passphrase")
+	return ageDecryptPassphrase(t, wrapped, "test passphrase")
+}
+
+// ageDecryptPassphrase opens a passphrase-encrypted age file, as `age -d` does.
+func ageDecryptPassphrase(t testing.TB, data []byte, passphrase string) string {
+	t.Helper()
+	id, err := age.NewScryptIdentity(passphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := age.Decrypt(bytes.NewReader(wrapped), id)
+	r, err := age.Decrypt(bytes.NewReader(data), id)
 	if err != nil {
 		t.Fatal(err)
 	}

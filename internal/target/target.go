@@ -70,40 +70,42 @@ func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use Key
 // or writing contents waits for the key. ready waits for it and returns the
 // key's error, which callers report instead of the errors it caused.
 func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (data objstore.Store, ready func(context.Context) error) {
-	if cfg.Encryption.Key != "" {
-		// The key itself (ENCRYPTION_KEY): checked against the prefix, no scrypt.
-		sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) {
-			key, err := seal.ParseKey(cfg.Encryption.Key)
-			if err == nil {
-				err = seal.CheckKey(ctx, plain, key, seal.KeyOptions{})
-			}
-			if errors.Is(err, seal.ErrNoKey) && use == WriteKey && cfg.Encryption.Passphrase != "" {
-				// A new prefix: the primary stores the key, wrapped with the passphrase.
-				err = seal.AdoptKey(ctx, plain, key, cfg.Encryption.Passphrase, seal.KeyOptions{})
-			}
-			if err != nil {
-				return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
-			}
-			return key, nil
-		})
-		return sealed, sealed.Ready
-	}
-	pass := cfg.Encryption.Passphrase
-	if pass == "" {
+	if !cfg.Sealed() {
 		return plain, func(context.Context) error { return nil }
+	}
+	sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) { return BucketKey(ctx, plain, cfg, use) })
+	return sealed, sealed.Ready
+}
+
+// BucketKey loads the key that seals db/ and files/: the key itself
+// (ENCRYPTION_KEY), checked against the prefix without scrypt, or the one
+// unwrapped from keys/ with the passphrase. With WriteKey, a prefix without a
+// key gets one: generated, or the given key wrapped with the passphrase.
+func BucketKey(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (*seal.Key, error) {
+	pass := cfg.Encryption.Passphrase
+	if cfg.Encryption.Key != "" {
+		key, err := seal.ParseKey(cfg.Encryption.Key)
+		if err == nil {
+			err = seal.CheckKey(ctx, plain, key, seal.KeyOptions{})
+		}
+		if errors.Is(err, seal.ErrNoKey) && use == WriteKey && pass != "" {
+			// A new prefix: the primary stores the key, wrapped with the passphrase.
+			err = seal.AdoptKey(ctx, plain, key, pass, seal.KeyOptions{})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
+		}
+		return key, nil
 	}
 	load := seal.LoadKey
 	if use == WriteKey {
 		load = seal.LoadOrCreateKey
 	}
-	sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) {
-		key, err := load(ctx, plain, pass, seal.KeyOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("bucket key (passphrase from %s): %w", cfg.Encryption.PassphraseSource, err)
-		}
-		return key, nil
-	})
-	return sealed, sealed.Ready
+	key, err := load(ctx, plain, pass, seal.KeyOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("bucket key (passphrase from %s): %w", cfg.Encryption.PassphraseSource, err)
+	}
+	return key, nil
 }
 
 // AfterKey waits for the bucket key and returns its error when loading it
