@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // RestoreOptions say what Restore downloads and where to.
@@ -115,7 +116,9 @@ func Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 		res.Bytes += f.info.Size
 	}
 	for dir := range synced {
-		syncDir(dir)
+		if err := vault.SyncDir(dir); err != nil {
+			return res, fmt.Errorf("restore files: %w", err)
+		}
 	}
 
 	if err := writeRestoredManifest(opts.StateDir, files); err != nil {
@@ -215,11 +218,4 @@ func writeRestoredManifest(stateDir string, files []*restoredFile) error {
 		delete(m.Missing, f.key)
 	}
 	return m.save(path)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

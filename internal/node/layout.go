@@ -2,10 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -77,23 +73,3 @@ func syncOptions(cfg *config.Config, store objstore.Store) filesync.Options {
 
 // dbFileName is the database's file name inside the data folder.
 func dbFileName(cfg *config.Config) string { return filepath.Base(cfg.DBPath) }
-
-// nodeID reads the identity of this data folder's node, making one on first use.
-// It lives beside the data (a dot file nothing syncs) so that a restarted
-// process on the same volume knows the lease its predecessor held.
-func nodeID(dataDir string) (string, error) {
-	path := filepath.Join(dataDir, restore.NodeIDFile)
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 8 {
-		return strings.TrimSpace(string(b)), nil
-	}
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return "", fmt.Errorf("node id: %w", err)
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("node id: %w", err)
-	}
-	return id, nil
-}

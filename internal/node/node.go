@@ -28,6 +28,7 @@ import (
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // Shutdown budget: the child gets ChildStopTimeout after SIGTERM, then file sync
@@ -270,7 +271,7 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 // at once instead of making the restart wait out LEASE_TTL. Should that earlier
 // process still be alive after all, it is fenced within one renew interval.
 func (n *Node) acquireLease(ctx context.Context) error {
-	id, err := nodeID(n.cfg.DataFolder)
+	id, err := vault.NodeID(n.cfg.DataFolder)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -221,7 +222,7 @@ func TestNode_StartUpRestoreAndStaleVolume(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(data)
 	for _, e := range entries {
-		if e.Name() != restore.NodeIDFile { // the volume's identity, from taking the lease
+		if e.Name() != vault.NodeIDFile { // the volume's identity, from taking the lease
 			t.Fatalf("a failed start left %s in the data folder", e.Name())
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 var (
@@ -179,7 +180,7 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	if n.currentRole() != config.RoleSecondary {
 		return ErrNotSecondary
 	}
-	id, err := nodeID(n.cfg.DataFolder)
+	id, err := vault.NodeID(n.cfg.DataFolder)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
