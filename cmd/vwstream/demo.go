@@ -12,7 +12,7 @@ import (
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
@@ -59,7 +59,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	ledger := filepath.Join(*dir, "ledger")
 
 	log := newLogger(cfg, a.stderr)
-	plain, err := target.Open(ctx, cfg, log)
+	plain, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ loop:
 
 // demoRestore restores the demo's backup and checks it against the ledger.
 func demoRestore(ctx context.Context, a *app, cfg *config.Config, plain objstore.Store, dir, ledger string) error {
-	view, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	view, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
 	if err != nil {
 		return err
 	}

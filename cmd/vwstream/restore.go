@@ -11,7 +11,7 @@ import (
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/bucket"
 )
 
 // restoreOptions is the parsed command line of restore.
@@ -60,7 +60,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, a.stderr)
-	plain, err := target.Open(ctx, cfg, log)
+	plain, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		return restoreSnapshot(ctx, a, cfg, plain, opts)
 	}
 	// The bucket key unwraps while the restore lists and plans.
-	data, ready := target.DataLater(ctx, plain, cfg, target.ReadKey)
+	data, ready := bucket.DataLater(ctx, plain, cfg, bucket.ReadKey)
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:  data,
 		Dir:    opts.To,
@@ -78,7 +78,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		Files:  node.RestoreFiles(cfg, data),
 		Logger: log,
 	})
-	if err := target.AfterKey(ctx, ready, err); err != nil {
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if opts.JSON {

@@ -15,10 +15,11 @@ import (
 	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
@@ -42,7 +43,7 @@ func replicaFixture(t *testing.T, s testenv.S3, sealed bool) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := target.Open(ctx, cfg, nil)
+	plain, err := bucket.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func replicaFixture(t *testing.T, s testenv.S3, sealed bool) []string {
 			t.Fatal(err)
 		}
 	}
-	data, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	data, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +258,7 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 		{name: "another bucket's key", sealed: true, env: []string{"ENCRYPTION_PASSPHRASE=", "ENCRYPTION_KEY=" + otherKey.String()},
 			words: []string{"ENCRYPTION_KEY", "not this bucket's key", "keys/age-recipient.txt"}},
 		{name: "missing key object", sealed: true, damage: func(t *testing.T, s testenv.S3) {
-			key := objectKey(seal.DefaultKeyPath)
+			key := objectKey(layout.KeyPath)
 			if _, err := s.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key}); err != nil {
 				t.Fatal(err)
 			}
@@ -310,7 +311,7 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 func TestRestore_WithBucketKey(t *testing.T) {
 	s := testenv.NewS3(t)
 	env := replicaFixture(t, s, true)
-	out, err := s.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &s.Bucket, Key: new(objectKey(seal.DefaultKeyPath))})
+	out, err := s.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &s.Bucket, Key: new(objectKey(layout.KeyPath))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/snapshot"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/bucket"
 )
 
 // runVerify is `vwstream verify`: a restore drill.
@@ -26,7 +26,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := target.Open(ctx, cfg, log) // the drill reads the target only, not the extra remotes
+	store, err := bucket.Open(ctx, cfg, log) // the drill reads the target only, not the extra remotes
 	if err != nil {
 		return err
 	}

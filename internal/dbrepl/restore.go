@@ -14,6 +14,7 @@ import (
 	"github.com/superfly/ltx"
 	_ "modernc.org/sqlite" // litestream registers it too; one driver keeps SQLite's POSIX locks consistent
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/vault"
 )
@@ -221,7 +222,7 @@ func timeRange(ctx context.Context, client *replicaClient) (first, last time.Tim
 
 // replicaEmpty reports whether the store holds no LTX file at all.
 func replicaEmpty(ctx context.Context, client *replicaClient) (bool, error) {
-	for oi, err := range client.store.List(ctx, KeyPrefix+"/") {
+	for oi, err := range client.store.List(ctx, layout.DB) {
 		if err != nil {
 			return false, err
 		}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/vault"
 )
@@ -69,7 +70,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 	p := newPaths(opts.Includes, nil)
 
 	// The whole listing first: an error here must never read as "nothing stored".
-	remote, err := listAll(ctx, opts.Store, FilesPrefix)
+	remote, err := listAll(ctx, opts.Store, layout.Files)
 	if err != nil {
 		return res, fmt.Errorf("restore files: %w", err)
 	}

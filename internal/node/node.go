@@ -27,7 +27,7 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/vault"
 )
 
@@ -178,7 +178,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 // start runs the start-up sequence, top to bottom.
 func (n *Node) start(ctx context.Context) error {
-	plain, err := target.Open(ctx, n.cfg, n.log)
+	plain, err := bucket.Open(ctx, n.cfg, n.log)
 	if err != nil {
 		return err
 	}
@@ -193,13 +193,13 @@ func (n *Node) start(ctx context.Context) error {
 	// and the start-up state is read and any restore planned: it shortens a
 	// cold start. Restored data reaches the data folder only once read with
 	// the key, and the bucket is written only after both are held.
-	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.WriteKey)
+	data, ready := bucket.DataLater(ctx, n.plain, n.cfg, bucket.WriteKey)
 	n.data = data
 	if err := n.acquireLease(ctx); err != nil {
 		return err
 	}
 	restored, err := n.prepareData(ctx)
-	if err := target.AfterKey(ctx, ready, err); err != nil {
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if restored {

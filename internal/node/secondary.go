@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
-	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/lease"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/vault"
 )
 
@@ -33,10 +33,10 @@ var (
 // again every SECONDARY_SYNC_INTERVAL; serverless ones pull once.
 func (n *Node) startSecondary(ctx context.Context) error {
 	// The bucket key unwraps while the first pull lists and plans.
-	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.ReadKey)
+	data, ready := bucket.DataLater(ctx, n.plain, n.cfg, bucket.ReadKey)
 	n.data = data
 	_, err := n.pull(ctx)
-	if err := target.AfterKey(ctx, ready, err); err != nil {
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if err := n.startChild(); err != nil {
@@ -149,7 +149,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 func (n *Node) fingerprint(ctx context.Context) (string, error) {
 	h := sha256.New()
 	empty := true
-	for _, prefix := range []string{dbrepl.KeyPrefix + "/", filesync.FilesPrefix} {
+	for _, prefix := range []string{layout.DB, layout.Files} {
 		for oi, err := range n.data.List(ctx, prefix) {
 			if err != nil {
 				return "", fmt.Errorf("list %s: %w", prefix, err)
@@ -205,7 +205,7 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	}
 	n.pullMu.Lock()
 	defer n.pullMu.Unlock()
-	data, err := target.Data(ctx, n.plain, n.cfg, target.WriteKey)
+	data, err := bucket.Data(ctx, n.plain, n.cfg, bucket.WriteKey)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}

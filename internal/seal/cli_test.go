@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/testenv"
@@ -97,7 +98,7 @@ func vectorPlaintext() []byte {
 // CLI, so the format cannot drift from what is documented and already stored.
 // go test ./internal/seal -run TestVector -update rewrites it.
 func TestVector(t *testing.T) {
-	keyPath := filepath.Join(vectorDir, filepath.FromSlash(seal.DefaultKeyPath))
+	keyPath := filepath.Join(vectorDir, filepath.FromSlash(layout.KeyPath))
 	objPath := filepath.Join(vectorDir, filepath.FromSlash(vectorObject))
 	plainPath := filepath.Join(vectorDir, "plaintext", filepath.FromSlash(vectorObject))
 	if *update {

@@ -13,7 +13,7 @@ import (
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/objstore/rclone"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/bucket"
 )
 
 // OptionsFromConfig builds the Options of a run from the configuration. The
@@ -85,7 +85,7 @@ func KeysFromConfig(cfg *config.Config) seal.SnapshotKeys {
 // Destinations opens the target (first, verified per BACKUP_VERIFY) and every
 // BACKUP_EXTRA_REMOTES entry through rclone.
 func Destinations(ctx context.Context, cfg *config.Config, log *slog.Logger) ([]Destination, error) {
-	main, err := target.Open(ctx, cfg, log)
+	main, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("open target: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/vault"
@@ -112,7 +113,7 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 	}
 
 	// Download, decrypt, decompress, unpack, checking hashes as it streams.
-	rc, err := o.Store.Get(ctx, Prefix+name, 0, -1)
+	rc, err := o.Store.Get(ctx, layout.Snapshots+name, 0, -1)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", name, err)
 	}
@@ -155,7 +156,7 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 
 // resolve maps a user's snapshot name to an archive name under snapshots/.
 func resolve(ctx context.Context, store objstore.Store, namer *Namer, name string) (string, error) {
-	name = strings.TrimPrefix(name, Prefix)
+	name = strings.TrimPrefix(name, layout.Snapshots)
 	if name == "" || name == "latest" {
 		infos, err := List(ctx, store, namer)
 		if err != nil {
@@ -171,11 +172,11 @@ func resolve(ctx context.Context, store objstore.Store, namer *Namer, name strin
 		return "", fmt.Errorf("snapshot name %q: not a name", name)
 	}
 	var found []string
-	for obj, err := range store.List(ctx, Prefix+name) {
+	for obj, err := range store.List(ctx, layout.Snapshots+name) {
 		if err != nil {
 			return "", fmt.Errorf("find snapshot %s in %s: %w", name, store, err)
 		}
-		n := strings.TrimPrefix(obj.Key, Prefix)
+		n := strings.TrimPrefix(obj.Key, layout.Snapshots)
 		if strings.HasSuffix(n, SidecarExt) || Ext(n) == "" {
 			continue
 		}
