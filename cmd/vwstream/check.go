@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/vwstream/vwstream/internal/preflight"
 	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/preflight"
 )
 
 // errChecksFailed ends check with exit 1 after the checklist was printed.

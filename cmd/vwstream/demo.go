@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
-	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )

@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
-	"github.com/vwstream/vwstream/internal/bucket"
 )
 
 // restoreOptions is the parsed command line of restore.

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
 // runVerify is `vwstream verify`: a restore drill.

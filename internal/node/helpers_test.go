@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/objstore"
-	"github.com/vwstream/vwstream/internal/bucket"
 )
 
 // testWriter sends a child's output to the test log.

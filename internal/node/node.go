@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/filesync"
@@ -27,7 +28,6 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
-	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/vault"
 )
 

@@ -11,11 +11,11 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"

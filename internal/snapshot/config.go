@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/objstore/rclone"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/bucket"
 )
 
 // OptionsFromConfig builds the Options of a run from the configuration. The
