@@ -15,6 +15,7 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // runDemo is `vwstream demo`: the README's first command. It protects a demo
@@ -117,7 +118,7 @@ func demoRestore(ctx context.Context, a *app, cfg *config.Config, plain objstore
 	}
 	restored := filepath.Join(dir, "restored")
 	res, err := restore.Replica(ctx, restore.Options{Store: view, Dir: restored, DBName: filepath.Base(cfg.DBPath),
-		Force: true, Files: node.RestoreFiles(cfg, view)})
+		Force: true, Files: wiring.RestoreFiles(cfg, view)})
 	if err != nil {
 		return err
 	}

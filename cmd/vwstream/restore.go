@@ -8,10 +8,10 @@ import (
 
 	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
-	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // restoreOptions is the parsed command line of restore.
@@ -75,7 +75,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		DBName: filepath.Base(cfg.DBPath),
 		At:     opts.At,
 		Force:  opts.Force,
-		Files:  node.RestoreFiles(cfg, data),
+		Files:  wiring.RestoreFiles(cfg, data),
 		Logger: log,
 	})
 	if err := bucket.AfterKey(ctx, ready, err); err != nil {
@@ -93,12 +93,12 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 // restoreSnapshot is restore --snapshot NAME|latest: a snapshot archive from
 // snapshots/, decrypted with the configured snapshot passphrase.
 func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objstore.Store, opts restoreOptions) error {
-	namer, err := snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+	namer, err := wiring.Namer(cfg)
 	if err != nil {
 		return err
 	}
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: plain, Namer: namer, Name: opts.Snapshot,
-		To: opts.To, Force: opts.Force, Keys: snapshot.KeysFromConfig(cfg), Logger: newLogger(cfg, a.stderr)})
+		To: opts.To, Force: opts.Force, Keys: wiring.SnapshotKeys(cfg), Logger: newLogger(cfg, a.stderr)})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // runVerify is `vwstream verify`: a restore drill.
@@ -22,7 +23,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, a.stderr)
-	namer, err := snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+	namer, err := wiring.Namer(cfg)
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: store, Namer: namer, Name: *name,
-		DryRun: true, Keys: snapshot.KeysFromConfig(cfg), Logger: log})
+		DryRun: true, Keys: wiring.SnapshotKeys(cfg), Logger: log})
 	if err != nil {
 		return err
 	}

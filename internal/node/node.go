@@ -29,6 +29,7 @@ import (
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/vault"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // Shutdown budget: the child gets ChildStopTimeout after SIGTERM, then file sync
@@ -113,10 +114,9 @@ func New(opt Options) *Node {
 	if n.opt.ChildStopTimeout == 0 {
 		n.opt.ChildStopTimeout = DefaultChildStopTimeout
 	}
-	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: status.LimitsFrom(n.cfg)})
+	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: wiring.StatusLimits(n.cfg)})
 	n.metrics = status.NewMetrics(n.board)
-	notifier, err := notify.New(notify.Options{URLs: n.cfg.Notify.URLs, Level: n.cfg.Notify.Level,
-		Title: n.cfg.Notify.Title, Body: n.cfg.Notify.Body, Logger: n.log})
+	notifier, err := wiring.Notifier(n.cfg, n.log)
 	if err != nil {
 		n.log.Error("notifications are off", "error", err)
 	}
@@ -343,14 +343,14 @@ func (n *Node) restoreMissing(ctx context.Context) error {
 		Store:  n.data,
 		Dir:    filepath.Clean(dbDir),
 		DBName: dbName,
-		Files:  RestoreFiles(n.cfg, n.data),
+		Files:  wiring.RestoreFiles(n.cfg, n.data),
 		Logger: n.log,
 	})
 	if errors.Is(err, restore.ErrNotEmpty) {
 		var db dbrepl.Result
 		if db, err = dbrepl.Restore(ctx, dbrepl.RestoreOptions{Store: n.data, OutputPath: n.cfg.DBPath, Logger: n.log}); err == nil {
 			res.TXID, res.Timestamp = db.TXID, db.Timestamp
-			res.Files, err = RestoreFiles(n.cfg, n.data)(ctx, n.cfg.DataFolder)
+			res.Files, err = wiring.RestoreFiles(n.cfg, n.data)(ctx, n.cfg.DataFolder)
 		}
 	}
 	if err != nil {
@@ -388,7 +388,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 
 // startFileSync starts watching and uploading the included files.
 func (n *Node) startFileSync(ctx context.Context) error {
-	opts := syncOptions(n.cfg, n.data)
+	opts := wiring.SyncOptions(n.cfg, n.data)
 	opts.Logger = n.log
 	opts.OnAlarm = func(err error) {
 		n.log.Error("file sync refused to delete remote files", "error", err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/bucket"
@@ -18,6 +19,7 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/vault"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 var (
@@ -103,12 +105,12 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:  n.data,
 		Dir:    n.cfg.DataFolder,
-		DBName: dbFileName(n.cfg),
+		DBName: filepath.Base(n.cfg.DBPath),
 		Force:  true,
 		// Only what the replica holds is replaced; local-only entries
 		// (icon_cache, tmp, unsynced config) stay.
 		KeepOthers: true,
-		Files:      RestoreFiles(n.cfg, n.data),
+		Files:      wiring.RestoreFiles(n.cfg, n.data),
 		BeforeSwap: func() error {
 			down = time.Now()
 			if c == nil {
@@ -221,7 +223,7 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	n.board.Update(func(s *status.Status) { s.Role = config.RolePrimary })
 	asPrimary := *n.cfg
 	asPrimary.Role = config.RolePrimary
-	n.board.SetLimits(status.LimitsFrom(&asPrimary)) // judged as a primary from now on
+	n.board.SetLimits(wiring.StatusLimits(&asPrimary)) // judged as a primary from now on
 	n.promoted <- struct{}{}
 	if err := n.startSnapshots(context.WithoutCancel(ctx)); err != nil {
 		n.log.Error("promote: snapshots not scheduled", "error", err)

@@ -245,13 +245,13 @@ func SourceFromFolder(dir string) Source {
 		DataFolder:        dir,
 		DBPath:            filepath.Join(dir, DBEntry),
 		Folders:           map[string]string{"attachments": filepath.Join(dir, "attachments"), "sends": filepath.Join(dir, "sends")},
-		Files:             rsaAndConfig(dir, filepath.Join(dir, "rsa_key")),
+		Files:             RSAAndConfig(dir, filepath.Join(dir, "rsa_key")),
 		AttachmentsFolder: filepath.Join(dir, "attachments"),
 	}
 }
 
-// rsaAndConfig maps config.json and the key files Vaultwarden versions write.
-func rsaAndConfig(dataFolder, rsaBase string) map[string]string {
+// RSAAndConfig maps config.json and the key files Vaultwarden versions write.
+func RSAAndConfig(dataFolder, rsaBase string) map[string]string {
 	base := filepath.Base(rsaBase)
 	out := map[string]string{"config.json": filepath.Join(dataFolder, "config.json")}
 	for _, ext := range []string{".pem", ".pub.pem", ".der", ".pub.der"} {
