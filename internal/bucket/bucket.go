@@ -35,7 +35,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (objstore.S
 		SecretAccessKey: cfg.S3.SecretAccessKey,
 		ForcePathStyle:  cfg.S3.ForcePathStyle,
 		Provider:        cfg.S3.Provider,
-		CAFile:          cfg.S3.CAFile,
+		CAPEM:           cfg.S3.CAPEM,
 		Logger:          log,
 	})
 }

@@ -87,7 +87,7 @@ type Node struct {
 	promoted chan struct{}
 
 	mu    sync.Mutex
-	role  string              // config.RolePrimary or RoleSecondary; promote changes it
+	role  config.Role         // promote changes it
 	child *child              // the current child process, nil in sidecar mode
 	repl  *dbrepl.Replicator  // set once replication has started
 	files *filesync.Syncer    // set once file sync has started

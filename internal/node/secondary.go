@@ -233,7 +233,7 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 }
 
 // currentRole is the node's role now.
-func (n *Node) currentRole() string {
+func (n *Node) currentRole() config.Role {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.role

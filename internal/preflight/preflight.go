@@ -200,8 +200,8 @@ func readBack(ctx context.Context, store objstore.Store, key string, want []byte
 func Encryption(ctx context.Context, cfg *config.Config, store objstore.Store, reachable bool) Item {
 	it := Item{Name: "encryption"}
 	snap := "snapshots unencrypted"
-	if cfg.Encryption.SnapshotMode != config.SnapshotPlain {
-		snap = "snapshots " + cfg.Encryption.SnapshotMode
+	if cfg.Encryption.SnapshotMode != seal.SnapshotPlain {
+		snap = "snapshots " + string(cfg.Encryption.SnapshotMode)
 	}
 	if cfg.Encryption.Key != "" {
 		if !reachable {
