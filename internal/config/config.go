@@ -141,6 +141,8 @@ type EncryptionConfig struct {
 	// or else the snapshot passphrase (GPG or age).
 	Passphrase       string
 	PassphraseSource string // the variable Passphrase came from, "" when none
+	// NewPassphrase is what `vwstream rekey` re-wraps the bucket key with.
+	NewPassphrase string
 	// Key is the bucket key itself (ENCRYPTION_KEY, an age identity): it opens
 	// db/ and files/ without the passphrase and without scrypt.
 	Key              string

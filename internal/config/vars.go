@@ -99,6 +99,8 @@ var vars = []*Var{
 	// Encryption
 	str("ENCRYPTION_PASSPHRASE", "", secEncryption, "seals the replica (db/) and files (files/); empty falls back to GPG_PASSPHRASE or AGE_PASSPHRASE",
 		func(c *Config) *string { return &c.Encryption.Passphrase }).secret(),
+	str("NEW_ENCRYPTION_PASSPHRASE", "", secEncryption, "vwstream rekey only: the passphrase the bucket key is re-wrapped with (the data is not touched)",
+		func(c *Config) *string { return &c.Encryption.NewPassphrase }).secret(),
 	custom("ENCRYPTION_KEY", "", secEncryption, "the bucket key itself, used instead of the passphrase for db/ and files/: no scrypt unwrap (about a second and 256 MiB) at each start, for serverless instances; checked against keys/age-recipient.txt",
 		acceptBucketKey, func(c *Config, s string) (err error) {
 			c.Encryption.Key, err = parseBucketKey(s)

@@ -211,24 +211,24 @@ func LoadOrCreateKey(ctx context.Context, store objstore.Store, passphrase strin
 // ChangePassphrase re-wraps the bucket key with a new passphrase. Data is not
 // touched. The put is conditional on the key object being unchanged since it
 // was read, so two concurrent changes cannot silently overwrite each other.
-func ChangePassphrase(ctx context.Context, store objstore.Store, oldPassphrase, newPassphrase string, opts KeyOptions) error {
+func ChangePassphrase(ctx context.Context, store objstore.Store, oldPassphrase, newPassphrase string, opts KeyOptions) (*Key, error) {
 	etag, key, err := loadKey(ctx, store, oldPassphrase, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	data, err := key.WrapWorkFactor(newPassphrase, opts.workFactor())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	path := opts.path()
 	if etag == "" {
-		return fmt.Errorf("change passphrase of %s: the store gave no ETag, so the replacement cannot be made conditional", path)
+		return nil, fmt.Errorf("change passphrase of %s: the store gave no ETag, so the replacement cannot be made conditional", path)
 	}
 	_, err = store.Put(ctx, path, bytes.NewReader(data), objstore.PutOptions{IfMatch: etag, ContentType: "application/octet-stream"})
 	if errors.Is(err, objstore.ErrPrecondition) {
-		return fmt.Errorf("change passphrase of %s: the key changed while it was re-wrapped, try again: %w", path, err)
+		return nil, fmt.Errorf("change passphrase of %s: the key changed while it was re-wrapped, try again: %w", path, err)
 	} else if err != nil {
-		return fmt.Errorf("change passphrase of %s: %w", path, err)
+		return nil, fmt.Errorf("change passphrase of %s: %w", path, err)
 	}
-	return nil
+	return key, nil
 }

@@ -178,10 +178,10 @@ func TestChangePassphrase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := seal.ChangePassphrase(ctx, store, "not-it", "new", testKeyOpts); !errors.Is(err, seal.ErrWrongPassphrase) {
+		if _, err := seal.ChangePassphrase(ctx, store, "not-it", "new", testKeyOpts); !errors.Is(err, seal.ErrWrongPassphrase) {
 			t.Fatalf("change with a wrong passphrase: error = %v, want ErrWrongPassphrase", err)
 		}
-		if err := seal.ChangePassphrase(ctx, store, "old", "new", testKeyOpts); err != nil {
+		if _, err := seal.ChangePassphrase(ctx, store, "old", "new", testKeyOpts); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := seal.LoadKey(ctx, store, "old", testKeyOpts); !errors.Is(err, seal.ErrWrongPassphrase) {
