@@ -195,7 +195,7 @@ func TestLoad_BadValue(t *testing.T) {
 func TestVars_BadValueCoverage(t *testing.T) {
 	anyValue := map[string]bool{"S3_BUCKET": true, "S3_ACCESS_KEY_ID": true, "S3_SECRET_ACCESS_KEY": true,
 		"S3_PREFIX": true, "S3_REGION": true, "ENCRYPTION_PASSPHRASE": true, "GPG_PASSPHRASE": true,
-		"AGE_PASSPHRASE": true, "ROCKET_TLS": true}
+		"AGE_PASSPHRASE": true, "NEW_ENCRYPTION_PASSPHRASE": true, "ROCKET_TLS": true}
 	tested := map[string]bool{}
 	for _, tc := range badValues {
 		tested[tc.name] = true
