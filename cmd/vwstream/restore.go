@@ -20,6 +20,7 @@ type restoreOptions struct {
 	At       time.Time // point in time; zero for latest
 	Snapshot string    // snapshot name, "latest", or "" to restore from the replica
 	Force    bool      // replace a non-empty target
+	Open     bool      // replace a database another process has open
 	JSON     bool
 }
 
@@ -35,6 +36,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	c.StringVar(&at, "at", "", "restore the state at this `TIME`, RFC 3339 (2025-01-31T12:00:00Z)")
 	c.StringVar(&opts.Snapshot, "snapshot", "", "restore this snapshot `NAME`, or latest")
 	c.BoolVar(&opts.Force, "force", false, "replace DIR even if it holds data")
+	c.BoolVar(&opts.Open, "allow-open", false, "with --force, replace a database another process has open\n(its next commit is lost: stop Vaultwarden instead)")
 	c.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	if err := a.parse(c, args, true); err != nil {
 		return err
@@ -70,13 +72,14 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	// The bucket key unwraps while the restore lists and plans.
 	data, ready := bucket.DataLater(ctx, plain, cfg, bucket.ReadKey)
 	res, err := restore.Replica(ctx, restore.Options{
-		Store:  data,
-		Dir:    opts.To,
-		DBName: filepath.Base(cfg.DBPath),
-		At:     opts.At,
-		Force:  opts.Force,
-		Files:  wiring.RestoreFiles(cfg, data),
-		Logger: log,
+		Store:     data,
+		Dir:       opts.To,
+		DBName:    filepath.Base(cfg.DBPath),
+		At:        opts.At,
+		Force:     opts.Force,
+		AllowOpen: opts.Open,
+		Files:     wiring.RestoreFiles(cfg, data),
+		Logger:    log,
 	})
 	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
@@ -98,7 +101,7 @@ func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objs
 		return err
 	}
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: plain, Namer: namer, Name: opts.Snapshot,
-		To: opts.To, Force: opts.Force, Keys: wiring.SnapshotKeys(cfg), Logger: newLogger(cfg, a.stderr)})
+		To: opts.To, Force: opts.Force, AllowOpen: opts.Open, Keys: wiring.SnapshotKeys(cfg), Logger: newLogger(cfg, a.stderr)})
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -367,5 +369,48 @@ func TestRestore_ReplacesExistingFolder(t *testing.T) {
 	}
 	if _, ok := after["config.json"]; ok {
 		t.Error("a file the replica does not hold survived the forced restore")
+	}
+}
+
+// restore --force never replaces a database another process has open (its
+// next commit would be lost without a word): one line, the folder untouched;
+// --allow-open overrides.
+func TestRestore_RefusesOpenDatabase(t *testing.T) {
+	s := testenv.NewS3(t)
+	env := withEnv(replicaFixture(t, s, true), "LOG_LEVEL=error")
+	dir, before := existingDataFolder(t)
+	db := filepath.Join(dir, "db.sqlite3")
+
+	// The stock sqlite3 shell keeps the database open, as Vaultwarden would.
+	holder := exec.Command(testenv.Tool(t, "sqlite3"), db)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = holder.Wait() }()
+	if _, err := io.WriteString(stdin, "SELECT 'open' FROM sqlite_master LIMIT 1;\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	before = folderContents(t, dir) // with the -shm the open connection made
+
+	code, out, stderr := invoke(t, env, "restore", "--to", dir, "--force")
+	if code != exitFailure || !strings.Contains(stderr, "open in another process") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("restore --force over an open database: exit %d\n%s%s", code, out, stderr)
+	}
+	sameContents(t, dir, before)
+
+	code, out, stderr = invoke(t, env, "restore", "--to", dir, "--force", "--allow-open")
+	if code != exitOK {
+		t.Fatalf("restore --force --allow-open: exit %d\n%s%s", code, out, stderr)
 	}
 }

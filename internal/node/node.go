@@ -319,6 +319,11 @@ func (n *Node) prepareData(ctx context.Context) (restored bool, err error) {
 	if err := os.MkdirAll(n.cfg.DataFolder, 0o750); err != nil {
 		return false, fmt.Errorf("data folder: %w", err)
 	}
+	// A restore interrupted by a crash is completed (or its staged copy
+	// dropped) before the state of the folder is judged.
+	if err := vault.Recover(n.cfg.DataFolder, n.log); err != nil {
+		return false, fmt.Errorf("data folder: %w", err)
+	}
 	st, err := dbrepl.State(ctx, n.cfg.DBPath, n.data)
 	if err != nil {
 		return false, err

@@ -110,6 +110,10 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 		// Only what the replica holds is replaced; local-only entries
 		// (icon_cache, tmp, unsynced config) stay.
 		KeepOthers: true,
+		// A sidecar's Vaultwarden runs beyond our reach and keeps the
+		// database open: a secondary's copy is read-only, so it is swapped
+		// under it as before; a supervised child is stopped first.
+		AllowOpen: c == nil,
 		Files:      wiring.RestoreFiles(n.cfg, n.data),
 		BeforeSwap: func() error {
 			down = time.Now()
