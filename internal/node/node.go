@@ -75,33 +75,48 @@ type Node struct {
 	board    *status.Board
 	metrics  *status.Metrics
 	server   *status.Server
-	plain    objstore.Store
-	data     objstore.Store
-	lease    *lease.Lease
 	notifier *notify.Service
-	ready    chan struct{} // closed once start-up has finished
+	plain    objstore.Store // the target, instrumented; set once at start
+	// data is the data view of the target (sealed with the bucket key); set at
+	// start, and again by a promote under secondary.pullMu.
+	data  objstore.Store
+	ready chan struct{} // closed once start-up has finished
 	// childExit receives when the child ends on its own (not when we stop it
 	// to swap in newer data).
 	childExit chan struct{}
 	// promoted receives once a secondary has become the primary.
 	promoted chan struct{}
 
-	mu    sync.Mutex
-	role  config.Role         // promote changes it
-	child *child              // the current child process, nil in sidecar mode
-	repl  *dbrepl.Replicator  // set once replication has started
-	files *filesync.Syncer    // set once file sync has started
-	sched *snapshot.Scheduler // set on a primary with BACKUP_ENABLED
-	// pulled fingerprints the replica state a secondary last restored.
-	pulled string
-	// pullMu serialises a secondary's pulls with promote and shutdown.
-	pullMu sync.Mutex
-	// promoteMu makes promotes one at a time.
-	promoteMu sync.Mutex
+	// mu guards role, child and everything in primary.
+	mu        sync.Mutex
+	role      config.Role // promote changes it
+	child     *child      // the current child process, nil in sidecar mode
+	primary   primaryState
+	secondary secondaryState
+
 	// stopping is set once shutdown began: nothing may start a child then.
 	stopping atomic.Bool
 	// restarts counts the child's restarts for a secondary's swaps.
 	restarts atomic.Int64
+}
+
+// primaryState is what a primary writes to the bucket with. Each field is set
+// once, at start or by a promote, and read, under Node.mu.
+type primaryState struct {
+	lease *lease.Lease        // the lease this node holds
+	repl  *dbrepl.Replicator  // set once replication has started
+	files *filesync.Syncer    // set once file sync has started
+	sched *snapshot.Scheduler // set with BACKUP_ENABLED
+}
+
+// secondaryState is a secondary's pulling, and its promotion.
+type secondaryState struct {
+	// pullMu serialises pulls with promote and shutdown; it guards pulled.
+	pullMu sync.Mutex
+	// pulled fingerprints the replica state last restored.
+	pulled string
+	// promoteMu makes promotes one at a time.
+	promoteMu sync.Mutex
 }
 
 // New prepares a node; Run starts it.
@@ -137,7 +152,7 @@ func (n *Node) Status() status.Status { return n.board.Snapshot() }
 // Replication reports replication progress; ok is false before it has started.
 func (n *Node) Replication() (st dbrepl.Status, ok bool) {
 	n.mu.Lock()
-	r := n.repl
+	r := n.primary.repl
 	n.mu.Unlock()
 	if r == nil {
 		return st, false
@@ -271,16 +286,13 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 // at once instead of making the restart wait out LEASE_TTL. Should that earlier
 // process still be alive after all, it is fenced within one renew interval.
 func (n *Node) acquireLease(ctx context.Context) error {
-	id, err := vault.NodeID(n.cfg.DataFolder)
+	opts, err := n.leaseOptions()
 	if err != nil {
 		return err
 	}
-	holder := lease.NewHolder()
-	holder.Node = id
-	opts := lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log}
 	l, err := lease.Acquire(ctx, n.plain, opts)
 	var held *lease.HeldError
-	if errors.As(err, &held) && held.Info.Holder.Node == id {
+	if errors.As(err, &held) && held.Info.Holder.Node == opts.Holder.Node {
 		n.log.Warn("taking over the lease this data folder's previous run left behind", "held", held.Info.Holder.String())
 		opts.Force = true
 		l, err = lease.Acquire(ctx, n.plain, opts)
@@ -289,17 +301,30 @@ func (n *Node) acquireLease(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.lease = l
+	n.primary.lease = l
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	return nil
+}
+
+// leaseOptions are the options of this node's lease, for a start and a promote
+// alike: the holder names the data folder's node id, so a crash-restart of the
+// same volume recognises the lease it held.
+func (n *Node) leaseOptions() (lease.Options, error) {
+	id, err := vault.NodeID(n.cfg.DataFolder)
+	if err != nil {
+		return lease.Options{}, err
+	}
+	holder := lease.NewHolder()
+	holder.Node = id
+	return lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log}, nil
 }
 
 // currentLease is the lease this node holds, nil while it holds none.
 func (n *Node) currentLease() *lease.Lease {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.lease
+	return n.primary.lease
 }
 
 // checkLayout refuses a database outside the data folder: restores stage the
@@ -381,7 +406,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.repl = repl
+	n.primary.repl = repl
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) {
 		st := repl.Status()
@@ -404,7 +429,7 @@ func (n *Node) startFileSync(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.files = files
+	n.primary.files = files
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) {
 		st := files.Status()
@@ -483,11 +508,11 @@ func (n *Node) shutdown(fenced bool) error {
 	n.stopping.Store(true)
 	// A secondary's pull in progress finishes (or gives up) before the child is
 	// stopped, so it cannot start a new one behind shutdown's back.
-	n.pullMu.Lock()
+	n.secondary.pullMu.Lock()
 	//lint:ignore SA2001 a barrier: waits for a pull in progress, guards nothing
-	n.pullMu.Unlock()
+	n.secondary.pullMu.Unlock()
 	n.mu.Lock()
-	sched := n.sched
+	sched := n.primary.sched
 	n.mu.Unlock()
 	if sched != nil {
 		sched.Stop() // a snapshot in progress is cancelled, not left reading the database
@@ -508,7 +533,7 @@ func (n *Node) shutdown(fenced bool) error {
 		stopChild()
 	}
 	n.mu.Lock()
-	repl, files := n.repl, n.files
+	repl, files := n.primary.repl, n.primary.files
 	n.mu.Unlock()
 	if files != nil {
 		budget := n.cfg.Sync.ShutdownTimeout

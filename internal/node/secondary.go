@@ -18,7 +18,6 @@ import (
 	"github.com/vwstream/vwstream/internal/lease"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
-	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
 
@@ -76,8 +75,8 @@ func (n *Node) secondaryLoop(ctx context.Context) {
 // child keeps serving; the child is stopped only for the swap and started again
 // after it, and that downtime is logged.
 func (n *Node) pull(ctx context.Context) (changed bool, err error) {
-	n.pullMu.Lock()
-	defer n.pullMu.Unlock()
+	n.secondary.pullMu.Lock()
+	defer n.secondary.pullMu.Unlock()
 	// A node promoted (its writers run on the data folder) or shutting down
 	// (its child must stay stopped) while this pull waited must not swap.
 	if n.currentRole() != config.RoleSecondary || n.stopping.Load() {
@@ -87,7 +86,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if fp == n.pulled {
+	if fp == n.secondary.pulled {
 		// Checked and caught up: that is a successful sync for health.
 		now := time.Now()
 		n.board.Update(func(s *status.Status) {
@@ -114,7 +113,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 		// database open: a secondary's copy is read-only, so it is swapped
 		// under it as before; a supervised child is stopped first.
 		AllowOpen: c == nil,
-		Files:      wiring.RestoreFiles(n.cfg, n.data),
+		Files:     wiring.RestoreFiles(n.cfg, n.data),
 		BeforeSwap: func() error {
 			down = time.Now()
 			if c == nil {
@@ -136,7 +135,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("pull from the replica: %w", err)
 	}
-	n.pulled = fp
+	n.secondary.pulled = fp
 	n.board.SetError("pull", "")
 	n.board.Update(func(s *status.Status) {
 		s.DB = &status.DB{TXIDLocal: res.TXID, TXIDReplicated: res.TXID, LastSync: time.Now()}
@@ -181,18 +180,17 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 		return ErrNotReady
 	}
 	// One promote at a time; a second one finds the node promoted.
-	n.promoteMu.Lock()
-	defer n.promoteMu.Unlock()
+	n.secondary.promoteMu.Lock()
+	defer n.secondary.promoteMu.Unlock()
 	if n.currentRole() != config.RoleSecondary {
 		return ErrNotSecondary
 	}
-	id, err := vault.NodeID(n.cfg.DataFolder)
+	opts, err := n.leaseOptions()
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	holder := lease.NewHolder()
-	holder.Node = id // a crash-restart of the promoted node recognises its lease
-	l, err := lease.Wait(ctx, n.plain, lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Force: force, Logger: n.log},
+	opts.Force = force
+	l, err := lease.Wait(ctx, n.plain, opts,
 		func(h *lease.HeldError) { n.log.Info("promote: waiting for the lease", "held", h.Error()) })
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
@@ -209,8 +207,8 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	if _, err := n.pull(ctx); err != nil {
 		return fmt.Errorf("promote: final catch-up: %w", err)
 	}
-	n.pullMu.Lock()
-	defer n.pullMu.Unlock()
+	n.secondary.pullMu.Lock()
+	defer n.secondary.pullMu.Unlock()
 	data, err := bucket.Data(ctx, n.plain, n.cfg, bucket.WriteKey)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
@@ -220,7 +218,7 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 		return fmt.Errorf("promote: %w", err)
 	}
 	n.mu.Lock()
-	n.lease = l
+	n.primary.lease = l
 	n.role = config.RolePrimary
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })

@@ -43,7 +43,7 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 	sched := snapshot.NewScheduler(n.cfg.Backup.Schedule, n.cfg.Backup.OnStartup, job, n.log)
 	sched.Start(ctx)
 	n.mu.Lock()
-	n.sched = sched
+	n.primary.sched = sched
 	n.mu.Unlock()
 	return nil
 }
