@@ -227,6 +227,10 @@ func TestKubernetesManifests(t *testing.T) {
 	if cfg := loadConfig(t, standby, standby.sets[0]); cfg.Role != config.RoleSecondary {
 		t.Errorf("the standby runs as %s", cfg.Role)
 	}
+	// The README's failover patches initContainers/0/env/0 to make it the primary.
+	if env := standby.sets[0].Spec.Template.Spec.InitContainers[0].Env; len(env) == 0 || env[0].Name != "NODE_ROLE" {
+		t.Errorf("the standby's first variable is not NODE_ROLE, which the README's failover patch replaces")
+	}
 	if cfg := loadConfig(t, primary, primary.sets[0]); cfg.Role != config.RolePrimary {
 		t.Errorf("the primary runs as %s", cfg.Role)
 	}
@@ -314,7 +318,9 @@ func checkObjects(t *testing.T, o *objects) {
 // checkPod checks the StatefulSet and its pod template.
 func checkPod(t *testing.T, o *objects, s *appsv1.StatefulSet) {
 	t.Helper()
-	errorf := func(format string, args ...any) { t.Errorf("%s: StatefulSet %s: %s", o.name, s.Name, fmt.Sprintf(format, args...)) }
+	errorf := func(format string, args ...any) {
+		t.Errorf("%s: StatefulSet %s: %s", o.name, s.Name, fmt.Sprintf(format, args...))
+	}
 	if s.Spec.Replicas == nil || *s.Spec.Replicas != 1 {
 		errorf("replicas %v, want exactly 1", s.Spec.Replicas)
 	}
