@@ -8,13 +8,16 @@ package deploy
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +32,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
+	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/testenv"
 )
 
@@ -137,7 +141,7 @@ notifications: {urls: "ntfy://ntfy.example.com/secret-topic-1", level: info}
 replication: {syncInterval: 2s, shutdownTimeoutSeconds: 45}
 sync: {shutdownTimeoutSeconds: 20, secondaryInterval: 30m}
 lease: {ttl: 40s, renewInterval: 10s}
-vaultwarden: {domain: "https://vault.example.com/vw", port: 8080, env: {SIGNUPS_ALLOWED: "false"}}
+vaultwarden: {domain: "https://vault.example.com/vw/", port: 8080, env: {SIGNUPS_ALLOWED: "false", ROCKET_TLS: "{certs=\"/ssl/cert.pem\",key=\"/ssl/key.pem\"}"}}
 env: {LOG_LEVEL: debug}
 `,
 		secrets: []string{"AKIDEXAMPLE1", "s3-secret-value-1", "passphrase-value-1", "gpg-secret-value-1", "secret-topic-1"},
@@ -380,9 +384,22 @@ func checkPod(t *testing.T, o *objects, s *appsv1.StatefulSet) {
 	if p := side.StartupProbe; p != nil && p.HTTPGet != nil && !strings.Contains(p.HTTPGet.Path, "role=primary") {
 		errorf("vwstream's startupProbe %s lets Vaultwarden start beside a standby", p.HTTPGet.Path)
 	}
-	if p := app.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/alive" ||
-		resolvePort(s, app, p.HTTPGet.Port) != cfg.Vaultwarden.RocketPort {
-		errorf("Vaultwarden's readinessProbe is not /alive on ROCKET_PORT %d", cfg.Vaultwarden.RocketPort)
+	// Vaultwarden's: /alive where it serves it (DOMAIN's path, ROCKET_PORT,
+	// https with ROCKET_TLS), as `vwstream healthcheck` asks it.
+	alive, err := url.Parse(status.AliveURL(cfg.Vaultwarden.RocketPort, cfg.Vaultwarden.RocketTLS, cfg.Vaultwarden.Domain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, p := range map[string]*corev1.Probe{"readinessProbe": app.ReadinessProbe, "livenessProbe": app.LivenessProbe} {
+		if p == nil || p.HTTPGet == nil {
+			errorf("Vaultwarden has no HTTP %s", what)
+			continue
+		}
+		scheme := cmp.Or(string(p.HTTPGet.Scheme), string(corev1.URISchemeHTTP))
+		if p.HTTPGet.Path != alive.EscapedPath() || !strings.EqualFold(scheme, alive.Scheme) ||
+			strconv.Itoa(resolvePort(s, app, p.HTTPGet.Port)) != alive.Port() {
+			errorf("Vaultwarden's %s asks %s %s on port %s, not %s", what, scheme, p.HTTPGet.Path, p.HTTPGet.Port.String(), alive)
+		}
 	}
 	// A pod's grace period covers vwstream's whole shutdown budget.
 	budget := node.ShutdownBudget(cfg)
