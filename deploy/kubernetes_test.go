@@ -218,26 +218,55 @@ func TestHelmChart_Lint(t *testing.T) {
 // primary from deploy/kubernetes and the standby from its overlay on top of
 // the primary's ConfigMaps and Secret; the kustomizations list every file.
 func TestKubernetesManifests(t *testing.T) {
-	base := readKustomization(t, "kubernetes")
-	primary := decodeAll(t, "deploy/kubernetes", base)
+	checkManifests(t, "deploy/kubernetes", readKustomization(t, "kubernetes"), readKustomization(t, "kubernetes/standby"))
+}
+
+// TestKubernetesManifests_KustomizeBuild: what `kubectl apply -k` applies,
+// rendered by the pinned kustomize, passes them too, with the image set.
+func TestKubernetesManifests_KustomizeBuild(t *testing.T) {
+	kustomize := os.Getenv("VWSTREAM_TEST_KUSTOMIZE")
+	if kustomize == "" {
+		kustomize = testenv.Tool(t, "kustomize")
+	}
+	build := func(dir string) []byte {
+		out, err := exec.Command(kustomize, "build", dir).Output()
+		if err != nil {
+			t.Fatalf("kustomize build %s: %v", dir, err)
+		}
+		return out
+	}
+	primary, standby := checkManifests(t, "kustomize build deploy/kubernetes", build("kubernetes"), build("kubernetes/standby"))
+	for _, s := range []*appsv1.StatefulSet{primary, standby} {
+		if got := s.Spec.Template.Spec.InitContainers[0].Image; got != "registry.example.com/vwstream:dev" {
+			t.Errorf("StatefulSet %s: kustomize set the vwstream image to %s", s.Name, got)
+		}
+	}
+}
+
+// checkManifests checks the primary's objects and the standby's (which uses
+// the primary's ConfigMaps and Secret) and returns both StatefulSets.
+func checkManifests(t *testing.T, name string, base, overlay []byte) (primarySet, standbySet *appsv1.StatefulSet) {
+	t.Helper()
+	primary := decodeAll(t, name, base)
 	checkObjects(t, primary)
 	if len(primary.sets) != 1 || len(primary.services) != 1 || len(primary.pdbs) != 1 {
-		t.Fatalf("deploy/kubernetes has %d StatefulSets, %d Services, %d PodDisruptionBudgets; want one each",
-			len(primary.sets), len(primary.services), len(primary.pdbs))
+		t.Fatalf("%s has %d StatefulSets, %d Services, %d PodDisruptionBudgets; want one each",
+			name, len(primary.sets), len(primary.services), len(primary.pdbs))
 	}
-	standby := decodeAll(t, "deploy/kubernetes/standby", append(append(base, "\n---\n"...), readKustomization(t, "kubernetes/standby")...))
+	standby := decodeAll(t, name+" + standby", append(append(slices.Clone(base), "\n---\n"...), overlay...))
 	standby.sets = slices.DeleteFunc(standby.sets, func(s *appsv1.StatefulSet) bool { return s.Name == primary.sets[0].Name })
 	checkObjects(t, standby)
 	if cfg := loadConfig(t, standby, standby.sets[0]); cfg.Role != config.RoleSecondary {
-		t.Errorf("the standby runs as %s", cfg.Role)
+		t.Errorf("%s: the standby runs as %s", name, cfg.Role)
 	}
 	// The README's failover patches initContainers/0/env/0 to make it the primary.
 	if env := standby.sets[0].Spec.Template.Spec.InitContainers[0].Env; len(env) == 0 || env[0].Name != "NODE_ROLE" {
-		t.Errorf("the standby's first variable is not NODE_ROLE, which the README's failover patch replaces")
+		t.Errorf("%s: the standby's first variable is not NODE_ROLE, which the README's failover patch replaces", name)
 	}
 	if cfg := loadConfig(t, primary, primary.sets[0]); cfg.Role != config.RolePrimary {
-		t.Errorf("the primary runs as %s", cfg.Role)
+		t.Errorf("%s: the primary runs as %s", name, cfg.Role)
 	}
+	return primary.sets[0], standby.sets[0]
 }
 
 // readKustomization reads a kustomization's resources, checking that it lists
@@ -493,4 +522,28 @@ func fmtSeconds(s *int64) string {
 		return "unset"
 	}
 	return (time.Duration(*s) * time.Second).String()
+}
+
+// TestDockerfile_SidecarTarget: the image the manifests run as the sidecar is
+// a target of the Dockerfile (vwstream alone, run by default), and the default
+// target is still the Vaultwarden image with vwstream as its entrypoint.
+func TestDockerfile_SidecarTarget(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := regexp.MustCompile(`(?m)^FROM .*$`).FindAllString(string(b), -1)
+	if !slices.Contains(stages, "FROM scratch AS sidecar") {
+		t.Errorf("Dockerfile has no sidecar stage: %v", stages)
+	}
+	if len(stages) == 0 || stages[len(stages)-1] != "FROM ${VAULTWARDEN_IMAGE}" {
+		t.Errorf("the Dockerfile's last stage is not the Vaultwarden image: %v", stages)
+	}
+	sidecar := string(b)[strings.Index(string(b), "FROM scratch AS sidecar"):]
+	sidecar = sidecar[:strings.Index(sidecar, "\nFROM ")]
+	for _, want := range []string{`ENTRYPOINT ["/usr/local/bin/vwstream"]`, `CMD ["run"]`, "ca-certificates.crt"} {
+		if !strings.Contains(sidecar, want) {
+			t.Errorf("the sidecar stage lacks %s", want)
+		}
+	}
 }
