@@ -31,7 +31,7 @@ func NewHandler(b *Board, m *Metrics) http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		ok, problems := b.Ready()
 		if want := r.URL.Query().Get("role"); want != "" {
-			if role := b.Snapshot().Role; role != want {
+			if role := b.Snapshot().Role; string(role) != want {
 				ok = false
 				problems = append(problems, fmt.Sprintf("role is %s, not %s", role, want))
 			}
