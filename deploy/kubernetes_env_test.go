@@ -67,10 +67,14 @@ func loadConfig(t *testing.T, o *objects, s *appsv1.StatefulSet) *config.Config 
 	t.Helper()
 	side := s.Spec.Template.Spec.InitContainers[0]
 	var env []string
+	variable := map[string]string{} // file -> the variable NAME_FILE naming it
 	for k, v := range effectiveEnv(t, o, s, side) {
 		env = append(env, k+"="+v)
+		if name, ok := strings.CutSuffix(k, "_FILE"); ok {
+			variable[v] = name
+		}
 	}
-	cfg, err := config.Load(nil, env, func(p string) ([]byte, error) { return secretFile(o, s, side, p) })
+	cfg, err := config.Load(nil, env, func(p string) ([]byte, error) { return secretFile(o, s, side, p, variable[p]) })
 	if err != nil {
 		t.Fatalf("%s: vwstream refuses the configuration the manifests give it: %v", o.name, err)
 	}
@@ -79,15 +83,18 @@ func loadConfig(t *testing.T, o *objects, s *appsv1.StatefulSet) *config.Config 
 
 // secretFile reads the file at p in container c from the Secret volume
 // mounted there; a Secret the rendering does not hold (existingSecret) gives
-// a placeholder, as the user's Secret would.
-func secretFile(o *objects, s *appsv1.StatefulSet, c corev1.Container, p string) ([]byte, error) {
+// a placeholder for the variable it holds, as the user's Secret would.
+func secretFile(o *objects, s *appsv1.StatefulSet, c corev1.Container, p, variable string) ([]byte, error) {
 	name, key, ok := secretAt(s, c, p)
 	if !ok {
 		return nil, fmt.Errorf("%s is not in a Secret volume of container %s", p, c.Name)
 	}
 	sec, ok := o.secrets[name]
 	if !ok {
-		return []byte("placeholder for " + key), nil
+		if variable == "DATABASE_URL" {
+			return []byte("postgresql://vaultwarden:placeholder@postgres:5432/vaultwarden"), nil
+		}
+		return []byte("placeholder for " + variable), nil
 	}
 	if v, ok := sec.StringData[key]; ok {
 		return []byte(v), nil

@@ -172,7 +172,7 @@ s3: {bucket: vault-backup, secretAccessKey: s3-secret-value-2, accessKeyId: AKID
 encryption: {key: AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQSVJGGR6}
 database: {existingSecret: vaultwarden-database, key: url}
 `,
-		secrets: []string{"s3-secret-value-2", "AKIDEXAMPLE2"},
+		secrets: []string{"s3-secret-value-2", "AKIDEXAMPLE2", "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQSVJGGR6"},
 		check: func(t *testing.T, o *objects) {
 			for _, c := range podContainers(o.sets[0]) {
 				if got := effectiveEnv(t, o, o.sets[0], c)["DATABASE_URL_FILE"]; got != "/run/secrets/database/url" {
