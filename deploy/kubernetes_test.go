@@ -248,6 +248,7 @@ func TestKubernetesManifests_KustomizeBuild(t *testing.T) {
 func checkManifests(t *testing.T, name string, base, overlay []byte) (primarySet, standbySet *appsv1.StatefulSet) {
 	t.Helper()
 	primary := decodeAll(t, name, base)
+	fillSecrets(primary)
 	checkObjects(t, primary)
 	if len(primary.sets) != 1 || len(primary.services) != 1 || len(primary.pdbs) != 1 {
 		t.Fatalf("%s has %d StatefulSets, %d Services, %d PodDisruptionBudgets; want one each",
@@ -255,6 +256,7 @@ func checkManifests(t *testing.T, name string, base, overlay []byte) (primarySet
 	}
 	standby := decodeAll(t, name+" + standby", append(append(slices.Clone(base), "\n---\n"...), overlay...))
 	standby.sets = slices.DeleteFunc(standby.sets, func(s *appsv1.StatefulSet) bool { return s.Name == primary.sets[0].Name })
+	fillSecrets(standby)
 	checkObjects(t, standby)
 	if cfg := loadConfig(t, standby, standby.sets[0]); cfg.Role != config.RoleSecondary {
 		t.Errorf("%s: the standby runs as %s", name, cfg.Role)
@@ -267,6 +269,18 @@ func checkManifests(t *testing.T, name string, base, overlay []byte) (primarySet
 		t.Errorf("%s: the primary runs as %s", name, cfg.Role)
 	}
 	return primary.sets[0], standby.sets[0]
+}
+
+// fillSecrets fills in the example Secret as its user must: it ships empty,
+// so that vwstream refuses to start (naming the variable) until it is filled.
+func fillSecrets(o *objects) {
+	for _, sec := range o.secrets {
+		for k, v := range sec.StringData {
+			if v == "" {
+				sec.StringData[k] = "filled in for " + k
+			}
+		}
+	}
 }
 
 // readKustomization reads a kustomization's resources, checking that it lists
