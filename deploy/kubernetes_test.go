@@ -205,12 +205,15 @@ func TestHelmChart_Renders(t *testing.T) {
 	}
 }
 
-// TestHelmChart_Lint: `helm lint --strict` passes.
+// TestHelmChart_Lint: `helm lint --strict` passes with each value set.
 func TestHelmChart_Lint(t *testing.T) {
 	helm := helmBinary(t)
-	out, err := exec.Command(helm, "lint", "--strict", "helm/vwstream", "--kube-version", minKubeVersion).CombinedOutput()
-	if err != nil {
-		t.Fatalf("helm lint: %v\n%s", err, out)
+	for _, c := range chartCases {
+		cmd := exec.Command(helm, "lint", "--strict", "helm/vwstream", "--kube-version", minKubeVersion, "--values", "-")
+		cmd.Stdin = strings.NewReader(c.values)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("helm lint with the values %q: %v\n%s", c.name, err, out)
+		}
 	}
 }
 
