@@ -65,7 +65,7 @@ type kubeletPod struct {
 func startSidecar(t *testing.T, s testenv.S3, name, dir, ledger string, extra ...string) *kubeletPod {
 	t.Helper()
 	vwstream, vwload := binaries(t)
-	p := &kubeletPod{t: t, name: name, dir: dir, ledger: ledger, statusAddr: freeAddr(t), vwload: vwload}
+	p := &kubeletPod{t: t, name: name, dir: dir, ledger: ledger, statusAddr: testenv.FreeAddr(t), vwload: vwload}
 	p.sidecar = startProc(t, name+": vwstream run", runEnv(s, dir, append(extra, "STATUS_ADDR="+p.statusAddr)...), vwstream, "run")
 	return p
 }
@@ -74,7 +74,7 @@ func startSidecar(t *testing.T, s testenv.S3, name, dir, ledger string, extra ..
 // attachments for a few seconds before it returns.
 func (p *kubeletPod) startApp() {
 	p.t.Helper()
-	p.app = startProc(p.t, p.name+": app", os.Environ(), p.vwload, "serve", "--dir", p.dir, "--addr", freeAddr(p.t),
+	p.app = startProc(p.t, p.name+": app", os.Environ(), p.vwload, "serve", "--dir", p.dir, "--addr", testenv.FreeAddr(p.t),
 		"--write-rate", "100", "--ledger", p.ledger)
 	time.Sleep(4 * time.Second)
 	if p.sidecar.exited() {
