@@ -56,7 +56,7 @@ type Snapshot struct {
 // Begin connects and fixes the snapshot point (PostgreSQL) or checks the
 // server (MySQL). Listing files after Begin returns means every attachment
 // row of the snapshot whose upload had finished has its file listed.
-func Begin(ctx context.Context, u *URL, tools Tools) (s *Snapshot, err error) {
+func Begin(ctx context.Context, u *URL, tools Tools) (_ *Snapshot, err error) {
 	t, err := tools.resolve(u.Kind)
 	if err != nil {
 		return nil, err
@@ -65,7 +65,7 @@ func Begin(ctx context.Context, u *URL, tools Tools) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s = &Snapshot{u: u, tools: t, db: db}
+	s := &Snapshot{u: u, tools: t, db: db}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -177,7 +177,9 @@ func (s *Snapshot) WriteTo(ctx context.Context, w io.Writer) error {
 func (s *Snapshot) Close() error {
 	var errs []error
 	if s.tx != nil {
-		errs = append(errs, s.tx.Rollback())
+		if err := s.tx.Rollback(); !errors.Is(err, sql.ErrTxDone) {
+			errs = append(errs, err)
+		}
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())

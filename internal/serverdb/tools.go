@@ -160,7 +160,7 @@ func (u *URL) passwordEnv() []string {
 // mysqlArgs are the connection options of the MySQL/MariaDB tools (the
 // password goes in MYSQL_PWD).
 func (u *URL) mysqlArgs() []string {
-	args := []string{"--no-defaults", "--user=" + u.User, "--connect-timeout=10"}
+	args := []string{"--no-defaults", "--user=" + u.User}
 	if u.Socket != "" {
 		args = append(args, "--protocol=SOCKET", "--socket="+u.Socket)
 	} else {

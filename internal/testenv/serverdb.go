@@ -51,8 +51,9 @@ func newServerDB(t testing.TB, env, what string) string {
 	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("create test database on %s: %v", what, err)
 	}
+	adminURL := *u
 	t.Cleanup(func() {
-		db, err := openAdmin(u)
+		db, err := openAdmin(&adminURL)
 		if err != nil {
 			t.Errorf("drop test database: %v", err)
 			return
@@ -61,7 +62,7 @@ func newServerDB(t testing.TB, env, what string) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		q := "DROP DATABASE IF EXISTS " + name
-		if u.Scheme != "mysql" {
+		if adminURL.Scheme != "mysql" {
 			q += " WITH (FORCE)"
 		}
 		if _, err := db.ExecContext(ctx, q); err != nil {
