@@ -3,18 +3,17 @@ package serverdb_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
 func servers(t *testing.T) map[string]func(testing.TB) string {
@@ -46,26 +45,26 @@ func TestDumpDuringWrites(t *testing.T) {
 			defer db.Close()
 			vault(t, ctx, db, kind, 200)
 
-			l := &ledger{}
+			l := &vaultsim.ServerLedger{}
 			stop := make(chan struct{})
 			done := make(chan error, 1)
-			go func() { done <- workload(t, ctx, db, kind, stop, l) }()
-			waitFor(t, func() bool { _, a := l.counts(); return a >= 20 })
+			go func() { done <- vaultsim.ServerWorkload(ctx, db, kind, stop, l) }()
+			waitFor(t, func() bool { _, a := l.Counts(); return a >= 20 })
 
-			_, ackedBefore := l.counts()
+			_, ackedBefore := l.Counts()
 			snap, err := serverdb.Begin(ctx, src, serverdb.Tools{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var dump bytes.Buffer
 			err = snap.WriteTo(ctx, &dump)
-			startedAfter, _ := l.counts()
+			startedAfter, _ := l.Counts()
 			snap.Close()
 			if err != nil {
 				t.Fatal(err)
 			}
 			// Keep writing after the dump so later transactions exist to be left out.
-			waitFor(t, func() bool { s, _ := l.counts(); return s >= startedAfter+10 })
+			waitFor(t, func() bool { s, _ := l.Counts(); return s >= startedAfter+10 })
 			close(stop)
 			if err := <-done; err != nil {
 				t.Fatalf("workload: %v", err)
@@ -86,13 +85,21 @@ func TestDumpDuringWrites(t *testing.T) {
 			if diffs := serverdb.CompareCounts(got, info.Tables); len(diffs) > 0 {
 				t.Fatalf("restored counts differ from the dump's: %v", diffs)
 			}
-			present := restoredWork(t, ctx, dst)
-			checkLedger(t, ctx, db, kind, l, present, info, ackedBefore, startedAfter)
-			if got["ciphers"] != int64(200+len(present)) {
-				t.Errorf("ciphers = %d, want 200 seeded + %d of the workload", got["ciphers"], len(present))
+			rdb, err := serverdb.Open(ctx, dst)
+			if err != nil {
+				t.Fatal(err)
 			}
+			defer rdb.Close()
+			n, err := vaultsim.VerifyServerRestore(ctx, db, rdb, kind, l, info.Snapshot, ackedBefore, startedAfter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got["ciphers"] != int64(200+n) {
+				t.Errorf("ciphers = %d, want 200 seeded + %d of the workload", got["ciphers"], n)
+			}
+			acked, _ := l.Entries()
 			t.Logf("%s: %d of %d workload transactions in the dump (%d acknowledged before it began, %d started when it ended), %d bytes",
-				kind, len(present), len(l.acked), ackedBefore, startedAfter, dump.Len())
+				kind, n, len(acked), ackedBefore, startedAfter, dump.Len())
 		})
 	}
 }
@@ -105,77 +112,6 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached in 60 s")
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// restoredWork maps the workload transactions found in the restored database
-// to whether they are whole (folder, cipher and link all present).
-func restoredWork(t *testing.T, ctx context.Context, u *serverdb.URL) map[int]bool {
-	t.Helper()
-	db, err := serverdb.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	out := map[int]bool{}
-	for _, q := range []string{"SELECT uuid FROM ciphers", "SELECT uuid FROM folders", "SELECT cipher_uuid FROM folders_ciphers"} {
-		rows, err := db.QueryContext(ctx, q+" WHERE uuid LIKE 'work-%' OR uuid LIKE 'fork-%'")
-		if strings.Contains(q, "folders_ciphers") {
-			rows, err = db.QueryContext(ctx, q+" WHERE cipher_uuid LIKE 'work-%'")
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			i, err := strconv.Atoi(id[5:13])
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[i] = true
-		}
-		rows.Close()
-	}
-	return out
-}
-
-// checkLedger: on PostgreSQL each acknowledged transaction is in the restored
-// database exactly when the dump's snapshot shows it
-// (pg_visible_in_snapshot); on MySQL, whose snapshot point is mysqldump's,
-// the single writer's transactions form a prefix holding every one
-// acknowledged before the dump began and none started after it ended.
-func checkLedger(t *testing.T, ctx context.Context, db *sql.DB, kind string, l *ledger, present map[int]bool, info serverdb.Info, ackedBefore, startedAfter int) {
-	t.Helper()
-	for i, acked := range l.acked {
-		if !acked {
-			t.Fatalf("transaction %d never acknowledged", i)
-		}
-		var want bool
-		if kind == serverdb.PostgreSQL {
-			if err := db.QueryRowContext(ctx, "SELECT pg_visible_in_snapshot($1::text::xid8, $2::text::pg_snapshot)", l.xid[i], info.Snapshot).Scan(&want); err != nil {
-				t.Fatal(err)
-			}
-		} else {
-			want = present[i]
-			if i < ackedBefore && !want {
-				t.Errorf("transaction %d was acknowledged before the dump began but is missing", i)
-			}
-			if i >= startedAfter && want {
-				t.Errorf("transaction %d started after the dump ended but is in it", i)
-			}
-			if i > 0 && want && !present[i-1] {
-				t.Errorf("transaction %d is in the dump but %d is not", i, i-1)
-			}
-		}
-		if present[i] != want {
-			t.Errorf("transaction %d (xid %s): restored %v, in the dump's snapshot %v", i, l.xid[i], present[i], want)
-		}
-	}
-	if len(present) == 0 || len(present) == len(l.acked) {
-		t.Errorf("%d of %d transactions restored: the dump should fall inside the workload", len(present), len(l.acked))
 	}
 }
 

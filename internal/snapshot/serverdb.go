@@ -70,7 +70,6 @@ func writeDump(ctx context.Context, tw *tar.Writer, c *capture, m *Manifest) err
 	info = c.server.Info()
 	m.Files = append(m.Files, pw.files...)
 	m.DB = DBInfo{Path: pw.base, Tables: info.Tables, Server: &info}
-	c.dbSize = pw.total
 	return nil
 }
 
@@ -81,7 +80,6 @@ type partWriter struct {
 	buf   []byte
 	mtime time.Time
 	files []File
-	total int64
 }
 
 func (p *partWriter) Write(b []byte) (int, error) {
@@ -115,7 +113,6 @@ func (p *partWriter) flush(last bool) error {
 	}
 	sum := sha256.Sum256(p.buf)
 	p.files = append(p.files, File{Path: name, Size: int64(len(p.buf)), SHA256: hex.EncodeToString(sum[:])})
-	p.total += int64(len(p.buf))
 	p.buf = p.buf[:0]
 	return nil
 }
