@@ -53,7 +53,7 @@ func OptionsFromConfig(cfg *config.Config, version string, log *slog.Logger) (Op
 
 // SourceFromConfig is what BACKUP_INCLUDE_* and the Vaultwarden folders select.
 func SourceFromConfig(cfg *config.Config) Source {
-	src := Source{DataFolder: cfg.DataFolder, DBPath: cfg.DBPath, Folders: map[string]string{}, Files: map[string]string{}}
+	src := Source{DataFolder: cfg.DataFolder, DBPath: cfg.DBPath, Server: cfg.Server, Folders: map[string]string{}, Files: map[string]string{}}
 	vw := cfg.Vaultwarden
 	if cfg.Backup.IncludeAttachments {
 		src.Folders["attachments"] = vw.AttachmentsFolder

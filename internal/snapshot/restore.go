@@ -158,10 +158,13 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 
 	// Check the database and the attachment references; a server database's
 	// dump, checked whole above, is loaded only now.
-	if m.DB.Server != nil {
+	switch {
+	case m.DB.Server == nil && o.DatabaseURL != nil:
+		err = fmt.Errorf("the snapshot holds a SQLite database; a database URL applies to a PostgreSQL or MySQL snapshot")
+	case m.DB.Server != nil:
 		err = restoreServer(ctx, tmp, m, o, res)
 		res.MissingAttachments = len(m.MissingAttachments)
-	} else {
+	default:
 		err = checkRestored(ctx, tmp, res)
 	}
 	if err != nil {
