@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/serverdb"
@@ -247,5 +248,40 @@ func TestServerDB_DamagedArchiveLoadsNothing(t *testing.T) {
 				t.Fatalf("after the refused restore the database holds %v (%v), want nothing", tables, err)
 			}
 		})
+	}
+}
+
+type notifications struct{ events []notify.Event }
+
+func (n *notifications) Notify(_ context.Context, ev notify.Event) error {
+	n.events = append(n.events, ev)
+	return nil
+}
+
+// TestServerDB_FailedSnapshotNotifiesWithoutPassword: a snapshot whose
+// database refuses the password fails with one readable line, and neither
+// the error, the log nor the notification holds the password.
+func TestServerDB_FailedSnapshotNotifiesWithoutPassword(t *testing.T) {
+	good, err := serverdb.Parse(testenv.NewPostgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "N0t-The-Passw0rd"
+	bad := *good
+	bad.Password = pw
+	var logs bytes.Buffer
+	n := &notifications{}
+	_, err = snapshot.Run(t.Context(), snapshot.Options{Source: serverSource(t.TempDir(), &bad), Notifier: n,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))}, []snapshot.Destination{{Name: "target", Store: newLocal(t)}})
+	if err == nil || !strings.Contains(err.Error(), "wrong user name or password") || strings.ContainsAny(err.Error(), "\r\n") {
+		t.Fatalf("Run with a wrong password: %v, want one line saying so", err)
+	}
+	if len(n.events) != 1 || n.events[0].OK {
+		t.Fatalf("notifications %+v, want one failure", n.events)
+	}
+	for what, text := range map[string]string{"error": err.Error(), "log": logs.String(), "notification": n.events[0].Error} {
+		if strings.Contains(text, pw) {
+			t.Errorf("the password appears in the %s: %s", what, text)
+		}
 	}
 }
