@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/testenv"
-	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
 // TestServerDB_Commands drives config, check, backup and restore with a
@@ -19,20 +17,8 @@ import (
 // flag the dump lands in the folder with the line that loads it, a wrong
 // password fails check in one line; the password is in no output.
 func TestServerDB_Commands(t *testing.T) {
-	ctx := context.Background()
-	srcURL := testenv.NewPostgres(t)
-	src, err := serverdb.Parse(srcURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := serverdb.Open(ctx, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vaultsim.CreateServerVault(ctx, db, serverdb.PostgreSQL, 30); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	src := testenv.NewServerVault(t, serverdb.PostgreSQL, 30)
+	srcURL := rawURL(src)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
@@ -91,4 +77,10 @@ func TestServerDB_Commands(t *testing.T) {
 			t.Fatalf("a database password appears in the output")
 		}
 	}
+}
+
+// rawURL is the URL with its password, as a user would set DATABASE_URL.
+func rawURL(u *serverdb.URL) string {
+	v := url.URL{Scheme: u.Kind, User: url.UserPassword(u.User, u.Password), Host: u.Addr(), Path: "/" + u.Database, RawQuery: u.Params.Encode()}
+	return v.String()
 }

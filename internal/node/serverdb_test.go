@@ -16,7 +16,6 @@ import (
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
-	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
 // TestNode_ServerDatabase runs a primary with a PostgreSQL DATABASE_URL: no
@@ -27,19 +26,8 @@ import (
 func TestNode_ServerDatabase(t *testing.T) {
 	s := testenv.NewS3(t)
 	ctx := context.Background()
-	raw := testenv.NewPostgres(t)
-	u, err := serverdb.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := serverdb.Open(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vaultsim.CreateServerVault(ctx, db, serverdb.PostgreSQL, 40); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	u := testenv.NewServerVault(t, serverdb.PostgreSQL, 40)
+	raw := u.Kind + "://" + u.User + ":" + u.Password + "@" + u.Addr() + "/" + u.Database + "?sslmode=disable"
 	data := filepath.Join(t.TempDir(), "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)

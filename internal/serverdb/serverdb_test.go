@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/testenv"
@@ -19,6 +18,8 @@ import (
 func servers(t *testing.T) map[string]func(testing.TB) string {
 	return map[string]func(testing.TB) string{serverdb.PostgreSQL: testenv.NewPostgres, serverdb.MySQL: testenv.NewMySQL}
 }
+
+var kinds = []string{serverdb.PostgreSQL, serverdb.MySQL}
 
 func mustParse(t testing.TB, s string) *serverdb.URL {
 	t.Helper()
@@ -37,19 +38,18 @@ func TestDumpDuringWrites(t *testing.T) {
 	for kind, newDB := range servers(t) {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			src := mustParse(t, newDB(t))
+			src := testenv.NewServerVault(t, kind, 200)
 			db, err := serverdb.Open(ctx, src)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			vault(t, ctx, db, kind, 200)
 
 			l := &vaultsim.ServerLedger{}
 			stop := make(chan struct{})
 			done := make(chan error, 1)
 			go func() { done <- vaultsim.ServerWorkload(ctx, db, kind, stop, l) }()
-			waitFor(t, func() bool { _, a := l.Counts(); return a >= 20 })
+			testenv.WaitFor(t, "20 transactions", func() bool { _, a := l.Counts(); return a >= 20 })
 
 			_, ackedBefore := l.Counts()
 			snap, err := serverdb.Begin(ctx, src, serverdb.Tools{})
@@ -64,7 +64,7 @@ func TestDumpDuringWrites(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Keep writing after the dump so later transactions exist to be left out.
-			waitFor(t, func() bool { s, _ := l.Counts(); return s >= startedAfter+10 })
+			testenv.WaitFor(t, "10 transactions after the dump", func() bool { s, _ := l.Counts(); return s >= startedAfter+10 })
 			close(stop)
 			if err := <-done; err != nil {
 				t.Fatalf("workload: %v", err)
@@ -104,29 +104,12 @@ func TestDumpDuringWrites(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 60 s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestLoadRefusesNonEmpty: a database with tables is refused unless Force.
 func TestLoadRefusesNonEmpty(t *testing.T) {
-	for kind, newDB := range servers(t) {
+	for _, kind := range kinds {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			src := mustParse(t, newDB(t))
-			db, err := serverdb.Open(ctx, src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			vault(t, ctx, db, kind, 3)
-			db.Close()
+			src := testenv.NewServerVault(t, kind, 3)
 			snap, err := serverdb.Begin(ctx, src, serverdb.Tools{})
 			if err != nil {
 				t.Fatal(err)

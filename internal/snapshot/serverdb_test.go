@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
@@ -28,23 +27,13 @@ import (
 // rsa_key.pem and config.json.
 func newServerVault(t *testing.T, kind string) (*serverdb.URL, string) {
 	t.Helper()
-	raw := testenv.NewPostgres
-	if kind == serverdb.MySQL {
-		raw = testenv.NewMySQL
-	}
-	u, err := serverdb.Parse(raw(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testenv.NewServerVault(t, kind, 100)
 	ctx := t.Context()
 	db, err := serverdb.Open(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := vaultsim.CreateServerVault(ctx, db, kind, 100); err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "data")
 	for i, id := range []string{"att-one", "att-two"} {
 		body := bytes.Repeat([]byte{byte('a' + i)}, 1000*(i+1))
@@ -98,7 +87,7 @@ func TestServerDB_SnapshotRestore(t *testing.T) {
 			stop := make(chan struct{})
 			done := make(chan error, 1)
 			go func() { done <- vaultsim.ServerWorkload(ctx, db, kind, stop, l) }()
-			waitUntil(t, func() bool { _, a := l.Counts(); return a >= 20 })
+			testenv.WaitFor(t, "20 transactions", func() bool { _, a := l.Counts(); return a >= 20 })
 			_, ackedBefore := l.Counts()
 			res, err := snapshot.Run(ctx, snapshot.Options{
 				Source:    serverSource(dir, u),
@@ -109,7 +98,7 @@ func TestServerDB_SnapshotRestore(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Run: %v", err)
 			}
-			waitUntil(t, func() bool { s, _ := l.Counts(); return s >= startedAfter+10 })
+			testenv.WaitFor(t, "10 transactions after the snapshot", func() bool { s, _ := l.Counts(); return s >= startedAfter+10 })
 			close(stop)
 			if err := <-done; err != nil {
 				t.Fatalf("workload: %v", err)
@@ -183,17 +172,6 @@ func TestServerDB_SnapshotRestore(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 60 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

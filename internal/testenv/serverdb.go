@@ -12,6 +12,9 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+
+	"github.com/vwstream/vwstream/internal/serverdb"
+	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
 // NewPostgres returns the URL of a new, empty database on the test PostgreSQL
@@ -82,4 +85,41 @@ func openAdmin(u *url.URL) (*sql.DB, error) {
 		return sql.Open("mysql", c.FormatDSN())
 	}
 	return sql.Open("pgx", u.String())
+}
+
+// NewServerVault is a new test database of kind (serverdb.PostgreSQL or
+// serverdb.MySQL) holding Vaultwarden's schema with seed ciphers
+// (vaultsim.CreateServerVault).
+func NewServerVault(t testing.TB, kind string, seed int) *serverdb.URL {
+	t.Helper()
+	raw := NewPostgres
+	if kind == serverdb.MySQL {
+		raw = NewMySQL
+	}
+	u, err := serverdb.Parse(raw(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := serverdb.Open(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := vaultsim.CreateServerVault(ctx, db, kind, seed); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// WaitFor polls cond until it holds, failing the test after a minute.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached in a minute", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
