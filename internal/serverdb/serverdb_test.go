@@ -45,10 +45,7 @@ func TestDumpDuringWrites(t *testing.T) {
 			}
 			defer db.Close()
 
-			l := &vaultsim.ServerLedger{}
-			stop := make(chan struct{})
-			done := make(chan error, 1)
-			go func() { done <- vaultsim.ServerWorkload(ctx, db, kind, stop, l) }()
+			l, stop := vaultsim.StartServerWorkload(ctx, db, kind)
 			testenv.WaitFor(t, "20 transactions", func() bool { _, a := l.Counts(); return a >= 20 })
 
 			_, ackedBefore := l.Counts()
@@ -65,8 +62,7 @@ func TestDumpDuringWrites(t *testing.T) {
 			}
 			// Keep writing after the dump so later transactions exist to be left out.
 			testenv.WaitFor(t, "10 transactions after the dump", func() bool { s, _ := l.Counts(); return s >= startedAfter+10 })
-			close(stop)
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Fatalf("workload: %v", err)
 			}
 			info := snap.Info()

@@ -83,10 +83,7 @@ func TestServerDB_SnapshotRestore(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer db.Close()
-			l := &vaultsim.ServerLedger{}
-			stop := make(chan struct{})
-			done := make(chan error, 1)
-			go func() { done <- vaultsim.ServerWorkload(ctx, db, kind, stop, l) }()
+			l, stop := vaultsim.StartServerWorkload(ctx, db, kind)
 			testenv.WaitFor(t, "20 transactions", func() bool { _, a := l.Counts(); return a >= 20 })
 			_, ackedBefore := l.Counts()
 			res, err := snapshot.Run(ctx, snapshot.Options{
@@ -99,8 +96,7 @@ func TestServerDB_SnapshotRestore(t *testing.T) {
 				t.Fatalf("Run: %v", err)
 			}
 			testenv.WaitFor(t, "10 transactions after the snapshot", func() bool { s, _ := l.Counts(); return s >= startedAfter+10 })
-			close(stop)
-			if err := <-done; err != nil {
+			if err := stop(); err != nil {
 				t.Fatalf("workload: %v", err)
 			}
 			if res.Degraded || res.DBCopyBytes != 0 {

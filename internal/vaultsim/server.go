@@ -174,6 +174,16 @@ func (l *ServerLedger) Entries() (acked []bool, xid []string) {
 	return append([]bool(nil), l.acked...), append([]string(nil), l.xid...)
 }
 
+// StartServerWorkload runs ServerWorkload in the background until stop is
+// called; stop returns the workload's error.
+func StartServerWorkload(ctx context.Context, db *sql.DB, kind string) (l *ServerLedger, stop func() error) {
+	l = &ServerLedger{}
+	quit := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- ServerWorkload(ctx, db, kind, quit, l) }()
+	return l, func() error { close(quit); return <-done }
+}
+
 // ServerWorkload writes transactions (ServerCipherID("work", i)) one after
 // the other into l until stop is closed; it returns the first error.
 func ServerWorkload(ctx context.Context, db *sql.DB, kind string, stop <-chan struct{}, l *ServerLedger) error {
