@@ -11,11 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/snapshot"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // TestNode_ServerDatabase runs a primary with a PostgreSQL DATABASE_URL: no
@@ -75,7 +76,7 @@ func TestNode_ServerDatabase(t *testing.T) {
 		t.Fatal("the database password appears in the logs or the status")
 	}
 
-	plain, err := target.Open(ctx, cfg, nil)
+	plain, err := bucket.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +91,7 @@ func TestNode_ServerDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: plain, Name: "latest", To: filepath.Join(t.TempDir(), "r"),
-		Keys: snapshot.KeysFromConfig(cfg), DatabaseURL: dst})
+		Keys: wiring.SnapshotKeys(cfg), DatabaseURL: dst})
 	if err != nil {
 		t.Fatalf("restore: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
@@ -183,7 +184,7 @@ func TestServerDB_DamagedArchiveLoadsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := store.Get(ctx, snapshot.Prefix+res.Name, 0, -1)
+	rc, err := store.Get(ctx, layout.Snapshots+res.Name, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +206,7 @@ func TestServerDB_DamagedArchiveLoadsNothing(t *testing.T) {
 		"tampered":  tampered,
 	} {
 		t.Run(name, func(t *testing.T) {
-			key := snapshot.Prefix + name + "-" + res.Name
+			key := layout.Snapshots + name + "-" + res.Name
 			if _, err := store.Put(ctx, key, bytes.NewReader(body), objstore.PutOptions{}); err != nil {
 				t.Fatal(err)
 			}
