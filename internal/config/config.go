@@ -9,8 +9,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/serverdb"
+	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
 // Role is a node's role (NODE_ROLE).
