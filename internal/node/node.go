@@ -258,6 +258,9 @@ func (n *Node) startWithServerDB(ctx context.Context) error {
 	if err := os.MkdirAll(n.cfg.DataFolder, 0o750); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
+	if err := vault.Recover(n.cfg.DataFolder, n.log); err != nil { // an interrupted snapshot restore
+		return fmt.Errorf("data folder: %w", err)
+	}
 	n.startServerDB()
 	if err := n.startFileSync(ctx); err != nil {
 		return err
