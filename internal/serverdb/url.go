@@ -89,6 +89,10 @@ func Parse(s string) (*URL, error) {
 		u.Password, _ = pu.User.Password()
 	}
 	u.Params = pu.Query()
+	if p := u.Params.Get("password"); p != "" && u.Password == "" {
+		u.Password = p // libpq accepts the password as a parameter too
+	}
+	u.Params.Del("password")
 	u.Database = strings.TrimPrefix(pu.Path, "/")
 	if u.Database == "" {
 		return nil, errors.New("no database name (the URL's path)")

@@ -40,6 +40,9 @@ func TestParse(t *testing.T) {
 	if u, _ := serverdb.Parse("postgresql://vw:p%40ss%2Fw0rd@db/vw"); u.Password != "p@ss/w0rd" {
 		t.Errorf("percent-encoded password = %q", u.Password)
 	}
+	if u, _ := serverdb.Parse("postgresql://vw@db/vw?password=s3cretpw&sslmode=disable"); u.Password != "s3cretpw" || strings.Contains(u.String(), "s3cretpw") {
+		t.Errorf("password parameter: %q, shown as %s", u.Password, u)
+	}
 }
 
 func TestParse_Refusals(t *testing.T) {
