@@ -340,7 +340,7 @@ func checkStatus(t *testing.T, doc *status.Status, statusFile string) {
 	if st, _ := file["status"].(string); st != status.StateOK && st != status.StateStarting {
 		t.Errorf("status file status = %v", file["status"])
 	}
-	if file["role"] != config.RolePrimary {
+	if file["role"] != string(config.RolePrimary) {
 		t.Errorf("status file role = %v, want primary", file["role"])
 	}
 	ts, _ := file["timestamp"].(float64)
