@@ -80,6 +80,9 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	if opts.DatabaseURL != nil && opts.Snapshot == "" {
 		return usageErrorf("restore: --database-url loads a snapshot's dump; give --snapshot NAME|latest")
 	}
+	if cfg.Server != nil && opts.Snapshot == "" {
+		return usageErrorf("restore: DATABASE_URL names a %s server, which has no replica, only snapshots; give --snapshot NAME|latest", cfg.Server.Kind)
+	}
 	log := newLogger(cfg, a.stderr)
 	plain, err := bucket.Open(ctx, cfg, log)
 	if err != nil {

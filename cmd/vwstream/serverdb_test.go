@@ -64,6 +64,9 @@ func TestServerDB_Commands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "r3", "database.pgdump")); err != nil {
 		t.Error(err)
 	}
+	if out := step(exitUsage, "restore", "--to", filepath.Join(dir, "r4")); !strings.Contains(out, "has no replica, only snapshots") {
+		t.Errorf("replica restore with a server database:\n%s", out)
+	}
 
 	pu, _ := url.Parse(srcURL)
 	pu.User = url.UserPassword(pu.User.Username(), "Wr0ngPassw0rd")
