@@ -139,8 +139,8 @@ func attachmentRows(ctx context.Context, q queryer) ([]AttachmentRow, error) {
 	return out, rows.Err()
 }
 
-// Attachments are the attachment rows of the snapshot; nil on MySQL, whose
-// snapshot belongs to mysqldump (then no row makes the snapshot degraded).
+// Attachments are the attachment rows of the snapshot: on PostgreSQL read in
+// Begin, on MySQL read from the dump stream, so complete once WriteTo returned.
 func (s *Snapshot) Attachments() []AttachmentRow { return s.rows }
 
 // Info is complete once WriteTo returned without error.
@@ -170,6 +170,7 @@ func (s *Snapshot) WriteTo(ctx context.Context, w io.Writer) error {
 		return fmt.Errorf("dump: %w", err)
 	}
 	s.info.Tables = counter.counts
+	s.rows = counter.rows
 	return nil
 }
 

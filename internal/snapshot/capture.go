@@ -47,13 +47,16 @@ type Source struct {
 
 // capture is a consistent database copy plus the list of files to archive.
 type capture struct {
-	dbCopy  string // temporary copy of the database
-	dbSize  int64
-	db      DBInfo
-	files   []entry            // archive name -> path on disk, in archive order
-	rows    []attachment       // attachment rows of the copy
-	server  *serverdb.Snapshot // a server database's open snapshot, dumped into the archive
-	cleanup func() error
+	dbCopy string // temporary copy of the database
+	dbSize int64
+	db     DBInfo
+	files  []entry            // archive name -> path on disk, in archive order
+	rows   []attachment       // attachment rows of the copy
+	server *serverdb.Snapshot // a server database's open snapshot, dumped into the archive
+	// checkRows: the server database's attachment rows are checked against
+	// the archived files (attachments are included).
+	checkRows bool
+	cleanup   func() error
 }
 
 type entry struct {

@@ -42,10 +42,12 @@ func captureServer(ctx context.Context, src Source) (*capture, error) {
 	if err != nil {
 		return nil, fmt.Errorf("capture database: %w", err)
 	}
-	c := &capture{server: s, cleanup: s.Close}
+	c := &capture{server: s, cleanup: s.Close, checkRows: src.AttachmentsFolder != ""}
 	c.db = DBInfo{Path: dumpBase(src.Server.Kind)}
-	for _, r := range s.Attachments() {
-		c.rows = append(c.rows, attachment{path: r.Path, size: r.Size})
+	if c.checkRows {
+		for _, r := range s.Attachments() { // PostgreSQL's, read in the snapshot
+			c.rows = append(c.rows, attachment{path: r.Path, size: r.Size})
+		}
 	}
 	if err := c.listFiles(src); err != nil {
 		return nil, errors.Join(err, s.Close())
@@ -68,6 +70,12 @@ func writeDump(ctx context.Context, tw *tar.Writer, c *capture, m *Manifest) err
 		return fmt.Errorf("end snapshot transaction: %w", err)
 	}
 	info = c.server.Info()
+	if info.Kind == serverdb.MySQL && c.checkRows {
+		// mysqldump's snapshot: its rows are known only from the dump.
+		for _, r := range c.server.Attachments() {
+			c.rows = append(c.rows, attachment{path: r.Path, size: r.Size})
+		}
+	}
 	m.Files = append(m.Files, pw.files...)
 	m.DB = DBInfo{Path: pw.base, Tables: info.Tables, Server: &info}
 	return nil

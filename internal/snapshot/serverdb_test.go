@@ -162,6 +162,17 @@ func TestServerDB_SnapshotRestore(t *testing.T) {
 				t.Errorf("dump parts left in the restored folder: %v", err)
 			}
 
+			// An attachment row without its file makes a snapshot degraded
+			// (PostgreSQL: rows read in the snapshot; MySQL: from the dump).
+			if err := vaultsim.AddServerAttachment(ctx, db, 2, "att-missing", 5); err != nil {
+				t.Fatal(err)
+			}
+			res3, err := snapshot.Run(ctx, snapshot.Options{Source: serverSource(dir, u), Logger: logger},
+				[]snapshot.Destination{{Name: "target", Store: newLocal(t)}})
+			if err != nil || !res3.Degraded || res3.MissingAttachments != 1 {
+				t.Fatalf("snapshot with a row without its file: degraded %v, missing %d, %v; want degraded, 1", res3.Degraded, res3.MissingAttachments, err)
+			}
+
 			js, _ := json.Marshal([]any{res, got, got2})
 			for what, text := range map[string]string{"logs": logs.String(), "results": string(js), "error": errText} {
 				if strings.Contains(text, u.Password) || strings.Contains(text, dst.Password) {
