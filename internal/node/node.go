@@ -258,7 +258,8 @@ func (n *Node) startWithServerDB(ctx context.Context) error {
 	if err := checkServerDB(n.cfg); err != nil {
 		return err
 	}
-	data, ready := bucket.DataLater(ctx, n.plain, n.cfg, bucket.WriteKey)
+	n.writes = lease.NewGuard(n.plain)
+	data, ready := bucket.DataLater(ctx, n.writes, n.cfg, bucket.WriteKey)
 	n.data = data
 	err := n.acquireLease(ctx)
 	if err := bucket.AfterKey(ctx, ready, err); err != nil {
