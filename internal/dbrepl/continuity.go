@@ -111,21 +111,23 @@ func writeFileAtomic(path string, b []byte, durable bool) error {
 }
 
 // continuityBase is the last transaction start-up may trust: the marker's,
-// or without a marker (a state folder from an earlier version, or a new
-// database) the newest local LTX file.
-func continuityBase(dbPath string) (ltx.TXID, error) {
+// or without a marker the newest local LTX file. legacy reports local files
+// without a marker: a state folder of a version without these checks, whose
+// replica may have holes already; the first file of this start is then
+// written as a full copy, which makes restores of every later state whole.
+func continuityBase(dbPath string) (base ltx.TXID, legacy bool, err error) {
 	local, err := localStateTXID(dbPath)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	proven, ok, err := readContinuityMarker(dbPath)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if ok && proven < local {
-		return proven, nil
+		return proven, false, nil
 	}
-	return local, nil
+	return local, !ok && local > 0, nil
 }
 
 // ltxSummary is what continuity needs of a local LTX file.
@@ -198,6 +200,9 @@ func (r *Replicator) checkContinuity(ctx context.Context) (proven, repaired bool
 		}
 	}
 	reason := ""
+	if r.legacy {
+		reason = "first start with continuity checks: the replica written before may have holes"
+	}
 	prev, err := readLTXSummary(r.db, base)
 	if base > 0 && err != nil {
 		reason = fmt.Sprintf("the last file before the restart (transaction %d) is unreadable: %v", base, err)

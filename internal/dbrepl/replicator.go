@@ -102,6 +102,7 @@ type Replicator struct {
 	syncMu         sync.Mutex
 	continuityBase ltx.TXID // last transaction trusted at start (continuity.go)
 	proven         bool     // the first files written after start are proven
+	legacy         bool     // state folder without a continuity marker: write a full copy
 	markedTXID     ltx.TXID // last transaction recorded in the continuity marker
 
 	statMu     sync.Mutex
@@ -197,7 +198,7 @@ func (r *Replicator) Start(ctx context.Context) error {
 		return fmt.Errorf("start replication: read replica position: %w", err)
 	}
 	r.baseTXID = base
-	if r.continuityBase, err = continuityBase(r.opt.DBPath); err != nil {
+	if r.continuityBase, r.legacy, err = continuityBase(r.opt.DBPath); err != nil {
 		return fmt.Errorf("start replication: %w", err)
 	}
 	if _, err := os.Stat(metaDir(r.opt.DBPath)); err == nil {

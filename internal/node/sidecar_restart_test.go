@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,13 +16,41 @@ import (
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
+// walSalts reads the salts of a WAL's header; SQLite changes them when it
+// restarts the WAL from its beginning.
+func walSalts(t *testing.T, path string) [8]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var hdr [32]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		t.Fatalf("read WAL header: %v", err)
+	}
+	return [8]byte(hdr[16:24])
+}
+
+// walRestarted waits until the WAL at path has restarted (its salts changed).
+func walRestarted(t *testing.T, path string, timeout time.Duration) {
+	t.Helper()
+	first := walSalts(t, path)
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if walSalts(t, path) != first {
+			return
+		}
+	}
+	t.Fatalf("SQLite did not restart the WAL within %s", timeout)
+}
+
 // TestRun_SidecarRestartsLeaveNoHoles: in sidecar mode (no child) the writer
 // does not stop with vwstream. A writer with SQLite's default automatic
 // checkpoint commits numbered rows at 50 tx/s while `vwstream run` is stopped
 // (SIGTERM and kill -9 in turn) and started again on the same folder, staying
-// down for some seconds each time: SQLite checkpoints and restarts its WAL
-// meanwhile, so frames written after vwstream's last capture are gone from
-// the WAL by the time it starts again. After the cycles the writer stops, a
+// down each time until SQLite has checkpointed and restarted its WAL, so the
+// frames written after vwstream's last capture are no longer in the WAL when
+// it starts again. After the cycles the writer stops, a
 // last run catches up, and the replica must hold every committed row: a row
 // missing while later ones are present is a hole.
 // It runs 10 cycles, 30 with VWSTREAM_SOAK=1; VWSTREAM_SIDECAR_CYCLES sets the number.
@@ -66,9 +95,11 @@ func TestRun_SidecarRestartsLeaveNoHoles(t *testing.T) {
 		p.signal(sig)
 		p.wait(60 * time.Second)
 		repairs += strings.Count(p.stderr.String(), "continuity")
-		// Down long enough for SQLite to checkpoint and restart its WAL
-		// (about every 1,000 pages written).
-		time.Sleep(3*time.Second + rand.N(3*time.Second))
+		// Down until SQLite's automatic checkpoint (every 1,000 pages or so)
+		// has copied the WAL into the database and the next commit restarted
+		// the WAL (new salts), then start again at once: the new WAL is still
+		// shorter than the old one, as after any short outage.
+		walRestarted(t, filepath.Join(data, vaultsim.DBName+"-wal"), 30*time.Second)
 		if writer.exited() {
 			t.Fatalf("the writer stopped: %s", writer.stderr.String())
 		}

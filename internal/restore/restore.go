@@ -71,6 +71,11 @@ const (
 // it, since it identifies the volume, not the data.
 const NodeIDFile = ".vwstream-node-id"
 
+// LockFile names the file in the data folder that the running node holds an
+// exclusive lock on; like NodeIDFile it belongs to the volume and is never
+// replaced by a restore.
+const LockFile = ".vwstream.lock"
+
 // Replica restores the database and files into opts.Dir. Nothing in Dir changes
 // until both are restored and the database passed its integrity check; with
 // Force, the entries they replace are moved aside first and removed only after
@@ -163,7 +168,7 @@ func entries(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, de := range des {
-		if strings.HasPrefix(de.Name(), stagePrefix) || strings.HasPrefix(de.Name(), asidePrefix) || de.Name() == NodeIDFile {
+		if strings.HasPrefix(de.Name(), stagePrefix) || strings.HasPrefix(de.Name(), asidePrefix) || de.Name() == NodeIDFile || de.Name() == LockFile {
 			continue
 		}
 		names = append(names, de.Name())

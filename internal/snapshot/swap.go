@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vwstream/vwstream/internal/restore"
 )
 
 // isMountPoint reports whether dir is on another device than its parent.
@@ -50,7 +52,7 @@ func swapContents(tmp, to string, log *slog.Logger) error {
 	}
 	for _, e := range entries {
 		p := filepath.Join(to, e.Name())
-		if p == tmp || p == old {
+		if p == tmp || p == old || e.Name() == restore.LockFile { // the lock stays with the volume
 			continue
 		}
 		if err := os.Rename(p, filepath.Join(old, e.Name())); err != nil {

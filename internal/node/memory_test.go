@@ -1,0 +1,101 @@
+package node_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/testenv"
+)
+
+// maxResidentMiB is the resident memory a started node may keep: the smallest
+// hosts run Vaultwarden and vwstream in 512 MB.
+const maxResidentMiB = 64
+
+// residentMiB reads VmRSS of a running process from /proc.
+func residentMiB(t *testing.T, pid int) float64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", rest, err)
+			}
+			return kb / 1024
+		}
+	}
+	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	return 0
+}
+
+// TestRun_ResidentMemoryAfterStart: after start-up has settled, `vwstream run`
+// keeps at most maxResidentMiB resident on every start path: a new bucket
+// with a passphrase (the key is created, scrypt at its real cost), the same
+// bucket again (the key is unwrapped), a secondary, a new bucket given
+// ENCRYPTION_KEY with a passphrase (the key is adopted, wrapped with scrypt)
+// and the key alone. Measured from /proc/PID/status, the highest of a few
+// readings a few seconds after the node reported itself started.
+func TestRun_ResidentMemoryAfterStart(t *testing.T) {
+	vwstream, _ := binaries(t)
+	work := t.TempDir()
+	statusAddr := freeAddr(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sA, sB := testenv.NewS3(t), testenv.NewS3(t)
+	dataA, dataB, dataC := filepath.Join(work, "a"), filepath.Join(work, "b"), filepath.Join(work, "c")
+	createVault(t, dataA, 41)
+	createVault(t, dataC, 42)
+	noPass := "ENCRYPTION_PASSPHRASE="
+	primary := func(d *status.Status) bool { return replicating(d) }
+	secondary := func(d *status.Status) bool { return d.Role == config.RoleSecondary && d.Status == status.StateOK }
+
+	paths := []struct {
+		name  string
+		env   []string
+		ready func(*status.Status) bool
+	}{
+		{"new bucket, passphrase", runEnv(sA, dataA, "STATUS_ADDR="+statusAddr), primary},
+		{"existing bucket, passphrase", runEnv(sA, dataA, "STATUS_ADDR="+statusAddr), primary},
+		{"secondary, passphrase", runEnv(sA, dataB, "STATUS_ADDR="+statusAddr, "NODE_ROLE=secondary"), secondary},
+		{"new bucket, ENCRYPTION_KEY with passphrase", runEnv(sB, dataC, "STATUS_ADDR="+statusAddr, "ENCRYPTION_KEY="+id.String()), primary},
+		{"existing bucket, ENCRYPTION_KEY alone", runEnv(sB, dataC, "STATUS_ADDR="+statusAddr, "ENCRYPTION_KEY="+id.String(), noPass), primary},
+	}
+	var report []string
+	for _, p := range paths {
+		proc := startProc(t, "vwstream run ("+p.name+")", p.env, vwstream, "run")
+		waitStatus(t, proc, statusAddr, "start-up", p.ready)
+		time.Sleep(3 * time.Second)
+		var rss float64
+		for range 4 {
+			rss = max(rss, residentMiB(t, proc.cmd.Process.Pid))
+			time.Sleep(500 * time.Millisecond)
+		}
+		proc.signal(syscall.SIGTERM)
+		if code := proc.wait(60 * time.Second); code != 0 {
+			t.Fatalf("%s: exit %d after SIGTERM", p.name, code)
+		}
+		report = append(report, fmt.Sprintf("%s: %.1f MiB", p.name, rss))
+		if rss > maxResidentMiB {
+			t.Errorf("%s: %.1f MiB resident after start-up, want <= %d", p.name, rss, maxResidentMiB)
+		}
+	}
+	t.Log("resident memory after start-up: " + strings.Join(report, "; "))
+}
