@@ -22,26 +22,30 @@ import (
 // hosts run Vaultwarden and vwstream in 512 MB.
 const maxResidentMiB = 64
 
-// residentMiB reads VmRSS of a running process from /proc.
-func residentMiB(t *testing.T, pid int) float64 {
+// procStatusMiB reads the memory fields of a running process's
+// /proc/PID/status (VmRSS, RssAnon, RssFile, ...) in MiB.
+func procStatusMiB(t *testing.T, pid int) map[string]float64 {
 	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
+	out := map[string]float64{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				t.Fatalf("VmRSS %q: %v", rest, err)
-			}
-			return kb / 1024
+		name, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok || !strings.HasSuffix(rest, " kB") {
+			continue
+		}
+		if kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64); err == nil {
+			out[name] = kb / 1024
 		}
 	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
-	return 0
+	if _, ok := out["VmRSS"]; !ok {
+		t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	}
+	return out
 }
 
 // TestRun_ResidentMemoryAfterStart: after start-up has settled, `vwstream run`
@@ -83,16 +87,19 @@ func TestRun_ResidentMemoryAfterStart(t *testing.T) {
 		proc := startProc(t, "vwstream run ("+p.name+")", p.env, vwstream, "run")
 		waitStatus(t, proc, statusAddr, "start-up", p.ready)
 		time.Sleep(3 * time.Second)
-		var rss float64
+		var rss, anon, file float64
 		for range 4 {
-			rss = max(rss, residentMiB(t, proc.cmd.Process.Pid))
+			m := procStatusMiB(t, proc.cmd.Process.Pid)
+			if m["VmRSS"] > rss {
+				rss, anon, file = m["VmRSS"], m["RssAnon"], m["RssFile"]+m["RssShmem"]
+			}
 			time.Sleep(500 * time.Millisecond)
 		}
 		proc.signal(syscall.SIGTERM)
 		if code := proc.wait(60 * time.Second); code != 0 {
 			t.Fatalf("%s: exit %d after SIGTERM", p.name, code)
 		}
-		report = append(report, fmt.Sprintf("%s: %.1f MiB", p.name, rss))
+		report = append(report, fmt.Sprintf("%s: %.1f MiB (anonymous %.1f, program and files %.1f)", p.name, rss, anon, file))
 		if rss > maxResidentMiB {
 			t.Errorf("%s: %.1f MiB resident after start-up, want <= %d", p.name, rss, maxResidentMiB)
 		}
