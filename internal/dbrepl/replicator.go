@@ -240,13 +240,14 @@ func (r *Replicator) Start(ctx context.Context) error {
 		return fmt.Errorf("start replication of %s: %w", r.opt.DBPath, err)
 	}
 	// The first capture proves that the replica continues where it stopped,
-	// and makes it whole if not, before start-up reports success.
+	// and makes it whole if not, before start-up reports success. An upload
+	// that fails now is retried by the sync loop, whose first tick is at once.
 	r.db = db
 	if repaired, err := r.capture(ctx); err != nil {
 		r.opt.Logger.Warn("first capture before start failed; the sync loop retries", "db", r.opt.DBPath, "error", err)
 	} else if repaired {
 		if err := db.Replica.Sync(ctx); err != nil {
-			return fmt.Errorf("start replication of %s: upload the full copy: %w", r.opt.DBPath, err)
+			r.opt.Logger.Warn("upload of the full copy failed; the sync loop retries", "db", r.opt.DBPath, "error", err)
 		}
 	}
 	if err := s.Open(ctx); err != nil {
