@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/benbjohnson/litestream"
 )
 
 // syncBuffer is a log sink for a replicator's goroutines.
@@ -112,5 +114,56 @@ func TestReplicator_WALRestartWhileStopped(t *testing.T) {
 	insertBatch(t, db, 301, 310)
 	if log := runOnce(t, path, store); strings.Contains(log, "continuity") {
 		t.Fatalf("the start after a repair wrote another full copy:\n%s", log)
+	}
+}
+
+// TestReplicator_UnprovenFilesOfAKilledRun: a run that captured the WAL after
+// a restart and died before proving it (and before uploading) leaves an
+// unproven file behind; the next start proves from the marker's position,
+// not from that file, and makes the replica whole.
+func TestReplicator_UnprovenFilesOfAKilledRun(t *testing.T) {
+	store := newMemStore()
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	insertBatch(t, db, 0, 100)
+	runOnce(t, path, store)
+
+	insertBatch(t, db, 100, 300)
+	checkpoint(t, db)
+	insertBatch(t, db, 300, 301)
+	// The engine alone, as a run killed right after its first capture: the
+	// upload fails, so the file it wrote stays local and unproven.
+	down := &failingStore{memStore: store}
+	down.failPuts.Store(true)
+	engine := litestream.NewDB(path)
+	engine.MonitorInterval = 0
+	engine.ShutdownSyncTimeout = 0
+	replica := litestream.NewReplicaWithClient(engine, newReplicaClient(down, slog.New(slog.DiscardHandler)))
+	replica.MonitorEnabled = false
+	engine.Replica = replica
+	if err := engine.Open(); err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_ = engine.Close(context.Background()) // the upload fails
+	local, err := localStateTXID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if proven, _, _ := readContinuityMarker(path); proven >= local {
+		t.Fatalf("the engine wrote nothing unproven (marker %d, local %d)", proven, local)
+	}
+
+	if log := runOnce(t, path, store); !strings.Contains(log, "continuity") {
+		t.Errorf("the start after the killed run did not repair:\n%s", log)
+	}
+	out := filepath.Join(t.TempDir(), "restored", "db.sqlite3")
+	if _, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := itemIDs(t, out); !slices.Equal(got, seq(0, 301)) {
+		t.Fatalf("restored %d rows of 301", len(got))
 	}
 }
