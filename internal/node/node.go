@@ -168,6 +168,13 @@ func (n *Node) Replication() (st dbrepl.Status, ok bool) {
 // exits or the lease is lost; then it shuts down in order. The error reports the
 // child's failure and any flush that did not complete.
 func (n *Node) Run(ctx context.Context) error {
+	// One live process per data folder (lock.go), before anything is served,
+	// written or asked of the bucket.
+	lock, lockErr := lockDataFolder(n.cfg.DataFolder)
+	if lockErr != nil {
+		return lockErr
+	}
+	defer lock.release()
 	statusCtx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
 	statusDone := n.serveStatus(statusCtx)
 	defer func() { stopStatus(); <-statusDone }()
