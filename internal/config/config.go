@@ -68,6 +68,7 @@ type Config struct {
 	Encryption  EncryptionConfig
 	Notify      NotifyConfig
 	Health      HealthConfig
+	Containers  ContainersConfig
 	Log         LogConfig
 	Vaultwarden VaultwardenConfig
 
@@ -192,6 +193,18 @@ type VaultwardenConfig struct {
 // Sealed reports whether db/ and files/ are encrypted: a passphrase or the
 // bucket key itself is set.
 func (c *Config) Sealed() bool { return c.Encryption.Passphrase != "" || c.Encryption.Key != "" }
+
+// ContainersConfig is the container operations around a snapshot: stopping
+// labelled containers and running their command labels.
+type ContainersConfig struct {
+	// Enabled is true when BACKUP_STOP_DURING_BACKUP_LABEL (or its alias) or
+	// EXEC_LABEL is set: snapshots then need the Docker Engine and refuse to
+	// run without it.
+	Enabled    bool
+	DockerHost string // DOCKER_HOST
+	StopLabel  string // a label value (matched under the stop label keys), or key=value
+	ExecLabel  string // "" runs every container's command labels
+}
 
 // Remote reports whether the target is an S3 bucket rather than the local folder.
 func (c *Config) Remote() bool { return c.S3.Bucket != "" }
