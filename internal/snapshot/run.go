@@ -26,7 +26,9 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	start := o.Now()
 	res.Time = start
 	var cleanups []func() error
+	var resumeErr error // restart or post command failure: the run fails with it
 	defer func() {
+		err = errors.Join(err, resumeErr)
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			if cerr := cleanups[i](); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("snapshot cleanup: %w", cerr))
@@ -55,14 +57,15 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	key := Prefix + res.Name
 	log := o.Logger.With("name", res.Name)
 
-	// 1. Capture.
-	c, err := captureSource(ctx, o.Source)
+	// 1. Capture, inside o.Quiesce and its Resume when set (containers
+	// stopped, their data spooled, restarted before step 2).
+	c, resumeErr, err := o.captureQuiesced(ctx, res)
 	if err != nil {
 		return res, fmt.Errorf("snapshot: %w", err)
 	}
 	cleanups = append(cleanups, c.cleanup)
 	res.DBCopyBytes = c.dbSize
-	log.Info("snapshot captured", "db_copy_bytes", c.dbSize, "files", len(c.files), "attachment_rows", len(c.rows))
+	log.Info("snapshot captured", "db_copy_bytes", c.dbSize, "files", len(c.files), "attachment_rows", len(c.rows), "containers_stopped", len(res.Containers), "spool_bytes", res.SpoolBytes)
 	m := &Manifest{Format: ManifestFormat, Version: o.Version, CapturedAt: start.UTC(), DB: c.db}
 
 	// 2-5. Archive, compress, encrypt, upload: one stream into the first destination.
