@@ -252,3 +252,16 @@ func (c *Config) requireReplicaEncryption() error {
 		Accepted: "set ENCRYPTION_PASSPHRASE (or ENCRYPTION_PASSPHRASE_FILE, GPG_PASSPHRASE, AGE_PASSPHRASE, ENCRYPTION_KEY), or ALLOW_UNENCRYPTED=true",
 	}
 }
+
+// SecretValues lists the values of the secret variables that are set
+// (passphrases, keys, tokens), for scrubbing text vwstream did not write
+// itself, such as the output of commands run inside containers.
+func (c *Config) SecretValues() []string {
+	var out []string
+	for _, r := range append(append([]resolved(nil), c.resolved...), c.rclone...) {
+		if r.secret && r.value != "" {
+			out = append(out, r.value)
+		}
+	}
+	return out
+}

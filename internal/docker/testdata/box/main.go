@@ -5,12 +5,18 @@
 //	box write FILE TEXT                    write TEXT into FILE
 //	box exit N                             exit with status N
 //	box id                                 print the user id
+//	box get URL                            exit 0 when URL answers 200 (a HEALTHCHECK)
+//
+// Installed as /bin/sh too, `sh -c "box CMD ARGS"` runs CMD ARGS split at
+// spaces, so command labels run in images without a shell.
 package main
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,14 +28,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "box: want run, echo, write, exit or id")
 		os.Exit(2)
 	}
-	switch args := os.Args[2:]; os.Args[1] {
+	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == "sh" && len(args) == 2 && args[0] == "-c" {
+		args = strings.Fields(args[1])
+		if len(args) > 0 && filepath.Base(args[0]) == "box" {
+			args = args[1:]
+		}
+	}
+	if len(args) == 0 {
+		os.Exit(2)
+	}
+	switch cmd, args := args[0], args[1:]; cmd {
 	case "run":
 		run(args)
 	case "echo":
 		fmt.Println(strings.Join(args, " "))
 		fmt.Fprintln(os.Stderr, "err")
 	case "write":
-		if err := os.WriteFile(args[0], []byte(args[1]), 0o644); err != nil {
+		if err := os.WriteFile(args[0], []byte(strings.Join(args[1:], " ")), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -38,6 +54,14 @@ func main() {
 		os.Exit(n)
 	case "id":
 		fmt.Println(os.Getuid())
+	case "get":
+		resp, err := http.Get(args[0])
+		if err != nil || resp.StatusCode != http.StatusOK {
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "box: unknown command %q\n", cmd)
+		os.Exit(127)
 	}
 }
 
