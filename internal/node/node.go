@@ -90,6 +90,9 @@ type Node struct {
 	repl  *dbrepl.Replicator  // set once replication has started
 	files *filesync.Syncer    // set once file sync has started
 	sched *snapshot.Scheduler // set on a primary with BACKUP_ENABLED
+	// quiesce runs the container operations around a snapshot's capture;
+	// nil when none are configured.
+	quiesce snapshot.Quiesce
 	// pulled fingerprints the replica state a secondary last restored.
 	pulled string
 	// pullMu serialises a secondary's pulls with promote and shutdown.
@@ -177,6 +180,11 @@ func (n *Node) Run(ctx context.Context) error {
 
 // start runs the start-up sequence, top to bottom.
 func (n *Node) start(ctx context.Context) error {
+	q, err := ContainerOps(ctx, n.cfg, n.log)
+	if err != nil {
+		return err
+	}
+	n.quiesce = q
 	plain, err := target.Open(ctx, n.cfg, n.log)
 	if err != nil {
 		return err
