@@ -51,13 +51,24 @@ func StaticBinary(t testing.TB, pkg, dir string) string {
 }
 
 // BuildImage builds tag from dockerfile with a context folder holding files
-// (name in the context -> path on disk, copied) and removes the image when
-// the test ends.
+// (name in the context -> path on disk, copied; a name ending in / with an
+// empty path is an empty folder with mode 1777, as /tmp) and removes the
+// image when the test ends.
 func BuildImage(t testing.TB, tag, dockerfile string, files map[string]string) {
 	t.Helper()
 	docker := Docker(t)
 	ctxDir := t.TempDir()
 	for name, src := range files {
+		if strings.HasSuffix(name, "/") && src == "" {
+			d := filepath.Join(ctxDir, name)
+			if err := os.Mkdir(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(d, 0o1777|os.ModeSticky); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		b, err := os.ReadFile(src)
 		if err != nil {
 			t.Fatal(err)
