@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/vwstream/vwstream/internal/testenv"
@@ -44,5 +47,37 @@ func TestCheck_DockerEngine(t *testing.T) {
 	_, out, _ = invoke(t, []string{"LOG_LEVEL=error", "DATA_FOLDER=" + v.Dir, "LOCAL_TARGET=" + filepath.Join(dir, "backup"), "DOCKER_HOST=" + missing}, "check")
 	if lineWith(out, "docker engine") != "" {
 		t.Fatalf("engine checked without container operations:\n%s", out)
+	}
+}
+
+// TestCheck_DockerSocketPermission: run as a user outside the socket's
+// group, check says so in one line.
+func TestCheck_DockerSocketPermission(t *testing.T) {
+	testenv.Docker(t)
+	if os.Getuid() != 0 {
+		t.Skip("runs check as another user, which needs root")
+	}
+	dir, err := os.MkdirTemp("", "vwstream-test-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "vwstream")
+	b, err := os.ReadFile(testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwstream")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "check")
+	cmd.Env = []string{"LOG_LEVEL=error", "DATA_FOLDER=" + dir, "LOCAL_TARGET=" + filepath.Join(dir, "backup"), "BACKUP_STOP_DURING_BACKUP_LABEL=true"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, _ := cmd.CombinedOutput()
+	if l := lineWith(string(out), "docker engine"); !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "permission denied") {
+		t.Fatalf("engine line %q\n%s", l, out)
 	}
 }
