@@ -97,26 +97,7 @@ func TestSidecar_Image(t *testing.T) {
 // container-operations file added; both normalise with docker-compose.
 func TestComposeSidecar_Config(t *testing.T) {
 	compose := testenv.Tool(t, "docker-compose")
-	root := t.TempDir()
-	dir := filepath.Join(root, "deploy")
-	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for src, dst := range map[string]string{"compose.sidecar.yml": "compose.sidecar.yml", "compose.sidecar.containers.yml": "compose.sidecar.containers.yml",
-		".env.example": ".env", "sidecar.Dockerfile": "sidecar.Dockerfile"} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range []string{"s3_secret_access_key", "encryption_passphrase"} {
-		if err := os.WriteFile(filepath.Join(dir, "secrets", s), []byte("x\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := layout(t, filepath.Join(t.TempDir(), "deploy"), "x", "compose.sidecar.yml", "compose.sidecar.containers.yml", "sidecar.Dockerfile")
 	config := func(files ...string) string {
 		args := []string{}
 		for _, f := range files {
