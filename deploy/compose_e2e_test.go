@@ -22,7 +22,15 @@ const e2ePassphrase = "correct horse battery staple"
 // health check). vwstream replicates from its own container; after `stop` and
 // `down` a restore from the target holds every transaction of the ledger.
 // The target is a folder (LOCAL_TARGET) bind-mounted into the sidecar.
-func TestComposeSidecar_UpDownLosesNothing(t *testing.T) {
+func TestComposeSidecar_UpDownLosesNothing(t *testing.T) { composeE2E(t, false) }
+
+// TestComposeSidecar_StopsVaultwardenForSnapshots adds
+// compose.sidecar.containers.yml and snapshots every 10 s: vwstream stops the
+// labelled stand-in through the mounted socket and starts it again, a
+// snapshot is stored, and nothing of the ledger is lost.
+func TestComposeSidecar_StopsVaultwardenForSnapshots(t *testing.T) { composeE2E(t, true) }
+
+func composeE2E(t *testing.T, containerOps bool) {
 	compose := testenv.Tool(t, "docker-compose")
 	testenv.Docker(t)
 	prefix := testenv.UniqueName(t)
@@ -49,7 +57,7 @@ ENTRYPOINT ["/vwload", "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "-
 	root := t.TempDir()
 	dir := filepath.Join(root, "deploy")
 	data, backup, ledgerDir := filepath.Join(root, "data"), filepath.Join(root, "backup"), filepath.Join(root, "ledger")
-	layout(t, dir, e2ePassphrase, "compose.sidecar.yml")
+	layout(t, dir, e2ePassphrase, "compose.sidecar.yml", "compose.sidecar.containers.yml")
 	for _, d := range []string{backup, ledgerDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -67,6 +75,8 @@ ENTRYPOINT ["/vwload", "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "-
     environment:
       LOCAL_TARGET: /backup
       LOG_LEVEL: debug
+      BACKUP_ENABLED: "` + strconv.FormatBool(containerOps) + `"
+      BACKUP_CRON: "@every 10s"
     volumes:
       - ` + data + `:/data
       - ` + backup + `:/backup
@@ -81,7 +91,11 @@ ENTRYPOINT ["/vwload", "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "-
 	env := append(os.Environ(), "VWSTREAM_IMAGE="+vwImage, "VAULTWARDEN_IMAGE="+standIn, "VAULTWARDEN_PORT=127.0.0.1:"+freePort(t))
 	project := strings.ReplaceAll(prefix, "-", "")
 	composeCmd := func(args ...string) *exec.Cmd {
-		cmd := exec.Command(compose, append([]string{"-p", project, "-f", "compose.sidecar.yml", "-f", "test.override.yml"}, args...)...)
+		files := []string{"-p", project, "-f", "compose.sidecar.yml"}
+		if containerOps {
+			files = append(files, "-f", "compose.sidecar.containers.yml")
+		}
+		cmd := exec.Command(compose, append(append(files, "-f", "test.override.yml"), args...)...)
 		cmd.Dir, cmd.Env = dir, env
 		return cmd
 	}
@@ -103,14 +117,22 @@ ENTRYPOINT ["/vwload", "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "-
 	run("up", "-d", "--no-build")
 
 	ledger := filepath.Join(ledgerDir, "ledger")
+	vw := strings.TrimSpace(run("ps", "-q", "vaultwarden"))
+	firstStart := testenv.DockerRun(t, "inspect", "--format", "{{.State.StartedAt}}", vw)
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
 		entries, _ := vaultsim.ReadLedger(ledger)
-		if len(entries) >= 300 {
+		done := len(entries) >= 300
+		if containerOps { // and the stand-in was stopped for a snapshot, stored, and runs again
+			snaps, _ := filepath.Glob(filepath.Join(backup, "vaultwarden", "snapshots", "*.tar.gz*"))
+			state := testenv.DockerRun(t, "inspect", "--format", "{{.State.Running}} {{.State.StartedAt}}", vw)
+			done = done && len(snaps) > 0 && strings.HasPrefix(state, "true ") && !strings.HasSuffix(state, " "+firstStart)
+		}
+		if done {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the stand-in wrote %d transactions in 3 minutes\n%s", len(entries), run("ps"))
+			t.Fatalf("after 3 minutes: %d transactions written\n%s", len(entries), run("ps"))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
