@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/snapshot"
@@ -116,7 +117,8 @@ func TestRun_QuiesceFailures(t *testing.T) {
 			local := newLocal(t)
 			store := &recordingStore{Store: local, failPut: tc.putErr}
 			q := &fakeQuiesce{stopped: 1, err: tc.qerr, dataDir: dir}
-			o := snapshot.Options{Quiesce: q.quiesce, Source: snapshot.SourceFromFolder(dir)}
+			var sent []notify.Event
+			o := snapshot.Options{Quiesce: q.quiesce, Source: snapshot.SourceFromFolder(dir), Notifier: notifierFunc(func(ev notify.Event) { sent = append(sent, ev) })}
 			res, err := snapshot.Run(t.Context(), o, []snapshot.Destination{{Name: "target", Store: store}})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || res.Error == "" {
 				t.Fatalf("Run: %v; want an error with %q", err, tc.want)
@@ -127,12 +129,19 @@ func TestRun_QuiesceFailures(t *testing.T) {
 			if left, _ := filepath.Glob(filepath.Join(dir, ".vwstream-*")); len(left) != 0 {
 				t.Fatalf("left behind: %v", left)
 			}
+			if len(sent) != 1 || sent[0].OK || len(sent[0].Containers) != 1 || !sent[0].Containers[0].Restarted {
+				t.Fatalf("notification: %+v; want the failure with the restarted container", sent)
+			}
 			if tc.qerr != nil && !store.firstPut.IsZero() {
 				t.Fatal("a failed pre command still uploaded")
 			}
 		})
 	}
 }
+
+type notifierFunc func(notify.Event)
+
+func (f notifierFunc) Notify(_ context.Context, ev notify.Event) error { f(ev); return nil }
 
 // TestRun_ResumeFailureFailsRun: a container that did not restart fails the
 // run (the snapshot itself is stored) and the result says which.
