@@ -1,6 +1,7 @@
 // Package docker is vwstream's only client of the Docker Engine API: version
-// negotiation, listing and inspecting containers, stopping and starting them
-// and running commands inside them (the Exec API).
+// negotiation, listing and inspecting containers, stopping and starting them,
+// running commands inside them (the Exec API), and what replacing a container
+// by a new image takes (raw inspection, pull, create, rename, remove).
 //
 // It speaks HTTP/1.1 to the Engine itself rather than importing an SDK: the
 // handful of endpoints it needs are stable across every Engine users run, and
@@ -13,9 +14,11 @@
 // answer; an Engine whose minimum is above MaxAPIVersion (or whose maximum is
 // below MinAPIVersion) is refused with one readable error.
 //
-// Adding an endpoint (the image updater needs create, rename, remove and
-// image pull) means one method here built on Client.do, with the request and
-// answer types beside it; nothing outside this package knows the wire format.
+// Adding an endpoint means one method here built on Client.do (JSON in and
+// out) or Client.send (a streamed answer), with its request and answer types
+// beside it; nothing outside this package knows the wire format. Errors name
+// the call and carry the Engine's message in one line; a 404 wraps
+// ErrNotFound.
 package docker
 
 import (

@@ -212,3 +212,58 @@ func TestClient_ExecStopStart(t *testing.T) {
 		t.Fatalf("inspect of a missing container: %v", err)
 	}
 }
+
+// TestClient_Replace walks what an image updater does: the running
+// container's configuration read raw, a replacement created from it under a
+// new name, the old one removed, the new one renamed and started; a pull from
+// a registry that does not answer is one readable error.
+func TestClient_Replace(t *testing.T) {
+	testenv.Docker(t)
+	img := boxImage(t)
+	name := testenv.UniqueName(t)
+	testenv.RemoveContainers(t, name, name+"-new")
+	testenv.DockerRun(t, "run", "-d", "--name", name, "--label", "vwstream.test=replace", "-e", "KEEP=1", img)
+	ctx := context.Background()
+	c, err := New(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	raw, err := c.InspectRaw(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old struct {
+		Config     json.RawMessage
+		HostConfig json.RawMessage
+	}
+	if err := json.Unmarshal(raw, &old); err != nil {
+		t.Fatal(err)
+	}
+	if id, err := c.ImageID(ctx, img); err != nil || !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("image id: %q %v", id, err)
+	}
+	id, err := c.Create(ctx, CreateOptions{Name: name + "-new", Config: old.Config, HostConfig: old.HostConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Remove(ctx, name, RemoveOptions{Force: true, Volumes: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rename(ctx, id, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Inspect(ctx, name)
+	if err != nil || info.ID != id || !info.State.Running || info.Config.Labels["vwstream.test"] != "replace" {
+		t.Fatalf("replacement: %+v %v", info, err)
+	}
+	err = c.Pull(ctx, "127.0.0.1:1/vwstream-test/none:latest")
+	if err == nil || !strings.HasPrefix(err.Error(), "docker ") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("pull from nowhere: %v", err)
+	}
+	t.Logf("pull from nowhere: %v", err)
+}
