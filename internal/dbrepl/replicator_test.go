@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/objstore/storetest"
 )
@@ -140,7 +141,7 @@ func TestReplicator_IdleMakesNoRequests(t *testing.T) {
 // hasLevel1 reports whether the store holds a level-1 LTX file.
 func hasLevel1(t *testing.T, store objstore.Store) bool {
 	t.Helper()
-	for _, err := range store.List(context.Background(), KeyPrefix+"/0001/") {
+	for _, err := range store.List(context.Background(), layout.DB+"0001/") {
 		if err != nil {
 			t.Fatal(err)
 		}

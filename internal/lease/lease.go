@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -116,7 +117,7 @@ func Acquire(ctx context.Context, store objstore.Store, opts Options) (*Lease, e
 	for range acquireAttempts {
 		info := Info{Holder: opts.Holder, TTL: opts.TTL.String(), Epoch: 1, Version: FormatVersion}
 		sent := stamp(&info, opts)
-		oi, err := store.Put(ctx, Key, bytes.NewReader(encode(info)), objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
+		oi, err := store.Put(ctx, layout.Lease, bytes.NewReader(encode(info)), objstore.PutOptions{IfNoneMatch: true, ContentType: "application/json"})
 		if err == nil {
 			opts.Logger.Info("lease acquired", "holder", info.Holder.String(), "expires_at", info.ExpiresAt.UTC().Format(time.RFC3339))
 			return start(store, opts, info, oi.ETag, sent), nil
@@ -137,7 +138,7 @@ func Acquire(ctx context.Context, store objstore.Store, opts Options) (*Lease, e
 		}
 		info.Epoch, info.AcquiredAt = cur.Epoch+1, time.Time{}
 		sent = stamp(&info, opts)
-		oi, err = store.Put(ctx, Key, bytes.NewReader(encode(info)), objstore.PutOptions{IfMatch: etag, ContentType: "application/json"})
+		oi, err = store.Put(ctx, layout.Lease, bytes.NewReader(encode(info)), objstore.PutOptions{IfMatch: etag, ContentType: "application/json"})
 		if err == nil {
 			opts.Logger.Warn("lease taken over", "holder", info.Holder.String(), "previous", cur.Holder.String(),
 				"previous_expires_at", cur.ExpiresAt.UTC().Format(time.RFC3339), "forced", opts.Force, "epoch", info.Epoch)
@@ -256,7 +257,7 @@ func (l *Lease) renew(deadline time.Time) error {
 	info, etag := l.info, l.etag
 	l.mu.Unlock()
 
-	oi, err := l.store.Stat(ctx, Key)
+	oi, err := l.store.Stat(ctx, layout.Lease)
 	if errors.Is(err, objstore.ErrNotFound) || (err == nil && oi.ETag != etag) {
 		return l.taken(ctx)
 	}
@@ -264,7 +265,7 @@ func (l *Lease) renew(deadline time.Time) error {
 		return fmt.Errorf("renew lease: %w", err)
 	}
 	sent := stamp(&info, l.opts)
-	oi, err = l.store.Put(ctx, Key, bytes.NewReader(encode(info)), objstore.PutOptions{IfMatch: etag, ContentType: "application/json"})
+	oi, err = l.store.Put(ctx, layout.Lease, bytes.NewReader(encode(info)), objstore.PutOptions{IfMatch: etag, ContentType: "application/json"})
 	if errors.Is(err, objstore.ErrPrecondition) || errors.Is(err, objstore.ErrNotFound) {
 		return l.taken(ctx)
 	}
@@ -338,7 +339,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	oi, err := l.store.Stat(ctx, Key)
+	oi, err := l.store.Stat(ctx, layout.Lease)
 	if errors.Is(err, objstore.ErrNotFound) {
 		return nil
 	}
@@ -349,7 +350,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		l.log.Warn("lease not deleted: it changed hands")
 		return nil
 	}
-	if err := l.store.Delete(ctx, Key); err != nil {
+	if err := l.store.Delete(ctx, layout.Lease); err != nil {
 		return fmt.Errorf("release lease: %w", err)
 	}
 	l.log.Info("lease released")

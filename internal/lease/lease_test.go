@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/testenv"
 )
@@ -179,7 +180,7 @@ func TestLease_LostWhenStolen(t *testing.T) {
 		a := mustAcquire(t, store, testOptions("host-a"))
 		thief := Info{Holder: Holder{Host: "thief", PID: 1, Node: "beef"}, ExpiresAt: time.Now().Add(time.Hour), Epoch: 9, Version: 1}
 		stolen := time.Now()
-		if _, err := store.Put(t.Context(), Key, bytes.NewReader(encode(thief)), objstore.PutOptions{}); err != nil {
+		if _, err := store.Put(t.Context(), layout.Lease, bytes.NewReader(encode(thief)), objstore.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -295,7 +296,7 @@ func TestPeek_NoLease(t *testing.T) {
 	if cur, err := Peek(t.Context(), s); cur != nil || err != nil {
 		t.Fatalf("Peek on an empty store = %+v, %v", cur, err)
 	}
-	if _, err := s.Put(t.Context(), Key, strings.NewReader("not json"), objstore.PutOptions{}); err != nil {
+	if _, err := s.Put(t.Context(), layout.Lease, strings.NewReader("not json"), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Acquire(t.Context(), s, testOptions("host-a"))

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/filesync"
@@ -27,7 +28,8 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/vault"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // Shutdown budget: the child gets ChildStopTimeout after SIGTERM, then file sync
@@ -73,36 +75,51 @@ type Node struct {
 	board    *status.Board
 	metrics  *status.Metrics
 	server   *status.Server
-	plain    objstore.Store
-	data     objstore.Store
-	lease    *lease.Lease
 	notifier *notify.Service
-	ready    chan struct{} // closed once start-up has finished
+	// quiesce runs the container operations around a snapshot's capture;
+	// nil when none are configured; set once at start.
+	quiesce snapshot.Quiesce
+	plain   objstore.Store // the target, instrumented; set once at start
+	// data is the data view of the target (sealed with the bucket key); set at
+	// start, and again by a promote under secondary.pullMu.
+	data  objstore.Store
+	ready chan struct{} // closed once start-up has finished
 	// childExit receives when the child ends on its own (not when we stop it
 	// to swap in newer data).
 	childExit chan struct{}
 	// promoted receives once a secondary has become the primary.
 	promoted chan struct{}
 
-	mu    sync.Mutex
-	role  string              // config.RolePrimary or RoleSecondary; promote changes it
-	child *child              // the current child process, nil in sidecar mode
-	repl  *dbrepl.Replicator  // set once replication has started
-	files *filesync.Syncer    // set once file sync has started
-	sched *snapshot.Scheduler // set on a primary with BACKUP_ENABLED
-	// quiesce runs the container operations around a snapshot's capture;
-	// nil when none are configured.
-	quiesce snapshot.Quiesce
-	// pulled fingerprints the replica state a secondary last restored.
-	pulled string
-	// pullMu serialises a secondary's pulls with promote and shutdown.
-	pullMu sync.Mutex
-	// promoteMu makes promotes one at a time.
-	promoteMu sync.Mutex
+	// mu guards role, child and everything in primary.
+	mu        sync.Mutex
+	role      config.Role // promote changes it
+	child     *child      // the current child process, nil in sidecar mode
+	primary   primaryState
+	secondary secondaryState
+
 	// stopping is set once shutdown began: nothing may start a child then.
 	stopping atomic.Bool
 	// restarts counts the child's restarts for a secondary's swaps.
 	restarts atomic.Int64
+}
+
+// primaryState is what a primary writes to the bucket with. Each field is set
+// once, at start or by a promote, and read, under Node.mu.
+type primaryState struct {
+	lease *lease.Lease        // the lease this node holds
+	repl  *dbrepl.Replicator  // set once replication has started
+	files *filesync.Syncer    // set once file sync has started
+	sched *snapshot.Scheduler // set with BACKUP_ENABLED
+}
+
+// secondaryState is a secondary's pulling, and its promotion.
+type secondaryState struct {
+	// pullMu serialises pulls with promote and shutdown; it guards pulled.
+	pullMu sync.Mutex
+	// pulled fingerprints the replica state last restored.
+	pulled string
+	// promoteMu makes promotes one at a time.
+	promoteMu sync.Mutex
 }
 
 // New prepares a node; Run starts it.
@@ -115,10 +132,9 @@ func New(opt Options) *Node {
 	if n.opt.ChildStopTimeout == 0 {
 		n.opt.ChildStopTimeout = DefaultChildStopTimeout
 	}
-	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: status.LimitsFrom(n.cfg)})
+	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: wiring.StatusLimits(n.cfg)})
 	n.metrics = status.NewMetrics(n.board)
-	notifier, err := notify.New(notify.Options{URLs: n.cfg.Notify.URLs, Level: n.cfg.Notify.Level,
-		Title: n.cfg.Notify.Title, Body: n.cfg.Notify.Body, Logger: n.log})
+	notifier, err := wiring.Notifier(n.cfg, n.log)
 	if err != nil {
 		n.log.Error("notifications are off", "error", err)
 	}
@@ -139,7 +155,7 @@ func (n *Node) Status() status.Status { return n.board.Snapshot() }
 // Replication reports replication progress; ok is false before it has started.
 func (n *Node) Replication() (st dbrepl.Status, ok bool) {
 	n.mu.Lock()
-	r := n.repl
+	r := n.primary.repl
 	n.mu.Unlock()
 	if r == nil {
 		return st, false
@@ -180,12 +196,12 @@ func (n *Node) Run(ctx context.Context) error {
 
 // start runs the start-up sequence, top to bottom.
 func (n *Node) start(ctx context.Context) error {
-	q, err := ContainerOps(ctx, n.cfg, n.log)
+	q, err := wiring.ContainerOps(ctx, n.cfg, n.log)
 	if err != nil {
 		return err
 	}
 	n.quiesce = q
-	plain, err := target.Open(ctx, n.cfg, n.log)
+	plain, err := bucket.Open(ctx, n.cfg, n.log)
 	if err != nil {
 		return err
 	}
@@ -200,13 +216,13 @@ func (n *Node) start(ctx context.Context) error {
 	// and the start-up state is read and any restore planned: it shortens a
 	// cold start. Restored data reaches the data folder only once read with
 	// the key, and the bucket is written only after both are held.
-	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.WriteKey)
+	data, ready := bucket.DataLater(ctx, n.plain, n.cfg, bucket.WriteKey)
 	n.data = data
 	if err := n.acquireLease(ctx); err != nil {
 		return err
 	}
 	restored, err := n.prepareData(ctx)
-	if err := target.AfterKey(ctx, ready, err); err != nil {
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if restored {
@@ -278,16 +294,13 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 // at once instead of making the restart wait out LEASE_TTL. Should that earlier
 // process still be alive after all, it is fenced within one renew interval.
 func (n *Node) acquireLease(ctx context.Context) error {
-	id, err := nodeID(n.cfg.DataFolder)
+	opts, err := n.leaseOptions()
 	if err != nil {
 		return err
 	}
-	holder := lease.NewHolder()
-	holder.Node = id
-	opts := lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log}
 	l, err := lease.Acquire(ctx, n.plain, opts)
 	var held *lease.HeldError
-	if errors.As(err, &held) && held.Info.Holder.Node == id {
+	if errors.As(err, &held) && held.Info.Holder.Node == opts.Holder.Node {
 		n.log.Warn("taking over the lease this data folder's previous run left behind", "held", held.Info.Holder.String())
 		opts.Force = true
 		l, err = lease.Acquire(ctx, n.plain, opts)
@@ -296,17 +309,30 @@ func (n *Node) acquireLease(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.lease = l
+	n.primary.lease = l
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	return nil
+}
+
+// leaseOptions are the options of this node's lease, for a start and a promote
+// alike: the holder names the data folder's node id, so a crash-restart of the
+// same volume recognises the lease it held.
+func (n *Node) leaseOptions() (lease.Options, error) {
+	id, err := vault.NodeID(n.cfg.DataFolder)
+	if err != nil {
+		return lease.Options{}, err
+	}
+	holder := lease.NewHolder()
+	holder.Node = id
+	return lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log}, nil
 }
 
 // currentLease is the lease this node holds, nil while it holds none.
 func (n *Node) currentLease() *lease.Lease {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.lease
+	return n.primary.lease
 }
 
 // checkLayout refuses a database outside the data folder: restores stage the
@@ -324,6 +350,11 @@ func (n *Node) checkLayout() error {
 // application creates it). restored reports a start-up restore.
 func (n *Node) prepareData(ctx context.Context) (restored bool, err error) {
 	if err := os.MkdirAll(n.cfg.DataFolder, 0o750); err != nil {
+		return false, fmt.Errorf("data folder: %w", err)
+	}
+	// A restore interrupted by a crash is completed (or its staged copy
+	// dropped) before the state of the folder is judged.
+	if err := vault.Recover(n.cfg.DataFolder, n.log); err != nil {
 		return false, fmt.Errorf("data folder: %w", err)
 	}
 	st, err := dbrepl.State(ctx, n.cfg.DBPath, n.data)
@@ -350,14 +381,14 @@ func (n *Node) restoreMissing(ctx context.Context) error {
 		Store:  n.data,
 		Dir:    filepath.Clean(dbDir),
 		DBName: dbName,
-		Files:  RestoreFiles(n.cfg, n.data),
+		Files:  wiring.RestoreFiles(n.cfg, n.data),
 		Logger: n.log,
 	})
 	if errors.Is(err, restore.ErrNotEmpty) {
 		var db dbrepl.Result
 		if db, err = dbrepl.Restore(ctx, dbrepl.RestoreOptions{Store: n.data, OutputPath: n.cfg.DBPath, Logger: n.log}); err == nil {
 			res.TXID, res.Timestamp = db.TXID, db.Timestamp
-			res.Files, err = RestoreFiles(n.cfg, n.data)(ctx, n.cfg.DataFolder)
+			res.Files, err = wiring.RestoreFiles(n.cfg, n.data)(ctx, n.cfg.DataFolder)
 		}
 	}
 	if err != nil {
@@ -383,7 +414,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.repl = repl
+	n.primary.repl = repl
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) {
 		st := repl.Status()
@@ -395,7 +426,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 
 // startFileSync starts watching and uploading the included files.
 func (n *Node) startFileSync(ctx context.Context) error {
-	opts := syncOptions(n.cfg, n.data)
+	opts := wiring.SyncOptions(n.cfg, n.data)
 	opts.Logger = n.log
 	opts.OnAlarm = func(err error) {
 		n.log.Error("file sync refused to delete remote files", "error", err)
@@ -406,7 +437,7 @@ func (n *Node) startFileSync(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.files = files
+	n.primary.files = files
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) {
 		st := files.Status()
@@ -485,11 +516,11 @@ func (n *Node) shutdown(fenced bool) error {
 	n.stopping.Store(true)
 	// A secondary's pull in progress finishes (or gives up) before the child is
 	// stopped, so it cannot start a new one behind shutdown's back.
-	n.pullMu.Lock()
+	n.secondary.pullMu.Lock()
 	//lint:ignore SA2001 a barrier: waits for a pull in progress, guards nothing
-	n.pullMu.Unlock()
+	n.secondary.pullMu.Unlock()
 	n.mu.Lock()
-	sched := n.sched
+	sched := n.primary.sched
 	n.mu.Unlock()
 	if sched != nil {
 		sched.Stop() // a snapshot in progress is cancelled, not left reading the database
@@ -510,7 +541,7 @@ func (n *Node) shutdown(fenced bool) error {
 		stopChild()
 	}
 	n.mu.Lock()
-	repl, files := n.repl, n.files
+	repl, files := n.primary.repl, n.primary.files
 	n.mu.Unlock()
 	if files != nil {
 		budget := n.cfg.Sync.ShutdownTimeout

@@ -11,12 +11,13 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -55,7 +56,7 @@ func s3Config(t *testing.T, s testenv.S3, dir string, extra ...string) *config.C
 	// The bucket key, wrapped with a cheap scrypt work factor: the default one
 	// costs seconds under -race, and the node loads whatever the key says.
 	ctx := context.Background()
-	plain, err := target.Open(ctx, cfg, nil)
+	plain, err := bucket.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestNode_StartUpRestoreAndStaleVolume(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(data)
 	for _, e := range entries {
-		if e.Name() != restore.NodeIDFile { // the volume's identity, from taking the lease
+		if e.Name() != vault.NodeIDFile { // the volume's identity, from taking the lease
 			t.Fatalf("a failed start left %s in the data folder", e.Name())
 		}
 	}
@@ -325,7 +326,7 @@ func TestNode_ColdStartWithBucketKey(t *testing.T) {
 	// The key is made the bucket's as a first start with the passphrase does
 	// (cheap scrypt here); from then on the node needs only the key.
 	opts := keyed(id.String())
-	plain, err := target.Open(context.Background(), opts.Config, nil)
+	plain, err := bucket.Open(context.Background(), opts.Config, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

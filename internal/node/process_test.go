@@ -28,6 +28,7 @@ import (
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // testPassphrase is the passphrase s3Config wraps the bucket key with.
@@ -212,7 +213,7 @@ func restoreAll(t *testing.T, cfg *config.Config) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "restored")
-	if _, err := restore.Replica(ctx, restore.Options{Store: view, Dir: dir, Files: node.RestoreFiles(cfg, view)}); err != nil {
+	if _, err := restore.Replica(ctx, restore.Options{Store: view, Dir: dir, Files: wiring.RestoreFiles(cfg, view)}); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	return dir

@@ -8,6 +8,7 @@ import (
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // startSnapshots schedules snapshots on a primary with BACKUP_ENABLED. Each run
@@ -16,7 +17,11 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 	if !n.cfg.Backup.Enabled || n.currentRole() != config.RolePrimary {
 		return nil
 	}
-	opts, err := snapshot.OptionsFromConfig(n.cfg, n.opt.Version, n.log)
+	namer, err := wiring.Namer(n.cfg)
+	if err != nil {
+		return err
+	}
+	opts, err := wiring.SnapshotOptions(n.cfg, n.opt.Version, namer, n.notifier, n.log)
 	if err != nil {
 		return err
 	}
@@ -30,11 +35,8 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 		})
 	}
 	job := func(ctx context.Context) error {
-		dests, err := snapshot.Destinations(ctx, n.cfg, n.log)
-		if err != nil {
-			n.recordSnapshot(nil, err)
-			return err
-		}
+		// The node's own instrumented store: snapshot uploads show in /metrics.
+		dests := wiring.Destinations(ctx, n.cfg, n.plain, n.log)
 		res, err := snapshot.Run(ctx, opts, dests)
 		n.recordSnapshot(res, err)
 		return err
@@ -42,7 +44,7 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 	sched := snapshot.NewScheduler(n.cfg.Backup.Schedule, n.cfg.Backup.OnStartup, job, n.log)
 	sched.Start(ctx)
 	n.mu.Lock()
-	n.sched = sched
+	n.primary.sched = sched
 	n.mu.Unlock()
 	return nil
 }

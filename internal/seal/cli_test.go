@@ -2,16 +2,14 @@ package seal_test
 
 import (
 	"bytes"
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/testenv"
@@ -27,19 +25,10 @@ const (
 	vectorObject     = "files/note.txt"
 )
 
-// ageDecryptWithPassphrase runs `age -d -o out in` as a user would, typing the
-// passphrase at the terminal: age 1.1 reads passphrases only from a terminal,
-// so script(1) gives it a pseudo-terminal fed from our stdin.
+// ageDecryptWithPassphrase runs `age -d -o out in` as a user would.
 func ageDecryptWithPassphrase(t *testing.T, in, out, passphrase string) {
 	t.Helper()
-	age := testenv.Tool(t, "age")
-	script := testenv.Tool(t, "script")
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmdline := strings.Join([]string{shellQuote(age), "-d", "-o", shellQuote(out), shellQuote(in)}, " ")
-	cmd := exec.CommandContext(ctx, script, "-qec", cmdline, "/dev/null")
-	cmd.Stdin = strings.NewReader(passphrase + "\n")
-	if output, err := cmd.CombinedOutput(); err != nil {
+	if output, err := testenv.AgeDecryptPassphrase(t, in, out, passphrase); err != nil {
 		t.Fatalf("age -d %s: %v\n%s", in, err, output)
 	}
 }
@@ -52,8 +41,6 @@ func ageDecryptWithIdentity(t *testing.T, identity, in, out string) {
 		t.Fatalf("age -d -i %s %s: %v\n%s", identity, in, err, output)
 	}
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // A user with the stock age CLI and the passphrase alone can read what the
 // Store wrote into a local backup folder, following docs/FORMAT.md.
@@ -97,7 +84,7 @@ func vectorPlaintext() []byte {
 // CLI, so the format cannot drift from what is documented and already stored.
 // go test ./internal/seal -run TestVector -update rewrites it.
 func TestVector(t *testing.T) {
-	keyPath := filepath.Join(vectorDir, filepath.FromSlash(seal.DefaultKeyPath))
+	keyPath := filepath.Join(vectorDir, filepath.FromSlash(layout.KeyPath))
 	objPath := filepath.Join(vectorDir, filepath.FromSlash(vectorObject))
 	plainPath := filepath.Join(vectorDir, "plaintext", filepath.FromSlash(vectorObject))
 	if *update {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/snapshot"
@@ -127,7 +128,7 @@ func TestRun_FailingExtraDestination(t *testing.T) {
 	if d := res.Destinations[1]; d.OK || d.Error == "" {
 		t.Fatalf("extra destination %+v, want failed", d)
 	}
-	if _, err := main.Stat(t.Context(), snapshot.Prefix+res.Name); err != nil {
+	if _, err := main.Stat(t.Context(), layout.Snapshots+res.Name); err != nil {
 		t.Fatalf("first copy: %v", err)
 	}
 	opts.RequireAll = false

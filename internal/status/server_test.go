@@ -216,7 +216,7 @@ func TestOutputs_NoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewBoard(Options{Role: cfg.Role, Mode: cfg.Mode, Version: "test", Limits: LimitsFrom(cfg)})
+	b := NewBoard(Options{Role: cfg.Role, Mode: cfg.Mode, Version: "test", Limits: Limits{MaxSyncAge: cfg.Health.MaxSyncAge, MaxSnapshotAge: cfg.Backup.MaxAge, StaleAfter: DefaultStaleAfter}})
 	m := NewMetrics(b)
 	local, err := objstore.NewLocal(t.TempDir())
 	if err != nil {
