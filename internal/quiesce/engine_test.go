@@ -224,6 +224,12 @@ func TestQuiesce_Commands(t *testing.T) {
 	if _, err := p.Resume(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if strings.Contains(r.logText(), "post token") {
+		t.Fatal("post commands ran at the restart, before the snapshot was stored")
+	}
+	if err := p.Finish(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	log := r.logText()
 	if strings.Contains(log, secret) || !strings.Contains(log, "post token=(hidden)") || !strings.Contains(log, "line=4321") {
 		t.Fatalf("command output in the log (scrubbed, as user 4321):\n%s", log)

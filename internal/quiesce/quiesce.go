@@ -3,7 +3,8 @@
 // containers (archive-pre, exec-pre, vwstream.backup-pre) run inside them
 // first; then the running containers labelled to stop during a backup are
 // stopped, dependencies last; after the capture they are started again,
-// dependencies first, and the post commands run. Whatever happens, every
+// dependencies first; once the snapshot is stored (or has failed) the post
+// commands run. Whatever happens, every
 // container it stopped is started again before it returns, except those whose
 // label says no-restart.
 //
@@ -41,7 +42,7 @@ const (
 const (
 	DefaultStopLabelValue = "true"           // BACKUP_STOP_DURING_BACKUP_LABEL's default
 	DefaultCommandShell   = "/bin/sh"        // command labels run as DefaultCommandShell -c VALUE
-	DefaultResumeTimeout  = time.Minute * 5  // bound on restarting and the post commands
+	DefaultResumeTimeout  = time.Minute * 5  // bound on restarting, and on the post commands
 	DefaultEngineStopWait = 10 * time.Second // the Engine's stop timeout for a container without its own
 )
 
@@ -101,7 +102,7 @@ func (o Options) Quiesce(ctx context.Context) (*snapshot.Pause, error) {
 	}
 	targets := o.select_(running)
 	p := &pause{o: o}
-	sp := &snapshot.Pause{Resume: p.resume}
+	sp := &snapshot.Pause{Resume: p.resume, Finish: o.finish}
 	for _, t := range stopOrder(targets) {
 		o.Logger.Info("stopping container for the snapshot", "container", t.name)
 		at := o.Now()
@@ -211,9 +212,8 @@ type pause struct {
 	stopped []stopped
 }
 
-// resume starts the stopped containers in dependency order, then runs the
-// post commands. A container that fails to start does not keep the others
-// down.
+// resume starts the stopped containers in dependency order. A container
+// that fails to start does not keep the others down.
 func (p *pause) resume(ctx context.Context) ([]snapshot.Container, error) {
 	ctx, cancel := context.WithTimeout(ctx, DefaultResumeTimeout)
 	defer cancel()
@@ -246,11 +246,16 @@ func (p *pause) resume(ctx context.Context) ([]snapshot.Container, error) {
 		}
 		out = append(out, c)
 	}
-	running, err := p.o.Docker.List(ctx, docker.ListOptions{})
-	if err != nil {
-		errs = append(errs, fmt.Errorf("post commands: list containers: %w", err))
-	} else if err := p.o.runCommands(ctx, running, PostLabels, false); err != nil {
-		errs = append(errs, err)
-	}
 	return out, errors.Join(errs...)
+}
+
+// finish runs the post commands of every running container in scope.
+func (o Options) finish(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, DefaultResumeTimeout)
+	defer cancel()
+	running, err := o.Docker.List(ctx, docker.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("post commands: list containers: %w", err)
+	}
+	return o.runCommands(ctx, running, PostLabels, false)
 }

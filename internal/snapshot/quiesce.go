@@ -21,9 +21,13 @@ type Pause struct {
 	// the files in place; with some it sets them aside in a spool first, so
 	// Resume can run before compression, encryption and upload.
 	Stopped int
-	// Resume restarts what was stopped (in dependency order) and runs the
-	// post commands. Run calls it exactly once, right after the capture.
+	// Resume restarts what was stopped (in dependency order). Run calls it
+	// exactly once, right after the capture, also when the capture failed.
 	Resume func(ctx context.Context) ([]Container, error)
+	// Finish, when set, runs the post commands. Run calls it once the
+	// snapshot is stored or has failed, before the notification, so a post
+	// command that removes a dump never races the archive reading it.
+	Finish func(ctx context.Context) error
 }
 
 // Container is one container stopped for a capture, as the run's result,
@@ -41,39 +45,39 @@ type Container struct {
 
 // captureQuiesced is the capture step between o.Quiesce and its Resume: the
 // database copy, the file list and, when containers are stopped, the spool.
-// resumeErr is the restart's or a post command's failure: the snapshot goes
-// on, the run fails with it.
-func (o Options) captureQuiesced(ctx context.Context, res *Result) (c *capture, resumeErr, err error) {
+// resumeErr is the restart's failure: the snapshot goes on, the run fails
+// with it. finish is the Pause's Finish (nil without), for Run to call last.
+func (o Options) captureQuiesced(ctx context.Context, res *Result) (c *capture, finish func(context.Context) error, resumeErr, err error) {
 	if o.Quiesce == nil {
 		c, err = captureSource(ctx, o.Source)
-		return c, nil, err
+		return c, nil, nil, err
 	}
 	p, qerr := o.Quiesce(ctx)
-	if p != nil && p.Stopped > 0 && qerr == nil {
+	if qerr == nil {
 		c, err = captureSource(ctx, o.Source)
-		if err == nil {
+		if err == nil && p != nil && p.Stopped > 0 {
 			res.SpoolBytes, err = c.spool(o.spoolDir())
 		}
 	}
-	if p != nil && p.Resume != nil {
-		res.Containers, resumeErr = p.Resume(context.WithoutCancel(ctx))
-		if resumeErr != nil {
-			resumeErr = fmt.Errorf("after capture: %w", resumeErr)
+	if p != nil {
+		finish = p.Finish
+		if p.Resume != nil {
+			res.Containers, resumeErr = p.Resume(context.WithoutCancel(ctx))
+			if resumeErr != nil {
+				resumeErr = fmt.Errorf("after capture: %w", resumeErr)
+			}
 		}
 	}
 	if qerr != nil {
-		return nil, resumeErr, fmt.Errorf("before capture: %w", qerr)
+		return nil, finish, resumeErr, fmt.Errorf("before capture: %w", qerr)
 	}
 	if err != nil {
 		if c != nil {
 			err = errors.Join(err, c.cleanup())
 		}
-		return nil, resumeErr, err
+		return nil, finish, resumeErr, err
 	}
-	if c == nil { // nothing stopped: read the files in place
-		c, err = captureSource(ctx, o.Source)
-	}
-	return c, resumeErr, err
+	return c, finish, resumeErr, nil
 }
 
 // spoolDir is where a spool is made: beside the database copy.

@@ -143,6 +143,26 @@ type notifierFunc func(notify.Event)
 
 func (f notifierFunc) Notify(_ context.Context, ev notify.Event) error { f(ev); return nil }
 
+// TestRun_FinishAfterUpload: the post commands (Finish) run once the
+// snapshot is stored, and their failure fails the run after it is stored.
+func TestRun_FinishAfterUpload(t *testing.T) {
+	dir := newVault(t)
+	store := &recordingStore{Store: newLocal(t)}
+	var finished time.Time
+	q := func(context.Context) (*snapshot.Pause, error) {
+		return &snapshot.Pause{Resume: func(context.Context) ([]snapshot.Container, error) { return nil, nil },
+			Finish: func(context.Context) error { finished = time.Now(); return errors.New("post command exited 2") }}, nil
+	}
+	res, err := snapshot.Run(t.Context(), snapshot.Options{Quiesce: q, Source: snapshot.SourceFromFolder(dir)},
+		[]snapshot.Destination{{Name: "target", Store: store}})
+	if err == nil || !strings.Contains(err.Error(), "after snapshot: post command exited 2") || res.Size == 0 {
+		t.Fatalf("Run: %v (size %d)", err, res.Size)
+	}
+	if !finished.After(store.firstPut) {
+		t.Fatalf("post commands at %v, upload started %v", finished, store.firstPut)
+	}
+}
+
 // TestRun_ResumeFailureFailsRun: a container that did not restart fails the
 // run (the snapshot itself is stored) and the result says which.
 func TestRun_ResumeFailureFailsRun(t *testing.T) {

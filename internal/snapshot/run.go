@@ -27,9 +27,15 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	start := o.Now()
 	res.Time = start
 	var cleanups []func() error
-	var resumeErr error // restart or post command failure: the run fails with it
+	var resumeErr error                    // a container not restarted: the run fails with it
+	var finish func(context.Context) error // the post commands of the container operations
 	defer func() {
 		err = errors.Join(err, resumeErr)
+		if finish != nil {
+			if ferr := finish(context.WithoutCancel(ctx)); ferr != nil {
+				err = errors.Join(err, fmt.Errorf("after snapshot: %w", ferr))
+			}
+		}
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			if cerr := cleanups[i](); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("snapshot cleanup: %w", cerr))
@@ -60,7 +66,7 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 
 	// 1. Capture, inside o.Quiesce and its Resume when set (containers
 	// stopped, their data spooled, restarted before step 2).
-	c, resumeErr, err := o.captureQuiesced(ctx, res)
+	c, finish, resumeErr, err := o.captureQuiesced(ctx, res)
 	if err != nil {
 		return res, fmt.Errorf("snapshot: %w", err)
 	}
