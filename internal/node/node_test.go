@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -24,16 +23,6 @@ import (
 // vwload builds the Vaultwarden stand-in the node supervises in these tests.
 func vwload(t *testing.T) string {
 	return testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwload")[0]
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // s3Config is a node configuration against a fresh bucket of the test server,
@@ -117,7 +106,7 @@ func TestNode_GracefulStopLosesNothing(t *testing.T) {
 	done := make(chan error, 1)
 	n := node.New(node.Options{
 		Config:  cfg,
-		Command: []string{vwload(t), "serve", "--dir", data, "--addr", freeAddr(t), "--write-rate", "200", "--ledger", ledger},
+		Command: []string{vwload(t), "serve", "--dir", data, "--addr", testenv.FreeAddr(t), "--write-rate", "200", "--ledger", ledger},
 		Env:     os.Environ(),
 		Stdout:  testWriter{t}, Stderr: testWriter{t},
 		Logger: testLogger(t),
@@ -283,7 +272,7 @@ func TestNode_WritesRightAfterStartUpRestore(t *testing.T) {
 
 	// Cold start: restore, then the child writes at once.
 	ctx, cancel = context.WithCancel(context.Background())
-	n := node.New(node.Options{Config: cfg, Command: append(serve, "--addr", freeAddr(t)), Env: os.Environ(),
+	n := node.New(node.Options{Config: cfg, Command: append(serve, "--addr", testenv.FreeAddr(t)), Env: os.Environ(),
 		Stdout: testWriter{t}, Stderr: testWriter{t}, Logger: testLogger(t)})
 	go func() { done <- n.Run(ctx) }()
 	waitReady(t, n, done)

@@ -21,7 +21,7 @@ func TestNode_ScheduledSnapshotInMetrics(t *testing.T) {
 	s := testenv.NewS3(t)
 	data := filepath.Join(t.TempDir(), "data")
 	writtenVault(t, data, filepath.Join(t.TempDir(), "ledger"), 11, 20)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cfg := s3Config(t, s, data, "STATUS_ADDR="+addr, "BACKUP_ENABLED=true", "BACKUP_ON_STARTUP=true",
 		"BACKUP_CRON=0 3 * * *", "GPG_PASSPHRASE=node snapshot passphrase")
 	ctx, cancel := context.WithCancel(context.Background())

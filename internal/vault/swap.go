@@ -83,11 +83,8 @@ func (s *Staging) SwapIn(keep func(name string) bool) error {
 		}
 	}
 	b, _ := json.Marshal(p)
-	if err := writeDurable(filepath.Join(s.Path(), planFile), b); err != nil {
+	if err := WriteFileAtomic(filepath.Join(s.Path(), planFile), b, 0o600); err != nil {
 		return fmt.Errorf("write swap plan: %w", err)
-	}
-	if err := SyncDir(s.Path()); err != nil {
-		return err
 	}
 	if err := os.Rename(s.Path(), s.swapPath()); err != nil {
 		return fmt.Errorf("commit swap: %w", err)
@@ -252,21 +249,4 @@ func complete(dir, id string) error {
 		}
 	}
 	return finish(dir, swap, aside)
-}
-
-// writeDurable writes b to a new file at path and syncs it.
-func writeDurable(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

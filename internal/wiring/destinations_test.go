@@ -3,7 +3,6 @@ package wiring_test
 import (
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
@@ -34,7 +34,7 @@ func TestDestinations_RcloneRemotes(t *testing.T) {
 			SendsFolder: filepath.Join(dir, "sends"), RSAKeyFilename: filepath.Join(dir, "rsa_key")},
 		Rclone: map[string]map[string]string{
 			"disk": {"type": "local"},
-			"box":  {"type": "sftp", "host": "127.0.0.1", "port": strings.Split(closedPort(t), ":")[1], "user": "vw", "pass": "plain password"},
+			"box":  {"type": "sftp", "host": "127.0.0.1", "port": strings.Split(testenv.FreeAddr(t), ":")[1], "user": "vw", "pass": "plain password"},
 		},
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -89,16 +89,4 @@ func newVault(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-// closedPort is a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
