@@ -17,7 +17,7 @@ import (
 const e2ePassphrase = "correct horse battery staple"
 
 // TestComposeSidecar_UpDownLosesNothing runs deploy/compose.sidecar.yml with
-// docker-compose on locally built images: vwstream's sidecar stage and, in
+// docker-compose on locally built images: the Dockerfile's sidecar stage and, in
 // Vaultwarden's place, a stand-in (vwload serve writing with a ledger, with a
 // health check). vwstream replicates from its own container; after `stop` and
 // `down` a restore from the target holds every transaction of the ledger.
@@ -36,7 +36,7 @@ func composeE2E(t *testing.T, containerOps bool) {
 	prefix := testenv.UniqueName(t)
 	bin := t.TempDir()
 
-	dockerfile, files := sidecarFinalStage(t)
+	dockerfile, files := sidecarStage(t)
 	files["vwstream"] = testenv.StaticBinary(t, "github.com/vwstream/vwstream/cmd/vwstream", bin)
 	vwImage := prefix + ":vwstream"
 	testenv.BuildImage(t, vwImage, dockerfile, files)

@@ -1,5 +1,5 @@
 // Package deploy holds the container files; its tests check them against the
-// code, and build the sidecar image's final stage against the Docker Engine
+// code, and build the Dockerfile's sidecar stage against the Docker Engine
 // (nothing can be pulled where the tests run, so the images that start from
 // Vaultwarden's or Go's are not built here).
 package deploy

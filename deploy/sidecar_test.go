@@ -12,40 +12,41 @@ import (
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
-// sidecarFinalStage is the last stage of sidecar.Dockerfile with its
-// COPY --from=build sources replaced by context files (their base names),
-// so the test builds the shipped stage from a locally built binary: nothing
-// can be pulled where the tests run.
-func sidecarFinalStage(t *testing.T) (string, map[string]string) {
-	b, err := os.ReadFile("sidecar.Dockerfile")
+// sidecarStage is the Dockerfile's sidecar stage (vwstream alone, FROM
+// scratch) with its COPY --from=build sources replaced by context files
+// (their base names), so the test builds the shipped stage from a locally
+// built static binary: nothing can be pulled where the tests run. files maps
+// the context names to what the test must supply ("" for the binary).
+func sidecarStage(t *testing.T) (dockerfile string, files map[string]string) {
+	b, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(b)
-	stage := text[strings.LastIndex(text, "\nFROM ")+1:]
-	if !strings.HasPrefix(stage, "FROM scratch\n") {
-		t.Fatalf("the final stage is not FROM scratch:\n%s", stage)
+	i := strings.Index(text, "FROM scratch AS sidecar\n")
+	if i < 0 {
+		t.Fatal("the Dockerfile has no FROM scratch AS sidecar stage")
 	}
+	stage := text[i:]
+	stage = stage[:strings.Index(stage, "\nFROM ")+1]
 	copyFrom := regexp.MustCompile(`(?m)^COPY --from=build (\S+) (\S+)$`)
-	files := map[string]string{}
+	files = map[string]string{}
 	for _, m := range copyFrom.FindAllStringSubmatch(stage, -1) {
 		switch src := m[1]; {
 		case strings.HasSuffix(src, "/vwstream"):
 			files["vwstream"] = ""
 		case strings.HasSuffix(src, "ca-certificates.crt"):
 			files["ca-certificates.crt"] = "/etc/ssl/certs/ca-certificates.crt"
-		case strings.HasSuffix(src, "/tmp"):
-			files["tmp/"] = ""
 		default:
-			t.Fatalf("the final stage copies %s: only the binary, CA certificates and /tmp belong there", src)
+			t.Fatalf("the sidecar stage copies %s: only the binary and the CA certificates belong there", src)
 		}
 	}
-	if len(files) != 3 {
-		t.Fatalf("the final stage copies %v; want the binary, the CA certificates and /tmp", files)
+	if len(files) != 2 {
+		t.Fatalf("the sidecar stage copies %v; want the binary and the CA certificates", files)
 	}
 	for _, l := range strings.Split(stage, "\n") {
 		if f := strings.Fields(l); len(f) > 0 && f[0] == "RUN" {
-			t.Fatalf("the final stage runs commands: %s", l)
+			t.Fatalf("the sidecar stage runs commands: %s", l)
 		}
 	}
 	stage = copyFrom.ReplaceAllStringFunc(stage, func(s string) string {
@@ -55,7 +56,7 @@ func sidecarFinalStage(t *testing.T) (string, map[string]string) {
 	return stage, files
 }
 
-// TestSidecar_Image builds the sidecar image's final stage FROM scratch with
+// TestSidecar_Image builds the Dockerfile's sidecar stage FROM scratch with
 // the project's static binary and runs it: `check` with a label variable set
 // reports the Engine through the mounted socket, and fails in one line
 // without it.
@@ -64,7 +65,7 @@ func TestSidecar_Image(t *testing.T) {
 	if _, err := os.Stat("/etc/ssl/certs/ca-certificates.crt"); err != nil {
 		t.Skip("no CA bundle on this machine")
 	}
-	dockerfile, files := sidecarFinalStage(t)
+	dockerfile, files := sidecarStage(t)
 	files["vwstream"] = testenv.StaticBinary(t, "github.com/vwstream/vwstream/cmd/vwstream", t.TempDir())
 	tag := testenv.UniqueName(t) + ":sidecar"
 	testenv.BuildImage(t, tag, dockerfile, files)
@@ -80,7 +81,7 @@ func TestSidecar_Image(t *testing.T) {
 	v.Close()
 	backup := filepath.Join(dir, "backup")
 	os.Mkdir(backup, 0o755)
-	args := []string{"run", "--rm", "-v", v.Dir + ":/data", "-v", backup + ":/backup",
+	args := []string{"run", "--rm", "--tmpfs", "/tmp", "-v", v.Dir + ":/data", "-v", backup + ":/backup",
 		"-e", "DATA_FOLDER=/data", "-e", "LOCAL_TARGET=/backup", "-e", "BACKUP_STOP_DURING_BACKUP_LABEL=true", "-e", "LOG_LEVEL=error"}
 	out := testenv.DockerRun(t, append(append(args, "-v", testenv.DockerSocket+":/var/run/docker.sock"), tag, "check")...)
 	if !regexp.MustCompile(`(?m)^ok\s+docker engine\s+unix:///var/run/docker.sock reachable, Engine `).MatchString(out) {
@@ -97,7 +98,7 @@ func TestSidecar_Image(t *testing.T) {
 // container-operations file added; both normalise with docker-compose.
 func TestComposeSidecar_Config(t *testing.T) {
 	compose := testenv.Tool(t, "docker-compose")
-	dir := layout(t, filepath.Join(t.TempDir(), "deploy"), "x", "compose.sidecar.yml", "compose.sidecar.containers.yml", "sidecar.Dockerfile")
+	dir := layout(t, filepath.Join(t.TempDir(), "deploy"), "x", "compose.sidecar.yml", "compose.sidecar.containers.yml", "Dockerfile")
 	config := func(files ...string) string {
 		args := []string{}
 		for _, f := range files {
