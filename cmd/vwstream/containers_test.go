@@ -13,8 +13,8 @@ import (
 )
 
 // TestCheck_DockerEngine: with a label variable set, check reports the
-// Engine; with its socket missing, check fails on that line and backup
-// refuses to run, each in one line, the data folder untouched.
+// Engine; with its socket missing, check fails on that line and backup and
+// run refuse to start, the data folder untouched.
 func TestCheck_DockerEngine(t *testing.T) {
 	testenv.Docker(t)
 	dir := t.TempDir()
@@ -38,6 +38,10 @@ func TestCheck_DockerEngine(t *testing.T) {
 	code, out, stderr = invoke(t, append(env, "DOCKER_HOST="+missing), "backup")
 	if code == exitOK || !strings.Contains(stderr, "no socket at") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
 		t.Fatalf("backup without the Engine: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, stderr = invoke(t, append(env, "DOCKER_HOST="+missing, "BACKUP_ENABLED=true"), "run")
+	if code == exitOK || !strings.Contains(stderr, "no socket at") {
+		t.Fatalf("run without the Engine: exit %d\n%s%s", code, out, stderr)
 	}
 	if after, _ := filepath.Glob(filepath.Join(v.Dir, "*")); len(after) != len(before) {
 		t.Fatalf("data folder changed: %d files, was %d", len(after), len(before))

@@ -100,7 +100,7 @@ func (o Options) Quiesce(ctx context.Context) (*snapshot.Pause, error) {
 	if err := o.runCommands(ctx, running, PreLabels, true); err != nil {
 		return nil, err
 	}
-	targets := o.select_(running)
+	targets := o.selectTargets(running)
 	p := &pause{o: o}
 	sp := &snapshot.Pause{Resume: p.resume, Finish: o.finish}
 	for _, t := range stopOrder(targets) {
@@ -122,8 +122,8 @@ func (o Options) Quiesce(ctx context.Context) (*snapshot.Pause, error) {
 	return sp, nil
 }
 
-// select_ picks the running containers the stop label names.
-func (o Options) select_(running []docker.Container) []target {
+// selectTargets picks the running containers the stop label names.
+func (o Options) selectTargets(running []docker.Container) []target {
 	val := o.StopLabel
 	if val == "" {
 		val = DefaultStopLabelValue
