@@ -330,3 +330,35 @@ func parseCAPEM(data []byte) error {
 	}
 	return nil
 }
+
+const acceptLabel = "a label value of letters, digits and . _ - (such as true), or key=value (such as backup.stop=true)"
+
+var (
+	labelValue = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	labelKey   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+)
+
+// parseLabel checks a label selector: a value, or key=value.
+func parseLabel(s string) (string, error) {
+	key, val, hasKey := strings.Cut(s, "=")
+	if !hasKey {
+		key, val = "", s
+	}
+	if (hasKey && !labelKey.MatchString(key)) || !labelValue.MatchString(val) {
+		return "", bad(fmt.Sprintf("%q is not a label value", s), acceptLabel)
+	}
+	return s, nil
+}
+
+const acceptDockerHost = "unix:///path/to/docker.sock or tcp://host:port"
+
+// parseDockerHost checks DOCKER_HOST's scheme (no TLS or ssh transport).
+func parseDockerHost(s string) (string, error) {
+	if rest, ok := strings.CutPrefix(s, "unix://"); ok && strings.HasPrefix(rest, "/") {
+		return s, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "tcp://"); ok && rest != "" {
+		return s, nil
+	}
+	return "", bad("not a Docker Engine address", acceptDockerHost)
+}

@@ -45,13 +45,14 @@ const (
 	secEncryption  = "Encryption"
 	secNotify      = "Notifications"
 	secHealth      = "Health and status"
+	secContainers  = "Container operations"
 	secVaultwarden = "Vaultwarden settings vwstream must agree with"
 	secLog         = "Logging"
 )
 
 // Sections lists the reference's headings in order.
 func Sections() []string {
-	return []string{secData, secStorage, secEncryption, secRoles, secSync, secBackup, secNotify, secHealth, secVaultwarden, secLog}
+	return []string{secData, secStorage, secEncryption, secRoles, secSync, secBackup, secContainers, secNotify, secHealth, secVaultwarden, secLog}
 }
 
 // Providers are the accepted S3_PROVIDER values (rclone's names).
@@ -191,6 +192,14 @@ var vars = []*Var{
 		func(c *Config) *bool { return &c.Backup.IncludeIconCache }),
 	duration("BACKUP_MAX_AGE", "48h", secBackup, "healthcheck fails when BACKUP_ENABLED and the newest snapshot is older",
 		false, func(c *Config) *time.Duration { return &c.Backup.MaxAge }),
+
+	// Container operations
+	custom("DOCKER_HOST", "unix:///var/run/docker.sock", secContainers, "the Docker Engine of the container operations (only used when a label variable below is set)",
+		acceptDockerHost, func(c *Config, s string) (err error) { c.Containers.DockerHost, err = parseDockerHost(s); return err }),
+	custom("BACKUP_STOP_DURING_BACKUP_LABEL", "true", secContainers, "stop running containers labelled docker-volume-backup.stop-during-backup=VALUE or vwstream.stop-during-backup=VALUE while a snapshot captures; key=value names the label itself; setting it turns container operations on",
+		acceptLabel, func(c *Config, s string) (err error) { c.Containers.StopLabel, err = parseLabel(s); return err }).alias("BACKUP_STOP_CONTAINER_LABEL"),
+	custom("EXEC_LABEL", "", secContainers, "run the command labels (archive-pre/-post, backup-pre/-post) only of containers labelled docker-volume-backup.exec-label=VALUE or vwstream.exec-label=VALUE; setting it turns container operations on",
+		acceptLabel, func(c *Config, s string) (err error) { c.Containers.ExecLabel, err = parseLabel(s); return err }),
 
 	// Notifications
 	custom("NOTIFICATION_URLS", "", secNotify, "shoutrrr URLs notified of events, separated by spaces or commas",
