@@ -139,6 +139,7 @@ type BackupConfig struct {
 	MinKeep            int
 	PruningLeeway      time.Duration
 	ExtraRemotes       []string // rclone "name:path"
+	Sources            []string // BACKUP_SOURCES: extra folders, absolute and clean
 	Verify             bool
 	RequireAll         bool
 	IncludeAttachments bool

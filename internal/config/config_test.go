@@ -148,6 +148,7 @@ var badValues = []struct{ name, value string }{
 	{"BACKUP_MIN_KEEP", "three"},
 	{"BACKUP_PRUNING_LEEWAY", "-1m"},
 	{"BACKUP_EXTRA_REMOTES", "nocolon"},
+	{"BACKUP_SOURCES", "relative/dumps"},
 	{"BACKUP_VERIFY", "x"},
 	{"BACKUP_REQUIRE_ALL", "x"},
 	{"BACKUP_INCLUDE_ATTACHMENTS", "x"},
