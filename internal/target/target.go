@@ -92,6 +92,9 @@ func BucketKey(ctx context.Context, plain objstore.Store, cfg *config.Config, us
 			// A new prefix: the primary stores the key, wrapped with the passphrase.
 			err = seal.AdoptKey(ctx, plain, key, pass, seal.KeyOptions{})
 		}
+		if err == nil && use == WriteKey {
+			_, err = seal.Upgrade(ctx, plain, key, pass, seal.KeyOptions{})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
 		}
@@ -102,6 +105,11 @@ func BucketKey(ctx context.Context, plain objstore.Store, cfg *config.Config, us
 		load = seal.LoadOrCreateKey
 	}
 	key, err := load(ctx, plain, pass, seal.KeyOptions{})
+	if err == nil && use == WriteKey {
+		// The primary makes a prefix from before object authentication refuse
+		// unauthenticated objects from now on (docs/FORMAT.md, Authentication).
+		_, err = seal.Upgrade(ctx, plain, key, pass, seal.KeyOptions{})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bucket key (passphrase from %s): %w", cfg.Encryption.PassphraseSource, err)
 	}
