@@ -168,6 +168,9 @@ type HealthConfig struct {
 	MaxSyncAge time.Duration
 	StatusFile string
 	StatusAddr string // host:port, "" when the HTTP endpoint is off
+	// PromoteToken is the secret POST /promote requires; "" uses the token file
+	// in the data folder and serves /promote on a loopback STATUS_ADDR only.
+	PromoteToken string
 }
 
 // LogConfig is the process logger.

@@ -240,7 +240,13 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 	if addr := n.cfg.Health.StatusAddr; addr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/", status.NewHandler(n.board, n.metrics))
-		mux.HandleFunc("POST /promote", n.servePromote)
+		if h, err := status.PromoteHandler(addr, n.cfg.Health.PromoteToken, filepath.Join(n.cfg.DataFolder, restore.PromoteTokenFile), http.HandlerFunc(n.servePromote)); err != nil {
+			n.log.Error("POST /promote not served", "error", err)
+		} else if h == nil {
+			n.log.Info("POST /promote not served: STATUS_ADDR is not loopback and PROMOTE_TOKEN is not set", "addr", addr)
+		} else {
+			mux.Handle("POST /promote", h)
+		}
 		srv, err := status.Listen(addr, mux, n.log)
 		if err != nil {
 			n.log.Error("status endpoint not started", "addr", addr, "error", err)

@@ -71,6 +71,10 @@ const (
 // it, since it identifies the volume, not the data.
 const NodeIDFile = ".vwstream-node-id"
 
+// PromoteTokenFile names the file in the data folder holding the token POST
+// /promote requires when PROMOTE_TOKEN is unset; a restore keeps it too.
+const PromoteTokenFile = ".vwstream-promote-token"
+
 // Replica restores the database and files into opts.Dir. Nothing in Dir changes
 // until both are restored and the database passed its integrity check; with
 // Force, the entries they replace are moved aside first and removed only after
@@ -163,7 +167,7 @@ func entries(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, de := range des {
-		if strings.HasPrefix(de.Name(), stagePrefix) || strings.HasPrefix(de.Name(), asidePrefix) || de.Name() == NodeIDFile {
+		if strings.HasPrefix(de.Name(), stagePrefix) || strings.HasPrefix(de.Name(), asidePrefix) || de.Name() == NodeIDFile || de.Name() == PromoteTokenFile {
 			continue
 		}
 		names = append(names, de.Name())
