@@ -424,3 +424,18 @@ func swapObjects(t *testing.T, s testenv.S3, a, b string) {
 	rewriteObject(t, s, a, func(old []byte) []byte { aBytes = old; return bBytes })
 	rewriteObject(t, s, b, func([]byte) []byte { return aBytes })
 }
+
+// A restore without the passphrase or key of a sealed prefix says so, and
+// exits 2 (a missing variable), even with ALLOW_UNENCRYPTED: it does not call
+// the sealed objects damaged, and touches neither the folder nor the bucket.
+func TestRestore_SealedPrefixWithoutKey(t *testing.T) {
+	s := testenv.NewS3(t)
+	env := withEnv(replicaFixture(t, s, true), "ENCRYPTION_PASSPHRASE=", "ALLOW_UNENCRYPTED=true", "LOG_LEVEL=error")
+	dir, before := existingDataFolder(t)
+	code, stdout, stderr := invoke(t, env, "restore", "--to", dir, "--force")
+	if code != exitUsage || strings.Count(stderr, "\n") != 1 ||
+		!strings.Contains(stderr, "this bucket is encrypted: set ENCRYPTION_PASSPHRASE or ENCRYPTION_KEY") || strings.Contains(stderr, "damaged") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	sameContents(t, dir, before)
+}

@@ -194,6 +194,13 @@ func (n *Node) start(ctx context.Context) error {
 	// the key, and the bucket is written only after both are held.
 	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.WriteKey)
 	n.data = data
+	if !n.cfg.Sealed() {
+		// Without a key, DataLater has looked for sealed data already: a
+		// refusal comes before the lease is written.
+		if err := ready(ctx); err != nil {
+			return err
+		}
+	}
 	if err := n.acquireLease(ctx); err != nil {
 		return err
 	}

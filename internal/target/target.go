@@ -71,6 +71,12 @@ func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use Key
 // key's error, which callers report instead of the errors it caused.
 func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (data objstore.Store, ready func(context.Context) error) {
 	if !cfg.Sealed() {
+		// Never plaintext on a sealed prefix, whatever ALLOW_UNENCRYPTED says.
+		if err := seal.CheckUnsealed(ctx, plain); err != nil {
+			err = fmt.Errorf("this bucket is encrypted: set ENCRYPTION_PASSPHRASE or ENCRYPTION_KEY (%w)", err)
+			refused := seal.NewPendingStore(plain, func() (*seal.Key, error) { return nil, err })
+			return refused, refused.Ready
+		}
 		return plain, func(context.Context) error { return nil }
 	}
 	sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) { return BucketKey(ctx, plain, cfg, use) })
