@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/dbrepl"
+	"github.com/vwstream/vwstream/internal/head"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
@@ -20,6 +22,7 @@ type restoreOptions struct {
 	At       time.Time // point in time; zero for latest
 	Snapshot string    // snapshot name, "latest", or "" to restore from the replica
 	Force    bool      // replace a non-empty target
+	Older    bool      // accept a replica older than its head
 	JSON     bool
 }
 
@@ -35,6 +38,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	c.StringVar(&at, "at", "", "restore the state at this `TIME`, RFC 3339 (2025-01-31T12:00:00Z)")
 	c.StringVar(&opts.Snapshot, "snapshot", "", "restore this snapshot `NAME`, or latest")
 	c.BoolVar(&opts.Force, "force", false, "replace DIR even if it holds data")
+	c.BoolVar(&opts.Older, "accept-older", false, "restore even when the replica holds less than its head promised (newest objects deleted)")
 	c.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	if err := a.parse(c, args, true); err != nil {
 		return err
@@ -69,6 +73,11 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	}
 	// The bucket key unwraps while the restore lists and plans.
 	data, ready := target.DataLater(ctx, plain, cfg, target.ReadKey)
+	if opts.At.IsZero() && !opts.Older {
+		if err := target.AfterKey(ctx, ready, checkHead(ctx, data)); err != nil {
+			return err
+		}
+	}
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:  data,
 		Dir:    opts.To,
@@ -114,4 +123,13 @@ func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objs
 		fmt.Fprintf(a.stdout, "  changed    %s was being rewritten during the snapshot: its end is zero-padded\n", f)
 	}
 	return nil
+}
+
+// checkHead refuses a replica older than its head (head.Check).
+func checkHead(ctx context.Context, data objstore.Store) error {
+	txid, err := dbrepl.ReplicaTXID(ctx, data)
+	if err != nil {
+		return err
+	}
+	return head.Check(ctx, data, txid)
 }

@@ -336,6 +336,12 @@ func (n *Node) prepareData(ctx context.Context) (restored bool, err error) {
 		return false, err
 	}
 	n.log.Info("start-up state", "state", st.State.String(), "local_txid", st.LocalTXID, "replica_txid", st.ReplicaTXID)
+	if !st.LocalExists {
+		// About to restore (or to start empty): not from less than the head promised.
+		if err := n.checkHead(ctx, st.ReplicaTXID); err != nil {
+			return false, err
+		}
+	}
 	switch st.State {
 	case dbrepl.StateStale:
 		return false, fmt.Errorf("%w: %s", ErrStale, st.Message)
@@ -390,6 +396,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 	n.mu.Lock()
 	n.repl = repl
 	n.mu.Unlock()
+	go n.keepHead(ctx, repl)
 	n.board.AddSource(func(s *status.Status) {
 		st := repl.Status()
 		s.DB = &status.DB{TXIDLocal: st.LocalTXID, TXIDReplicated: st.ReplicatedTXID,
