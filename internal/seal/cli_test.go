@@ -184,20 +184,9 @@ func writeVector(t *testing.T, keyPath, objPath, plainPath string) {
 		t.Fatal(err)
 	}
 	plain := vectorPlaintext()
-	var obj bytes.Buffer
-	w, err := key.Encrypt(&obj, vectorObject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(plain); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
 	for path, data := range map[string][]byte{
 		keyPath:   wrapped,
-		objPath:   obj.Bytes(),
+		objPath:   sealNamed(t, key, plain, vectorObject),
 		plainPath: plain,
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

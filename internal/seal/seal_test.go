@@ -40,8 +40,14 @@ func randomBytes(t testing.TB, n int) []byte {
 
 func sealBytes(t testing.TB, k *seal.Key, plain []byte) []byte {
 	t.Helper()
+	return sealNamed(t, k, plain, testName)
+}
+
+// sealNamed seals plain as the object named name.
+func sealNamed(t testing.TB, k *seal.Key, plain []byte, name string) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	w, err := k.Encrypt(&buf, testName)
+	w, err := k.Encrypt(&buf, name)
 	if err != nil {
 		t.Fatal(err)
 	}
