@@ -16,7 +16,6 @@ import (
 	"io"
 	"io/fs"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -296,7 +295,7 @@ func (b *bench) vwEnv(dir, statusAddr string, extra ...string) []string {
 // populateVWStream runs vwstream as a sidecar primary on dir until the database
 // and every file are in S3, then stops it (which flushes once more).
 func (b *bench) populateVWStream(dir string) {
-	addr := freeAddr(b.t)
+	addr := testenv.FreeAddr(b.t)
 	p := start(b.t, "vwstream run (populate)", b.vwEnv(dir, addr), b.vwstream, "run")
 	deadline := time.Now().Add(30 * time.Minute)
 	for {
@@ -420,7 +419,7 @@ func (b *bench) coldVWStream(name string, want shape, keyed bool) time.Duration 
 	if keyed { // first occurrence wins
 		env = append([]string{"ENCRYPTION_PASSPHRASE=", "ENCRYPTION_KEY_FILE=" + b.keyFile}, env...)
 	}
-	alive := freeAddr(b.t)
+	alive := testenv.FreeAddr(b.t)
 	began := time.Now()
 	p := start(b.t, "vwstream run (cold)", env,
 		b.vwstream, "run", "--", b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "0")
@@ -441,7 +440,7 @@ func (b *bench) coldAnchor(src, name, who string, want shape, files func(dir, sc
 	dir := filepath.Join(b.work, name, "data")
 	scratch := filepath.Join(b.work, name, "scratch")
 	cfg := b.litestreamConfig(src)
-	alive := freeAddr(b.t)
+	alive := testenv.FreeAddr(b.t)
 	began := time.Now()
 	run(b.t, withoutCABundle(), b.litestream, "restore", "-config", cfg, "-o", filepath.Join(dir, "db.sqlite3"), filepath.Join(src, "db.sqlite3"))
 	files(dir, scratch)
@@ -479,7 +478,7 @@ func checkRestored(t *testing.T, who, dir string, want shape) {
 func (b *bench) gracefulStops(dir string, runs int) []time.Duration {
 	var out []time.Duration
 	for range runs {
-		addr, alive := freeAddr(b.t), freeAddr(b.t)
+		addr, alive := testenv.FreeAddr(b.t), testenv.FreeAddr(b.t)
 		p := start(b.t, "vwstream run (write load)", b.vwEnv(dir, addr),
 			b.vwstream, "run", "--", b.vwload, "serve", "--dir", dir, "--addr", alive, "--write-rate", "100")
 		waitAlive(b.t, p, alive)
@@ -586,16 +585,6 @@ func waitAlive(t *testing.T, p *proc, addr string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%s: /alive did not answer within 30 min", p.name)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // results are the cold starts measured with one added latency.

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/superfly/ltx"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
@@ -79,7 +80,7 @@ func startVwstream(t *testing.T, s testenv.S3, dbPath, prefix string, key *seal.
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return &side{name: "vwstream", dbPath: dbPath, l0: prefix + "/" + dbrepl.KeyPrefix + "/0000/", proxy: proxy,
+	return &side{name: "vwstream", dbPath: dbPath, l0: prefix + "/" + layout.DB + "0000/", proxy: proxy,
 		stop: func(t *testing.T) {
 			if err := r.Close(context.Background()); err != nil {
 				t.Errorf("vwstream close: %v", err)

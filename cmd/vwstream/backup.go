@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // runBackup is `vwstream backup`: one snapshot now.
@@ -28,14 +30,23 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 	}
 	log := newLogger(cfg, a.stderr)
 	ver, _ := buildVersion()
-	opts, err := snapshot.OptionsFromConfig(cfg, ver, log)
+	namer, err := wiring.Namer(cfg)
 	if err != nil {
 		return err
 	}
-	dests, err := snapshot.Destinations(ctx, cfg, log)
+	notifier, err := wiring.Notifier(cfg, log)
 	if err != nil {
 		return err
 	}
+	opts, err := wiring.SnapshotOptions(cfg, ver, namer, notifier, log)
+	if err != nil {
+		return err
+	}
+	plain, err := bucket.Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	dests := wiring.Destinations(ctx, cfg, plain, log)
 	var p *progress
 	if isTerminal(a.stderr) && !*asJSON {
 		p = &progress{w: a.stderr, start: time.Now()}

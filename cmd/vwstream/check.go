@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/preflight"
-	"github.com/vwstream/vwstream/internal/target"
 )
 
 // errChecksFailed ends check with exit 1 after the checklist was printed.
@@ -32,7 +32,7 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	}
 	// Retries are reported by the checklist, not as log lines.
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	store, err := target.Open(ctx, cfg, log)
+	store, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}

@@ -167,3 +167,32 @@ func TestCheck_BucketKey(t *testing.T) {
 		t.Errorf("output shows the key:\n%s%s", out, stderr)
 	}
 }
+
+// check and run apply one key policy: a prefix whose only sealed objects are
+// file sync's trash (the database and files deleted) gets no new key from
+// either, since the key that sealed the trash could not be replaced.
+func TestCheck_TrashOnlyPrefixAgreesWithRun(t *testing.T) {
+	dir := t.TempDir()
+	backup := filepath.Join(dir, "backup")
+	trashed := filepath.Join(backup, "vaultwarden", "trash", "files", "config.json@1700000000")
+	if err := os.MkdirAll(filepath.Dir(trashed), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(trashed, []byte("age-encryption.org/v1 sealed, its key is gone"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"LOG_LEVEL=error", "DATA_FOLDER=" + filepath.Join(dir, "data"), "LOCAL_TARGET=" + backup,
+		"ENCRYPTION_PASSPHRASE=trash only passphrase", "STATUS_ADDR=", "STATUS_FILE="}
+
+	code, out, _ := invoke(t, env, "check")
+	if l := lineWith(out, "encryption"); code != exitFailure || !strings.HasPrefix(l, "FAIL") || !strings.Contains(l, "trash/") {
+		t.Fatalf("check on a trash-only prefix: exit %d, encryption line %q; want FAIL naming trash/\n%s", code, l, out)
+	}
+	code, _, stderr := invoke(t, env, "run")
+	if code != exitFailure || !strings.Contains(stderr, "no bucket key") {
+		t.Fatalf("run on a trash-only prefix: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(backup, "vaultwarden", "keys")); !os.IsNotExist(err) {
+		t.Fatalf("a key was created beside sealed trash: %v", err)
+	}
+}

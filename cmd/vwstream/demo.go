@@ -8,13 +8,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // runDemo is `vwstream demo`: the README's first command. It protects a demo
@@ -59,7 +60,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	ledger := filepath.Join(*dir, "ledger")
 
 	log := newLogger(cfg, a.stderr)
-	plain, err := target.Open(ctx, cfg, log)
+	plain, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -111,13 +112,13 @@ loop:
 
 // demoRestore restores the demo's backup and checks it against the ledger.
 func demoRestore(ctx context.Context, a *app, cfg *config.Config, plain objstore.Store, dir, ledger string) error {
-	view, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	view, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
 	if err != nil {
 		return err
 	}
 	restored := filepath.Join(dir, "restored")
 	res, err := restore.Replica(ctx, restore.Options{Store: view, Dir: restored, DBName: filepath.Base(cfg.DBPath),
-		Force: true, Files: node.RestoreFiles(cfg, view)})
+		Force: true, Files: wiring.RestoreFiles(cfg, view)})
 	if err != nil {
 		return err
 	}

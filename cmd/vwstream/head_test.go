@@ -10,10 +10,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/head"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
 )
 
@@ -28,11 +28,11 @@ func TestRestore_OlderThanHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := target.Open(ctx, cfg, nil)
+	plain, err := bucket.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	data, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // runHealthcheck is `vwstream healthcheck`, for Docker's HEALTHCHECK. Docker reserves
@@ -46,7 +47,7 @@ func runHealthcheck(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		problems = append(problems, err.Error())
 	} else {
-		problems = append(problems, doc.Problems(status.LimitsFrom(cfg), time.Now())...)
+		problems = append(problems, doc.Problems(wiring.StatusLimits(cfg), time.Now())...)
 	}
 	wg.Wait()
 	if aliveErr != nil {

@@ -41,6 +41,7 @@ var commands = []command{
 	{"status", "what the node is doing (HTTP or status file)", runStatus},
 	{"healthcheck", "exit 0 healthy, 1 not; for Docker HEALTHCHECK", runHealthcheck},
 	{"promote", "secondary -> primary (takes the lease)", runPromote},
+	{"rekey", "re-wrap the bucket key with NEW_ENCRYPTION_PASSPHRASE", runRekey},
 	{"config", "effective configuration, secrets redacted", runConfig},
 	{"version", "version, commit and Go version", runVersion},
 	{"demo", "a demo vault written like Vaultwarden, protected and restored (no S3 needed)", runDemo},

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // runPromote is `vwstream promote`: secondary -> primary.
@@ -28,7 +28,7 @@ func runPromote(ctx context.Context, a *app, args []string) error {
 	}
 	token := cfg.Health.PromoteToken
 	if token == "" {
-		if token, err = status.ReadPromoteToken(filepath.Join(cfg.DataFolder, restore.PromoteTokenFile)); err != nil {
+		if token, err = status.ReadPromoteToken(filepath.Join(cfg.DataFolder, vault.PromoteTokenFile)); err != nil {
 			return fmt.Errorf("%w (set PROMOTE_TOKEN, or run promote as the node's user on its host)", err)
 		}
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // `vwstream promote` works as before for the user: it finds the token the
@@ -23,7 +23,7 @@ func TestPromote_UsesToken(t *testing.T) {
 		force = append(force, r.URL.Query().Get("force") == "true")
 		w.Write([]byte("promoted: this node is now the primary\n"))
 	})
-	h, err := status.PromoteHandler(addr, "", filepath.Join(dataDir, restore.PromoteTokenFile), promote)
+	h, err := status.PromoteHandler(addr, "", filepath.Join(dataDir, vault.PromoteTokenFile), promote)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestPromote_UsesToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	token, err := status.ReadPromoteToken(filepath.Join(dataDir, restore.PromoteTokenFile))
+	token, err := status.ReadPromoteToken(filepath.Join(dataDir, vault.PromoteTokenFile))
 	if err != nil {
 		t.Fatal(err)
 	}

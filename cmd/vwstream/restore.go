@@ -6,14 +6,14 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/head"
-	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // restoreOptions is the parsed command line of restore.
@@ -22,6 +22,7 @@ type restoreOptions struct {
 	At       time.Time // point in time; zero for latest
 	Snapshot string    // snapshot name, "latest", or "" to restore from the replica
 	Force    bool      // replace a non-empty target
+	Open     bool      // replace a database another process has open
 	Older    bool      // accept a replica older than its head
 	JSON     bool
 }
@@ -38,6 +39,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	c.StringVar(&at, "at", "", "restore the state at this `TIME`, RFC 3339 (2025-01-31T12:00:00Z)")
 	c.StringVar(&opts.Snapshot, "snapshot", "", "restore this snapshot `NAME`, or latest")
 	c.BoolVar(&opts.Force, "force", false, "replace DIR even if it holds data")
+	c.BoolVar(&opts.Open, "allow-open", false, "with --force, replace a database another process has open\n(its next commit is lost: stop Vaultwarden instead)")
 	c.BoolVar(&opts.Older, "accept-older", false, "restore even when the replica holds less than its head promised (newest objects deleted)")
 	c.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	if err := a.parse(c, args, true); err != nil {
@@ -64,7 +66,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, a.stderr)
-	plain, err := target.Open(ctx, cfg, log)
+	plain, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -72,22 +74,23 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		return restoreSnapshot(ctx, a, cfg, plain, opts)
 	}
 	// The bucket key unwraps while the restore lists and plans.
-	data, ready := target.DataLater(ctx, plain, cfg, target.ReadKey)
+	data, ready := bucket.DataLater(ctx, plain, cfg, bucket.ReadKey)
 	if opts.At.IsZero() && !opts.Older {
-		if err := target.AfterKey(ctx, ready, checkHead(ctx, data)); err != nil {
+		if err := bucket.AfterKey(ctx, ready, checkHead(ctx, data)); err != nil {
 			return err
 		}
 	}
 	res, err := restore.Replica(ctx, restore.Options{
-		Store:  data,
-		Dir:    opts.To,
-		DBName: filepath.Base(cfg.DBPath),
-		At:     opts.At,
-		Force:  opts.Force,
-		Files:  node.RestoreFiles(cfg, data),
-		Logger: log,
+		Store:     data,
+		Dir:       opts.To,
+		DBName:    filepath.Base(cfg.DBPath),
+		At:        opts.At,
+		Force:     opts.Force,
+		AllowOpen: opts.Open,
+		Files:     wiring.RestoreFiles(cfg, data),
+		Logger:    log,
 	})
-	if err := target.AfterKey(ctx, ready, err); err != nil {
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if opts.JSON {
@@ -102,12 +105,12 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 // restoreSnapshot is restore --snapshot NAME|latest: a snapshot archive from
 // snapshots/, decrypted with the configured snapshot passphrase.
 func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objstore.Store, opts restoreOptions) error {
-	namer, err := snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+	namer, err := wiring.Namer(cfg)
 	if err != nil {
 		return err
 	}
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: plain, Namer: namer, Name: opts.Snapshot,
-		To: opts.To, Force: opts.Force, Keys: snapshot.KeysFromConfig(cfg), Logger: newLogger(cfg, a.stderr)})
+		To: opts.To, Force: opts.Force, AllowOpen: opts.Open, Keys: wiring.SnapshotKeys(cfg), Logger: newLogger(cfg, a.stderr)})
 	if err != nil {
 		return err
 	}

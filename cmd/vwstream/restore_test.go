@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -16,10 +17,11 @@ import (
 	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
@@ -43,7 +45,7 @@ func replicaFixture(t *testing.T, s testenv.S3, sealed bool) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := target.Open(ctx, cfg, nil)
+	plain, err := bucket.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +54,7 @@ func replicaFixture(t *testing.T, s testenv.S3, sealed bool) []string {
 			t.Fatal(err)
 		}
 	}
-	data, err := target.Data(ctx, plain, cfg, target.ReadKey)
+	data, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +266,7 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 		{name: "another bucket's key", sealed: true, env: []string{"ENCRYPTION_PASSPHRASE=", "ENCRYPTION_KEY=" + otherKey.String()},
 			words: []string{"ENCRYPTION_KEY", "not this bucket's key", "keys/age-recipient.txt"}},
 		{name: "missing key object", sealed: true, damage: func(t *testing.T, s testenv.S3) {
-			key := objectKey(seal.DefaultKeyPath)
+			key := objectKey(layout.KeyPath)
 			if _, err := s.Client().DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: &s.Bucket, Key: &key}); err != nil {
 				t.Fatal(err)
 			}
@@ -317,7 +319,7 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 func TestRestore_WithBucketKey(t *testing.T) {
 	s := testenv.NewS3(t)
 	env := replicaFixture(t, s, true)
-	out, err := s.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &s.Bucket, Key: new(objectKey(seal.DefaultKeyPath))})
+	out, err := s.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &s.Bucket, Key: new(objectKey(layout.KeyPath))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,4 +440,47 @@ func TestRestore_SealedPrefixWithoutKey(t *testing.T) {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
 	}
 	sameContents(t, dir, before)
+}
+
+// restore --force never replaces a database another process has open (its
+// next commit would be lost without a word): one line, the folder untouched;
+// --allow-open overrides.
+func TestRestore_RefusesOpenDatabase(t *testing.T) {
+	s := testenv.NewS3(t)
+	env := withEnv(replicaFixture(t, s, true), "LOG_LEVEL=error")
+	dir, before := existingDataFolder(t)
+	db := filepath.Join(dir, "db.sqlite3")
+
+	// The stock sqlite3 shell keeps the database open, as Vaultwarden would.
+	holder := exec.Command(testenv.Tool(t, "sqlite3"), db)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stdin.Close(); _ = holder.Wait() }()
+	if _, err := io.WriteString(stdin, "SELECT 'open' FROM sqlite_master LIMIT 1;\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	before = folderContents(t, dir) // with the -shm the open connection made
+
+	code, out, stderr := invoke(t, env, "restore", "--to", dir, "--force")
+	if code != exitFailure || !strings.Contains(stderr, "open in another process") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("restore --force over an open database: exit %d\n%s%s", code, out, stderr)
+	}
+	sameContents(t, dir, before)
+
+	code, out, stderr = invoke(t, env, "restore", "--to", dir, "--force", "--allow-open")
+	if code != exitOK {
+		t.Fatalf("restore --force --allow-open: exit %d\n%s%s", code, out, stderr)
+	}
 }

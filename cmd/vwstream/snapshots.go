@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // destinationList is one destination's snapshots in `snapshots --json`.
@@ -26,14 +28,15 @@ func runSnapshots(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, a.stderr)
-	namer, err := snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+	namer, err := wiring.Namer(cfg)
 	if err != nil {
 		return err
 	}
-	dests, err := snapshot.Destinations(ctx, cfg, log)
+	plain, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	dests := wiring.Destinations(ctx, cfg, plain, log)
 	var (
 		out  []destinationList
 		errs []error

@@ -45,9 +45,9 @@ func printSummary(w io.Writer, s *status.Status, source string, now time.Time) {
 		fmt.Fprintf(w, "%-12s %s\n", name, fmt.Sprintf(format, args...))
 	}
 	written := time.Unix(s.Timestamp, 0)
-	node := s.Role
+	node := string(s.Role)
 	if s.Mode != "" {
-		node += ", " + s.Mode
+		node += ", " + string(s.Mode)
 	}
 	line("status", "%s (%s), up since %s; from %s, written %s", s.Status, node, ago(s.StartedAt), source, ago(written))
 	if l := s.Lease; l != nil {

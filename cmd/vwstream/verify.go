@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/snapshot"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // runVerify is `vwstream verify`: a restore drill.
@@ -22,16 +23,16 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, a.stderr)
-	namer, err := snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+	namer, err := wiring.Namer(cfg)
 	if err != nil {
 		return err
 	}
-	store, err := target.Open(ctx, cfg, log) // the drill reads the target only, not the extra remotes
+	store, err := bucket.Open(ctx, cfg, log) // the drill reads the target only, not the extra remotes
 	if err != nil {
 		return err
 	}
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: store, Namer: namer, Name: *name,
-		DryRun: true, Keys: snapshot.KeysFromConfig(cfg), Logger: log})
+		DryRun: true, Keys: wiring.SnapshotKeys(cfg), Logger: log})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/vwstream/vwstream/internal/seal"
 )
 
 // finish validates what depends on more than one variable and derives fields.
@@ -83,11 +84,14 @@ func (l *loader) checkCA() error {
 // checkSnapshotMode allows at most one snapshot encryption mode.
 func (l *loader) checkSnapshotMode() error {
 	c := l.c
-	modes := []struct{ name, mode string }{
-		{"GPG_PASSPHRASE", SnapshotGPGPassphrase},
-		{"GPG_PUBLIC_KEY_RING", SnapshotGPGPublicKey},
-		{"AGE_PASSPHRASE", SnapshotAgePassphrase},
-		{"AGE_PUBLIC_KEYS", SnapshotAgePublicKey},
+	modes := []struct {
+		name string
+		mode seal.SnapshotMode
+	}{
+		{"GPG_PASSPHRASE", seal.SnapshotGPGPassphrase},
+		{"GPG_PUBLIC_KEY_RING", seal.SnapshotGPGPublicKey},
+		{"AGE_PASSPHRASE", seal.SnapshotAgePassphrase},
+		{"AGE_PUBLIC_KEYS", seal.SnapshotAgePublicKey},
 	}
 	var set []string
 	for _, m := range modes {
@@ -97,7 +101,7 @@ func (l *loader) checkSnapshotMode() error {
 		}
 	}
 	if len(set) > 1 {
-		c.Encryption.SnapshotMode = SnapshotPlain
+		c.Encryption.SnapshotMode = seal.SnapshotPlain
 		return &Error{
 			Name:     strings.Join(set, " and "),
 			Reason:   "more than one snapshot encryption mode is set",

@@ -8,25 +8,26 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
-// Node roles (NODE_ROLE).
+// Role is a node's role (NODE_ROLE).
+type Role string
+
+// Node roles.
 const (
-	RolePrimary   = "primary"
-	RoleSecondary = "secondary"
+	RolePrimary   Role = "primary"
+	RoleSecondary Role = "secondary"
 )
 
-// Deployment modes (DEPLOYMENT_MODE).
-const (
-	ModePersistent = "persistent"
-	ModeServerless = "serverless"
-)
+// Mode is how a node keeps its data folder (DEPLOYMENT_MODE).
+type Mode string
 
-// Snapshot compressions (BACKUP_COMPRESSION).
+// Deployment modes.
 const (
-	CompressionGzip = "gz"
-	CompressionZstd = "zst"
-	CompressionNone = "none"
+	ModePersistent Mode = "persistent"
+	ModeServerless Mode = "serverless"
 )
 
 // Notification levels (NOTIFICATION_LEVEL).
@@ -41,15 +42,6 @@ const (
 	LogJSON = "json"
 )
 
-// Snapshot encryption modes, at most one per configuration.
-const (
-	SnapshotPlain         = ""               // no snapshot encryption
-	SnapshotGPGPassphrase = "gpg-passphrase" // GPG_PASSPHRASE / BACKUP_PASSWORD
-	SnapshotGPGPublicKey  = "gpg-public-key" // GPG_PUBLIC_KEY_RING
-	SnapshotAgePassphrase = "age-passphrase" // AGE_PASSPHRASE
-	SnapshotAgePublicKey  = "age-public-key" // AGE_PUBLIC_KEYS
-)
-
 // Config is the validated configuration of one vwstream process.
 type Config struct {
 	DataFolder  string         // DATA_FOLDER
@@ -59,8 +51,8 @@ type Config struct {
 	LocalTarget string         // LOCAL_TARGET: the folder used when S3.Bucket is empty
 
 	S3          S3Config
-	Role        string // RolePrimary or RoleSecondary
-	Mode        string // ModePersistent or ModeServerless
+	Role        Role
+	Mode        Mode
 	Lease       LeaseConfig
 	Replication ReplicationConfig
 	Sync        SyncConfig
@@ -91,14 +83,29 @@ type S3Config struct {
 	Provider        string // one of Providers
 	ForcePathStyle  bool
 	CAFile          string // S3_CA_FILE or AWS_CA_BUNDLE
-	CAPEM           []byte // the content of CAFile
+	CAPEM           []byte // the content of CAFile, read once here
 }
 
 // LeaseConfig is the primary's lease in the bucket.
 type LeaseConfig struct {
 	TTL           time.Duration
 	RenewInterval time.Duration
+	LostAction    LostAction // LEASE_LOST_ACTION
 }
+
+// LostAction is what a primary does when it cannot renew its lease in time
+// (LEASE_LOST_ACTION).
+type LostAction string
+
+// Lost-lease actions.
+const (
+	// LostServe keeps Vaultwarden serving and committing locally while writes
+	// to the bucket wait; only a lease found taken by another node stops it.
+	LostServe LostAction = "serve"
+	// LostStop stops Vaultwarden and exits once the lease could not be renewed
+	// for LEASE_TTL - LEASE_RENEW_INTERVAL, so an automatic failover may take over.
+	LostStop LostAction = "stop"
+)
 
 // ReplicationConfig drives the embedded Litestream engine.
 type ReplicationConfig struct {
@@ -124,8 +131,8 @@ type BackupConfig struct {
 	Schedule           cron.Schedule // Cron parsed in Config.Location
 	OnStartup          bool
 	Filename           string // strftime pattern without extension
-	Compression        string // CompressionGzip, CompressionZstd or CompressionNone
-	RetentionDays      int    // 0 keeps every snapshot
+	Compression        snapshot.Compression
+	RetentionDays      int // 0 keeps every snapshot
 	MinKeep            int
 	PruningLeeway      time.Duration
 	ExtraRemotes       []string // rclone "name:path"
@@ -140,7 +147,7 @@ type BackupConfig struct {
 
 // EncryptionConfig holds snapshot encryption (one mode) and the replica passphrase.
 type EncryptionConfig struct {
-	SnapshotMode     string // one of the Snapshot* constants
+	SnapshotMode     seal.SnapshotMode // at most one mode: which of GPG_PASSPHRASE, GPG_PUBLIC_KEY_RING, AGE_PASSPHRASE, AGE_PUBLIC_KEYS is set
 	GPGPassphrase    string
 	GPGPublicKeyRing string // ASCII-armored public key block(s)
 	AgePassphrase    string
@@ -149,6 +156,8 @@ type EncryptionConfig struct {
 	// or else the snapshot passphrase (GPG or age).
 	Passphrase       string
 	PassphraseSource string // the variable Passphrase came from, "" when none
+	// NewPassphrase is what `vwstream rekey` re-wraps the bucket key with.
+	NewPassphrase string
 	// Key is the bucket key itself (ENCRYPTION_KEY, an age identity): it opens
 	// db/ and files/ without the passphrase and without scrypt.
 	Key              string
@@ -219,7 +228,7 @@ func (c *Config) RequireEncryption() error {
 // RequireSnapshotEncryption refuses a snapshot that would leave the host unencrypted,
 // whether or not BACKUP_ENABLED is set (the backup command makes one on demand).
 func (c *Config) RequireSnapshotEncryption() error {
-	if c.Encryption.AllowUnencrypted || c.Encryption.SnapshotMode != SnapshotPlain {
+	if c.Encryption.AllowUnencrypted || c.Encryption.SnapshotMode != seal.SnapshotPlain {
 		return nil
 	}
 	if !c.Remote() && len(c.Backup.ExtraRemotes) == 0 {

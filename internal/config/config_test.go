@@ -9,6 +9,11 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/dbrepl"
+	"github.com/vwstream/vwstream/internal/filesync"
+	"github.com/vwstream/vwstream/internal/lease"
+	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
 // load is Load with real files and the given environment.
@@ -77,7 +82,7 @@ func TestLoad_Defaults(t *testing.T) {
 		{"SecondaryInterval", c.Sync.SecondaryInterval, time.Hour},
 		{"IncludeIconCache", c.Sync.IncludeIconCache, false},
 		{"IncludeSends", c.Sync.IncludeSends, true},
-		{"Compression", c.Backup.Compression, config.CompressionGzip},
+		{"Compression", c.Backup.Compression, snapshot.CompressGzip},
 		{"RetentionDays", c.Backup.RetentionDays, 30},
 		{"MinKeep", c.Backup.MinKeep, 3},
 		{"PruningLeeway", c.Backup.PruningLeeway, time.Minute},
@@ -118,6 +123,7 @@ var badValues = []struct{ name, value string }{
 	{"ALLOW_UNENCRYPTED", "sure"},
 	{"NODE_ROLE", "leader"},
 	{"DEPLOYMENT_MODE", "lambda"},
+	{"LEASE_LOST_ACTION", "failover"},
 	{"LEASE_TTL", "0"},
 	{"LEASE_RENEW_INTERVAL", "-1"},
 	{"LITESTREAM_SYNC_INTERVAL", "abc"},
@@ -191,7 +197,7 @@ func TestLoad_BadValue(t *testing.T) {
 func TestVars_BadValueCoverage(t *testing.T) {
 	anyValue := map[string]bool{"S3_BUCKET": true, "S3_ACCESS_KEY_ID": true, "S3_SECRET_ACCESS_KEY": true,
 		"S3_PREFIX": true, "S3_REGION": true, "ENCRYPTION_PASSPHRASE": true, "GPG_PASSPHRASE": true,
-		"AGE_PASSPHRASE": true, "ROCKET_TLS": true}
+		"AGE_PASSPHRASE": true, "NEW_ENCRYPTION_PASSPHRASE": true, "ROCKET_TLS": true}
 	tested := map[string]bool{}
 	for _, tc := range badValues {
 		tested[tc.name] = true
@@ -250,7 +256,7 @@ func TestLoad_AliasValue(t *testing.T) {
 	if c.S3.Bucket != "old" || c.S3.Prefix != "legacy" || c.Backup.Cron != "@weekly" {
 		t.Fatalf("aliases not applied: bucket %q prefix %q cron %q", c.S3.Bucket, c.S3.Prefix, c.Backup.Cron)
 	}
-	if c.Encryption.SnapshotMode != config.SnapshotGPGPassphrase || c.Encryption.GPGPassphrase != "pw" {
+	if c.Encryption.SnapshotMode != seal.SnapshotGPGPassphrase || c.Encryption.GPGPassphrase != "pw" {
 		t.Fatalf("BACKUP_PASSWORD is not the GPG passphrase: mode %q", c.Encryption.SnapshotMode)
 	}
 	c = mustLoad(t, nil, "S3_BUCKET=new", "AWS_S3_BUCKET_NAME=old")
@@ -406,7 +412,7 @@ func TestLoad_SnapshotModes(t *testing.T) {
 		t.Errorf("error names one mode only: %v", e)
 	}
 	c := mustLoad(t, nil, "AGE_PASSPHRASE=agepw")
-	if c.Encryption.SnapshotMode != config.SnapshotAgePassphrase || c.Encryption.Passphrase != "agepw" || c.Encryption.PassphraseSource != "AGE_PASSPHRASE" {
+	if c.Encryption.SnapshotMode != seal.SnapshotAgePassphrase || c.Encryption.Passphrase != "agepw" || c.Encryption.PassphraseSource != "AGE_PASSPHRASE" {
 		t.Errorf("replica passphrase does not fall back to AGE_PASSPHRASE: %+v", c.Encryption.PassphraseSource)
 	}
 	c = mustLoad(t, nil, "GPG_PASSPHRASE=gpgpw", "ENCRYPTION_PASSPHRASE=own")
@@ -486,5 +492,32 @@ func TestWithoutSecrets(t *testing.T) {
 	got := strings.Join(config.WithoutSecrets(env), " ")
 	if want := "PATH=/bin DOMAIN=https://vw ROCKET_PORT=80 RCLONE_CONFIG_OFF_TYPE=sftp S3_SECRET_ACCESS_KEY_FILE=/run/secrets/s3"; got != want {
 		t.Fatalf("WithoutSecrets = %q, want %q", got, want)
+	}
+}
+
+// Every default that a capability also applies on its own (its Default*
+// constant) comes from that constant: the documented value, parsed, is the
+// package's value.
+func TestLoad_DefaultsAgreeWithPackages(t *testing.T) {
+	c, err := config.Load(nil, nil, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"LEASE_TTL", c.Lease.TTL, lease.DefaultTTL},
+		{"LEASE_RENEW_INTERVAL", c.Lease.RenewInterval, lease.DefaultRenewInterval},
+		{"LITESTREAM_SYNC_INTERVAL", c.Replication.SyncInterval, dbrepl.DefaultSyncInterval},
+		{"LITESTREAM_SHUTDOWN_TIMEOUT", c.Replication.ShutdownTimeout, dbrepl.DefaultShutdownTimeout},
+		{"PRIMARY_SYNC_INTERVAL", c.Sync.PrimaryInterval, filesync.DefaultReconcileInterval},
+		{"SYNC_SHUTDOWN_TIMEOUT", c.Sync.ShutdownTimeout, filesync.DefaultShutdownTimeout},
+		{"BACKUP_FILENAME", c.Backup.Filename, snapshot.DefaultFilename},
+		{"BACKUP_COMPRESSION", c.Backup.Compression, snapshot.CompressGzip},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s: configuration default %v, package default %v", tc.name, tc.got, tc.want)
+		}
 	}
 }

@@ -1,8 +1,14 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vwstream/vwstream/internal/dbrepl"
+	"github.com/vwstream/vwstream/internal/filesync"
+	"github.com/vwstream/vwstream/internal/lease"
+	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
 // Var describes one configuration variable. The table of them (Vars) is the single
@@ -93,6 +99,8 @@ var vars = []*Var{
 	// Encryption
 	str("ENCRYPTION_PASSPHRASE", "", secEncryption, "seals the replica (db/) and files (files/); empty falls back to GPG_PASSPHRASE or AGE_PASSPHRASE",
 		func(c *Config) *string { return &c.Encryption.Passphrase }).secret(),
+	str("NEW_ENCRYPTION_PASSPHRASE", "", secEncryption, "vwstream rekey only: the passphrase the bucket key is re-wrapped with (the data is not touched)",
+		func(c *Config) *string { return &c.Encryption.NewPassphrase }).secret(),
 	custom("ENCRYPTION_KEY", "", secEncryption, "the bucket key itself, used instead of the passphrase for db/ and files/: no scrypt unwrap (about a second and 256 MiB) at each start, for serverless instances; checked against keys/age-recipient.txt",
 		acceptBucketKey, func(c *Config, s string) (err error) {
 			c.Encryption.Key, err = parseBucketKey(s)
@@ -119,24 +127,26 @@ var vars = []*Var{
 
 	// Roles and lease
 	enum("NODE_ROLE", RolePrimary, secRoles, "primary writes to the target; secondary is a warm standby that never writes",
-		[]string{RolePrimary, RoleSecondary}, func(c *Config) *string { return &c.Role }),
+		[]Role{RolePrimary, RoleSecondary}, func(c *Config) *Role { return &c.Role }),
 	enum("DEPLOYMENT_MODE", ModePersistent, secRoles, "persistent keeps /data; serverless restores an empty /data on every start",
-		[]string{ModePersistent, ModeServerless}, func(c *Config) *string { return &c.Mode }),
-	duration("LEASE_TTL", "30s", secRoles, "how long the primary's lease in the bucket lasts without renewal",
+		[]Mode{ModePersistent, ModeServerless}, func(c *Config) *Mode { return &c.Mode }),
+	duration("LEASE_TTL", dur(lease.DefaultTTL), secRoles, "how long the primary's lease in the bucket lasts without renewal",
 		false, func(c *Config) *time.Duration { return &c.Lease.TTL }),
-	duration("LEASE_RENEW_INTERVAL", "10s", secRoles, "how often the primary renews its lease; must be under LEASE_TTL/2",
+	duration("LEASE_RENEW_INTERVAL", dur(lease.DefaultRenewInterval), secRoles, "how often the primary renews its lease; must be under LEASE_TTL/2",
 		false, func(c *Config) *time.Duration { return &c.Lease.RenewInterval }),
+	enum("LEASE_LOST_ACTION", LostServe, secRoles, "serve: an S3 outage longer than the lease keeps Vaultwarden serving while uploads wait; stop: stop Vaultwarden and exit then (for an automatic failover)",
+		[]LostAction{LostServe, LostStop}, func(c *Config) *LostAction { return &c.Lease.LostAction }),
 
 	// Replication and file sync
-	duration("LITESTREAM_SYNC_INTERVAL", "1s", secSync, "how often database changes are shipped to the target",
+	duration("LITESTREAM_SYNC_INTERVAL", dur(dbrepl.DefaultSyncInterval), secSync, "how often database changes are shipped to the target",
 		false, func(c *Config) *time.Duration { return &c.Replication.SyncInterval }),
-	duration("LITESTREAM_SHUTDOWN_TIMEOUT", "30", secSync, "how long a stop waits for the last database changes to reach the target",
+	duration("LITESTREAM_SHUTDOWN_TIMEOUT", secs(dbrepl.DefaultShutdownTimeout), secSync, "how long a stop waits for the last database changes to reach the target",
 		false, func(c *Config) *time.Duration { return &c.Replication.ShutdownTimeout }),
-	duration("PRIMARY_SYNC_INTERVAL", "300", secSync, "full file reconcile interval on a primary (changes are also sent as they happen)",
+	duration("PRIMARY_SYNC_INTERVAL", secs(filesync.DefaultReconcileInterval), secSync, "full file reconcile interval on a primary (changes are also sent as they happen)",
 		false, func(c *Config) *time.Duration { return &c.Sync.PrimaryInterval }),
 	duration("SECONDARY_SYNC_INTERVAL", "3600", secSync, "how often a secondary pulls the database and files",
 		false, func(c *Config) *time.Duration { return &c.Sync.SecondaryInterval }),
-	duration("SYNC_SHUTDOWN_TIMEOUT", "30s", secSync, "how long a stop waits for pending file uploads",
+	duration("SYNC_SHUTDOWN_TIMEOUT", dur(filesync.DefaultShutdownTimeout), secSync, "how long a stop waits for pending file uploads",
 		false, func(c *Config) *time.Duration { return &c.Sync.ShutdownTimeout }),
 	boolean("SYNC_INCLUDE_ATTACHMENTS", "true", secSync, "sync ATTACHMENTS_FOLDER",
 		func(c *Config) *bool { return &c.Sync.IncludeAttachments }),
@@ -154,11 +164,11 @@ var vars = []*Var{
 		func(c *Config) *string { return &c.Backup.Cron }).alias("BACKUP_CRON_EXPRESSION").accept(acceptCron),
 	boolean("BACKUP_ON_STARTUP", "false", secBackup, "take a snapshot when run starts",
 		func(c *Config) *bool { return &c.Backup.OnStartup }),
-	custom("BACKUP_FILENAME", "vaultwarden-%Y%m%d-%H%M%S", secBackup, "snapshot name pattern (strftime); the extension is added",
+	custom("BACKUP_FILENAME", snapshot.DefaultFilename, secBackup, "snapshot name pattern (strftime); the extension is added",
 		"a file name without / using %Y %y %m %d %H %M %S %j %s %z %Z %%",
 		func(c *Config, s string) (err error) { c.Backup.Filename, err = parseFilename(s); return err }),
-	enum("BACKUP_COMPRESSION", CompressionGzip, secBackup, "snapshot compression",
-		[]string{CompressionGzip, CompressionZstd, CompressionNone}, func(c *Config) *string { return &c.Backup.Compression }).alias("BACKUP_FORMAT"),
+	enum("BACKUP_COMPRESSION", snapshot.CompressGzip, secBackup, "snapshot compression",
+		[]snapshot.Compression{snapshot.CompressGzip, snapshot.CompressZstd, snapshot.CompressNone}, func(c *Config) *snapshot.Compression { return &c.Backup.Compression }).alias("BACKUP_FORMAT"),
 	integer("BACKUP_RETENTION_DAYS", "30", secBackup, "delete snapshots older than this many days (0 keeps all)",
 		0, 36500, func(c *Config) *int { return &c.Backup.RetentionDays }),
 	integer("BACKUP_MIN_KEEP", "3", secBackup, "never prune below this many snapshots",
@@ -285,9 +295,28 @@ func integer(name, def, section, desc string, min, max int, p func(*Config) *int
 	return v
 }
 
-func enum(name, def, section, desc string, values []string, p func(*Config) *string) *Var {
-	return custom(name, def, section, desc, strings.Join(values, ", "), func(c *Config, s string) (err error) {
-		*p(c), err = parseEnum(s, values)
+func enum[T ~string](name string, def T, section, desc string, values []T, p func(*Config) *T) *Var {
+	names := make([]string, len(values))
+	for i, v := range values {
+		names[i] = string(v)
+	}
+	return custom(name, string(def), section, desc, strings.Join(names, ", "), func(c *Config, s string) error {
+		v, err := parseEnum(s, names)
+		*p(c) = T(v)
 		return err
 	})
 }
+
+// dur documents a package's Default* duration the way the table writes
+// durations: 30s, 5m, 48h.
+func dur(d time.Duration) string {
+	s := d.String()
+	for _, zero := range []string{"m0s", "h0m"} {
+		s = strings.Replace(s, zero, zero[:1], 1)
+	}
+	return s
+}
+
+// secs documents a package's Default* duration in plain seconds, the unit the
+// replaced stacks' variables of that name take.
+func secs(d time.Duration) string { return strconv.Itoa(int(d / time.Second)) }

@@ -18,14 +18,9 @@ import (
 	"github.com/superfly/ltx"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
-
-// KeyPrefix is the folder under the store root that holds the replica.
-// Below it, keys mirror litestream's own S3 client exactly
-// (db/<level as %04x>/<minTXID>-<maxTXID>.ltx), so without encryption the stock
-// `litestream restore s3://bucket/<S3_PREFIX>/db` reads what vwstream wrote.
-const KeyPrefix = "db"
 
 // ReplicaClientType names the replica client in litestream's logs.
 const ReplicaClientType = "vwstream"
@@ -74,7 +69,7 @@ func ltxKey(level int, minTXID, maxTXID ltx.TXID) string {
 
 // levelPrefix returns the key prefix of one compaction level, with a trailing slash.
 func levelPrefix(level int) string {
-	return fmt.Sprintf("%s/%04x/", KeyPrefix, level)
+	return layout.DB + fmt.Sprintf("%04x/", level)
 }
 
 // Type returns the client type shown in litestream's logs.
@@ -242,7 +237,7 @@ func (c *replicaClient) DeleteLTXFiles(ctx context.Context, a []*ltx.FileInfo) e
 // DeleteAll removes every object of the replica.
 func (c *replicaClient) DeleteAll(ctx context.Context) error {
 	var keys []string
-	for oi, err := range c.store.List(ctx, KeyPrefix+"/") {
+	for oi, err := range c.store.List(ctx, layout.DB) {
 		if err != nil {
 			return fmt.Errorf("list replica: %w", err)
 		}

@@ -67,7 +67,7 @@ var DefaultCompactionLevels = []time.Duration{30 * time.Second, 5 * time.Minute,
 // Options configure a Replicator. Zero values take the defaults above.
 type Options struct {
 	DBPath          string         // the SQLite database (WAL mode)
-	Store           objstore.Store // replica objects go under KeyPrefix
+	Store           objstore.Store // replica objects go under layout.DB
 	SyncInterval    time.Duration
 	ShutdownTimeout time.Duration
 

@@ -2,7 +2,6 @@ package dbrepl
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,9 @@ import (
 	"github.com/superfly/ltx"
 	_ "modernc.org/sqlite" // litestream registers it too; one driver keeps SQLite's POSIX locks consistent
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // ErrNoReplica reports a store that holds no database replica.
@@ -110,7 +111,7 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 		}
 		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
 	}
-	if err := integrityCheck(ctx, tmp); err != nil {
+	if err := vault.CheckIntegrity(ctx, tmp); err != nil {
 		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
 	}
 	if err := swapInto(tmp, out); err != nil {
@@ -221,7 +222,7 @@ func timeRange(ctx context.Context, client *replicaClient) (first, last time.Tim
 
 // replicaEmpty reports whether the store holds no LTX file at all.
 func replicaEmpty(ctx context.Context, client *replicaClient) (bool, error) {
-	for oi, err := range client.store.List(ctx, KeyPrefix+"/") {
+	for oi, err := range client.store.List(ctx, layout.DB) {
 		if err != nil {
 			return false, err
 		}
@@ -230,44 +231,6 @@ func replicaEmpty(ctx context.Context, client *replicaClient) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// integrityCheck runs PRAGMA integrity_check on a closed database file.
-func integrityCheck(ctx context.Context, path string) (err error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		return fmt.Errorf("integrity check: %w", err)
-	}
-	defer func() {
-		if e := db.Close(); e != nil && err == nil {
-			err = fmt.Errorf("integrity check: %w", e)
-		}
-	}()
-	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
-	if err != nil {
-		return fmt.Errorf("integrity check: %w", err)
-	}
-	defer func() { _ = rows.Close() }()
-	var problems []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return fmt.Errorf("integrity check: %w", err)
-		}
-		if s != "ok" {
-			problems = append(problems, strings.Split(strings.TrimSpace(s), "\n")...)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("integrity check: %w", err)
-	}
-	if len(problems) > 0 {
-		if len(problems) > 5 {
-			problems = append(problems[:5], "...")
-		}
-		return fmt.Errorf("integrity check failed: %s", strings.Join(problems, "; "))
-	}
-	return nil
 }
 
 // swapInto renames the restored file over out. The old database's -wal and
@@ -298,24 +261,11 @@ func swapInto(tmp, out string) error {
 		}
 		return fmt.Errorf("rename restored database: %w", err)
 	}
-	if err := syncDir(filepath.Dir(out)); err != nil {
+	if err := vault.SyncDir(filepath.Dir(out)); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(metaDir(out)); err != nil {
 		return fmt.Errorf("remove old litestream state: %w", err)
-	}
-	return nil
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync folder: %w", err)
-	}
-	defer func() { _ = f.Close() }()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync folder: %w", err)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/benbjohnson/litestream"
 	"github.com/superfly/ltx"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -177,7 +178,7 @@ func ReplicaTXID(ctx context.Context, store objstore.Store) (uint64, error) {
 
 func replicaMaxTXID(ctx context.Context, store objstore.Store) (ltx.TXID, error) {
 	var txid ltx.TXID
-	for oi, err := range store.List(ctx, KeyPrefix+"/") {
+	for oi, err := range store.List(ctx, layout.DB) {
 		if err != nil {
 			return 0, fmt.Errorf("list replica: %w", err)
 		}

@@ -39,7 +39,7 @@ func newVault(t testing.TB, opts vaultsim.Options) string {
 	return dir
 }
 
-func layout(dir string) []filesync.Include {
+func includesOf(dir string) []filesync.Include {
 	return filesync.Layout{DataDir: dir, Attachments: true, Sends: true, Config: true}.Includes()
 }
 
@@ -48,7 +48,7 @@ func fastOptions(dir string, store objstore.Store) filesync.Options {
 	return filesync.Options{
 		Store:             store,
 		DataDir:           dir,
-		Includes:          layout(dir),
+		Includes:          includesOf(dir),
 		Exclude:           []string{filepath.Join(dir, "tmp")},
 		Debounce:          20 * time.Millisecond,
 		StableFor:         150 * time.Millisecond,
@@ -102,7 +102,7 @@ func waitFor(t testing.TB, timeout time.Duration, cond func() bool) {
 func syncedFiles(t testing.TB, dir string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	for _, in := range layout(dir) {
+	for _, in := range includesOf(dir) {
 		err := filepath.Walk(in.Path, func(path string, fi os.FileInfo, err error) error {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil

@@ -33,12 +33,6 @@ const (
 	DefaultStateDirName       = ".vwstream"
 )
 
-// Object key prefixes inside the (data view of the) store.
-const (
-	FilesPrefix = "files/"       // files/<include name>[/<relative path>]
-	TrashPrefix = "trash/files/" // trash/files/<include name>[/<relative path>]@<unix seconds>
-)
-
 // Include is one synced path: a folder, synced recursively, or a single file.
 // Name is its fixed name under files/, so a folder configured elsewhere
 // (ATTACHMENTS_FOLDER=/srv/att) still lands under files/attachments/.
@@ -92,7 +86,7 @@ func (l Layout) Includes() []Include {
 
 // Options configure a Syncer.
 type Options struct {
-	// Store receives files/ and trash/files/: the data view (target.Data), sealed
+	// Store receives files/ and trash/files/: the data view (bucket.Data), sealed
 	// when a passphrase is set.
 	Store objstore.Store
 	// DataDir is Vaultwarden's data folder; it anchors StateDir's default.

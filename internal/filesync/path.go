@@ -3,6 +3,8 @@ package filesync
 import (
 	"path/filepath"
 	"strings"
+
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 )
 
 // skipName reports names file sync never picks up, wherever they are: dot names
@@ -67,7 +69,7 @@ func (p *paths) keyOf(abs string) (key string, inc int, ok bool) {
 	for i, in := range p.includes {
 		if !in.Dir {
 			if abs == in.Path {
-				return FilesPrefix + in.Name, i, true
+				return layout.Files + in.Name, i, true
 			}
 			continue
 		}
@@ -80,7 +82,7 @@ func (p *paths) keyOf(abs string) (key string, inc int, ok bool) {
 				return "", -1, false
 			}
 		}
-		return FilesPrefix + in.Name + "/" + filepath.ToSlash(rel), i, true
+		return layout.Files + in.Name + "/" + filepath.ToSlash(rel), i, true
 	}
 	return "", -1, false
 }
@@ -88,7 +90,7 @@ func (p *paths) keyOf(abs string) (key string, inc int, ok bool) {
 // localOf returns the local path of an object key under files/ and its
 // include; ok is false for keys of paths not synced here.
 func (p *paths) localOf(key string) (abs string, inc int, ok bool) {
-	name, found := strings.CutPrefix(key, FilesPrefix)
+	name, found := strings.CutPrefix(key, layout.Files)
 	if !found {
 		return "", -1, false
 	}

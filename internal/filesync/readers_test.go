@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
@@ -26,7 +27,7 @@ func TestSyncer_S3_RcloneCheck(t *testing.T) {
 	waitIdle(t, s, start)
 
 	args := []string{"check", "--download", dir, "x:" + env.Bucket + "/vw/files"}
-	for _, in := range layout(dir) {
+	for _, in := range includesOf(dir) {
 		pat := "/" + in.Name
 		if in.Dir {
 			pat += "/**"
@@ -69,7 +70,7 @@ func TestSyncer_S3_AgeCLI(t *testing.T) {
 	waitIdle(t, s, start)
 
 	work := t.TempDir()
-	wrapped, err := rawGet(t, env, "vw/"+seal.DefaultKeyPath)
+	wrapped, err := rawGet(t, env, "vw/"+layout.KeyPath)
 	if err != nil {
 		t.Fatal(err)
 	}

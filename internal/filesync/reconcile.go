@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -58,7 +59,7 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 	s.mu.Unlock()
 
 	local, incErrs := s.walk()
-	remote, listErr := listAll(ctx, s.opts.Store, FilesPrefix)
+	remote, listErr := listAll(ctx, s.opts.Store, layout.Files)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -332,7 +333,7 @@ func (s *Syncer) trashOne(ctx context.Context, key string) error {
 		s.markDirty(key, abs, time.Time{})
 		return nil
 	}
-	dst := TrashPrefix + strings.TrimPrefix(key, FilesPrefix) + "@" + strconv.FormatInt(time.Now().Unix(), 10)
+	dst := layout.TrashFiles + strings.TrimPrefix(key, layout.Files) + "@" + strconv.FormatInt(time.Now().Unix(), 10)
 	if _, err := s.opts.Store.Copy(ctx, key, dst); err != nil {
 		if errors.Is(err, objstore.ErrNotFound) {
 			return nil
@@ -360,7 +361,7 @@ func (s *Syncer) purgeTrash(ctx context.Context, now time.Time) error {
 	}
 	cutoff := now.Add(-s.opts.TrashRetention).Unix()
 	var expired []string
-	for info, err := range s.opts.Store.List(ctx, TrashPrefix) {
+	for info, err := range s.opts.Store.List(ctx, layout.TrashFiles) {
 		if err != nil {
 			return fmt.Errorf("purge trash: %w", err)
 		}

@@ -14,7 +14,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // RestoreOptions say what Restore downloads and where to.
@@ -68,7 +70,7 @@ func Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 	p := newPaths(opts.Includes, nil)
 
 	// The whole listing first: an error here must never read as "nothing stored".
-	remote, err := listAll(ctx, opts.Store, FilesPrefix)
+	remote, err := listAll(ctx, opts.Store, layout.Files)
 	if err != nil {
 		return res, fmt.Errorf("restore files: %w", err)
 	}
@@ -115,7 +117,9 @@ func Restore(ctx context.Context, opts RestoreOptions) (RestoreResult, error) {
 		res.Bytes += f.info.Size
 	}
 	for dir := range synced {
-		syncDir(dir)
+		if err := vault.SyncDir(dir); err != nil {
+			return res, fmt.Errorf("restore files: %w", err)
+		}
 	}
 
 	if err := writeRestoredManifest(opts.StateDir, files); err != nil {
@@ -215,11 +219,4 @@ func writeRestoredManifest(stateDir string, files []*restoredFile) error {
 		delete(m.Missing, f.key)
 	}
 	return m.save(path)
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 }

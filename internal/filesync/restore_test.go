@@ -34,7 +34,7 @@ func TestRestore_RoundTrip_Sealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFile(t, filepath.Join(dst, vaultsim.DBName), db)
-	res, err := filesync.Restore(t.Context(), filesync.RestoreOptions{Store: store, DataDir: dst, Includes: layout(dst)})
+	res, err := filesync.Restore(t.Context(), filesync.RestoreOptions{Store: store, DataDir: dst, Includes: includesOf(dst)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func TestRestore_S3_Failures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			proxy.failWhen(fail)
 			res, err := filesync.Restore(t.Context(), filesync.RestoreOptions{
-				Store: viaProxy, DataDir: dst, Includes: layout(dst), Parallelism: 4,
+				Store: viaProxy, DataDir: dst, Includes: includesOf(dst), Parallelism: 4,
 			})
 			if err == nil {
 				t.Fatalf("restore with failing %s requests succeeded: %+v", name, res)
@@ -133,7 +133,7 @@ func TestRestore_S3_Failures(t *testing.T) {
 	}
 
 	proxy.failWhen(func(*http.Request) bool { return false })
-	res, err := filesync.Restore(t.Context(), filesync.RestoreOptions{Store: viaProxy, DataDir: dst, Includes: layout(dst)})
+	res, err := filesync.Restore(t.Context(), filesync.RestoreOptions{Store: viaProxy, DataDir: dst, Includes: includesOf(dst)})
 	if err != nil {
 		t.Fatal(err)
 	}

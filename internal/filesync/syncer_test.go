@@ -276,8 +276,8 @@ func TestSyncer_SymlinkedFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layout := filesync.Layout{DataDir: data, Attachments: true}
-	s, err := filesync.Open(t.Context(), filesync.Options{Store: store, DataDir: data, Includes: layout.Includes(), StableFor: time.Millisecond, Debounce: time.Millisecond})
+	fl := filesync.Layout{DataDir: data, Attachments: true}
+	s, err := filesync.Open(t.Context(), filesync.Options{Store: store, DataDir: data, Includes: fl.Includes(), StableFor: time.Millisecond, Debounce: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,11 +15,12 @@ import (
 	"io"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
 // Key is the head's object name under the bucket prefix.
-const Key = "head"
+const Key = layout.Head
 
 // DefaultInterval is how often a primary looks whether the head must advance.
 const DefaultInterval = 10 * time.Second

@@ -12,11 +12,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
-
-// Key is where the lease lives in the plain (unsealed) store, under S3_PREFIX.
-const Key = "lease"
 
 // FormatVersion is the version of the lease document this code writes. A reader
 // refuses a lease with a higher version rather than guess what it means.
@@ -49,7 +47,7 @@ func (h Holder) String() string {
 	return fmt.Sprintf("%s (pid %d, node %s)", h.Host, h.PID, h.Node)
 }
 
-// Info is the lease document stored at Key.
+// Info is the lease document stored at layout.Lease.
 type Info struct {
 	Holder     Holder    `json:"holder"`
 	AcquiredAt time.Time `json:"acquired_at"`
@@ -83,11 +81,11 @@ func Peek(ctx context.Context, store objstore.Store) (*Info, error) {
 // before it reads: the ETag is then never newer than the body, so a put with
 // IfMatch on it succeeds only if the body judged is still the current one.
 func read(ctx context.Context, store objstore.Store) (Info, string, error) {
-	oi, err := store.Stat(ctx, Key)
+	oi, err := store.Stat(ctx, layout.Lease)
 	if err != nil {
 		return Info{}, "", fmt.Errorf("read lease: %w", err)
 	}
-	rc, err := store.Get(ctx, Key, 0, maxRecordSize)
+	rc, err := store.Get(ctx, layout.Lease, 0, maxRecordSize)
 	if err != nil {
 		return Info{}, "", fmt.Errorf("read lease: %w", err)
 	}
@@ -110,13 +108,13 @@ func decode(body []byte) (Info, error) {
 	var info Info
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&info); err != nil {
-		return Info{}, fmt.Errorf("read lease: %w: %v; if no primary is running, delete the object %q", errUnreadable, err, Key)
+		return Info{}, fmt.Errorf("read lease: %w: %v; if no primary is running, delete the object %q", errUnreadable, err, layout.Lease)
 	}
 	if info.Version > FormatVersion {
 		return Info{}, fmt.Errorf("read lease: %w: version %d written by a newer vwstream (this one knows %d)", errUnreadable, info.Version, FormatVersion)
 	}
 	if info.ExpiresAt.IsZero() || info.Holder.Node == "" {
-		return Info{}, fmt.Errorf("read lease: %w: no holder or expiry; if no primary is running, delete the object %q", errUnreadable, Key)
+		return Info{}, fmt.Errorf("read lease: %w: no holder or expiry; if no primary is running, delete the object %q", errUnreadable, layout.Lease)
 	}
 	return info, nil
 }

@@ -83,7 +83,7 @@ func TestNode_NoPlaintextOnSealedPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, role := range []string{config.RolePrimary, config.RoleSecondary} {
+	for _, role := range []config.Role{config.RolePrimary, config.RoleSecondary} {
 		cfg.Role = role
 		err = node.Run(context.Background(), node.Options{Config: cfg, Env: os.Environ(), Stdout: testWriter{t}, Stderr: testWriter{t}, Logger: testLogger(t)})
 		if !errors.Is(err, seal.ErrSealedPrefix) || !strings.Contains(err.Error(), "this bucket is encrypted: set ENCRYPTION_PASSPHRASE or ENCRYPTION_KEY") ||

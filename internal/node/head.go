@@ -6,6 +6,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/head"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // keepHead advances the replica's head (internal/head) while this node
@@ -15,7 +16,7 @@ import (
 func (n *Node) keepHead(ctx context.Context, repl *dbrepl.Replicator) {
 	ctx = context.WithoutCancel(ctx)
 	w := head.NewWriter(n.data)
-	id, _ := nodeID(n.cfg.DataFolder)
+	id, _ := vault.NodeID(n.cfg.DataFolder)
 	t := time.NewTicker(head.DefaultInterval)
 	defer t.Stop()
 	for {

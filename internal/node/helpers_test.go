@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/objstore"
-	"github.com/vwstream/vwstream/internal/target"
 )
 
 // testWriter sends a child's output to the test log.
@@ -30,11 +30,11 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 func dataViewFor(ctx context.Context, cfg *config.Config) (objstore.Store, error) {
-	plain, err := target.Open(ctx, cfg, nil)
+	plain, err := bucket.Open(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	return target.Data(ctx, plain, cfg, target.ReadKey)
+	return bucket.Data(ctx, plain, cfg, bucket.ReadKey)
 }
 
 func listInput(bucket string) *s3.ListObjectsV2Input {

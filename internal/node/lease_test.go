@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/lease"
 	"github.com/vwstream/vwstream/internal/node"
@@ -99,7 +100,7 @@ func leaseHolder(t *testing.T, s testenv.S3, cfg *config.Config) string {
 }
 
 func leaseKey(cfg *config.Config) *string {
-	k := lease.Key
+	k := layout.Lease
 	if cfg.S3.Prefix != "" {
 		k = cfg.S3.Prefix + "/" + k
 	}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/filesync"
@@ -27,7 +28,8 @@ import (
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/vault"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // Shutdown budget: the child gets ChildStopTimeout after SIGTERM, then file sync
@@ -73,33 +75,52 @@ type Node struct {
 	board    *status.Board
 	metrics  *status.Metrics
 	server   *status.Server
-	plain    objstore.Store
-	data     objstore.Store
-	lease    *lease.Lease
 	notifier *notify.Service
-	ready    chan struct{} // closed once start-up has finished
+	plain    objstore.Store // the target, instrumented; set once at start
+	// writes is plain behind the lease's guard: what a primary writes through
+	// (the data view, snapshots), so no write passes once the lease is not
+	// confirmed. The lease itself is written through plain.
+	writes *lease.Guard
+	// data is the data view of the target (sealed with the bucket key); set at
+	// start, and again by a promote under secondary.pullMu.
+	data  objstore.Store
+	ready chan struct{} // closed once start-up has finished
 	// childExit receives when the child ends on its own (not when we stop it
 	// to swap in newer data).
 	childExit chan struct{}
 	// promoted receives once a secondary has become the primary.
 	promoted chan struct{}
 
-	mu    sync.Mutex
-	role  string              // config.RolePrimary or RoleSecondary; promote changes it
-	child *child              // the current child process, nil in sidecar mode
-	repl  *dbrepl.Replicator  // set once replication has started
-	files *filesync.Syncer    // set once file sync has started
-	sched *snapshot.Scheduler // set on a primary with BACKUP_ENABLED
-	// pulled fingerprints the replica state a secondary last restored.
-	pulled string
-	// pullMu serialises a secondary's pulls with promote and shutdown.
-	pullMu sync.Mutex
-	// promoteMu makes promotes one at a time.
-	promoteMu sync.Mutex
+	// mu guards role, child and everything in primary.
+	mu        sync.Mutex
+	role      config.Role // promote changes it
+	child     *child      // the current child process, nil in sidecar mode
+	primary   primaryState
+	secondary secondaryState
+
 	// stopping is set once shutdown began: nothing may start a child then.
 	stopping atomic.Bool
 	// restarts counts the child's restarts for a secondary's swaps.
 	restarts atomic.Int64
+}
+
+// primaryState is what a primary writes to the bucket with. Each field is set
+// once, at start or by a promote, and read, under Node.mu.
+type primaryState struct {
+	lease *lease.Lease        // the lease this node holds
+	repl  *dbrepl.Replicator  // set once replication has started
+	files *filesync.Syncer    // set once file sync has started
+	sched *snapshot.Scheduler // set with BACKUP_ENABLED
+}
+
+// secondaryState is a secondary's pulling, and its promotion.
+type secondaryState struct {
+	// pullMu serialises pulls with promote and shutdown; it guards pulled.
+	pullMu sync.Mutex
+	// pulled fingerprints the replica state last restored.
+	pulled string
+	// promoteMu makes promotes one at a time.
+	promoteMu sync.Mutex
 }
 
 // New prepares a node; Run starts it.
@@ -112,10 +133,9 @@ func New(opt Options) *Node {
 	if n.opt.ChildStopTimeout == 0 {
 		n.opt.ChildStopTimeout = DefaultChildStopTimeout
 	}
-	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: status.LimitsFrom(n.cfg)})
+	n.board = status.NewBoard(status.Options{Role: n.cfg.Role, Mode: n.cfg.Mode, Version: opt.Version, Limits: wiring.StatusLimits(n.cfg)})
 	n.metrics = status.NewMetrics(n.board)
-	notifier, err := notify.New(notify.Options{URLs: n.cfg.Notify.URLs, Level: n.cfg.Notify.Level,
-		Title: n.cfg.Notify.Title, Body: n.cfg.Notify.Body, Logger: n.log})
+	notifier, err := wiring.Notifier(n.cfg, n.log)
 	if err != nil {
 		n.log.Error("notifications are off", "error", err)
 	}
@@ -136,7 +156,7 @@ func (n *Node) Status() status.Status { return n.board.Snapshot() }
 // Replication reports replication progress; ok is false before it has started.
 func (n *Node) Replication() (st dbrepl.Status, ok bool) {
 	n.mu.Lock()
-	r := n.repl
+	r := n.primary.repl
 	n.mu.Unlock()
 	if r == nil {
 		return st, false
@@ -167,7 +187,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.board.SetState(status.StateStopping)
 	err := n.shutdown(fenced)
 	if fenced {
-		err = errors.Join(fmt.Errorf("%w: %v", ErrFenced, n.currentLease().Err()), err)
+		lerr := n.currentLease().Err()
+		err = errors.Join(fmt.Errorf("%w: %w", ErrFenced, lerr), err)
+		if errors.Is(lerr, lease.ErrTaken) {
+			err = errors.Join(err, n.keepAside())
+		}
 	}
 	if _, child := err.(*ChildExitError); err != nil && !child {
 		n.alert("shutdown", err)
@@ -177,7 +201,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 // start runs the start-up sequence, top to bottom.
 func (n *Node) start(ctx context.Context) error {
-	plain, err := target.Open(ctx, n.cfg, n.log)
+	plain, err := bucket.Open(ctx, n.cfg, n.log)
 	if err != nil {
 		return err
 	}
@@ -192,7 +216,8 @@ func (n *Node) start(ctx context.Context) error {
 	// and the start-up state is read and any restore planned: it shortens a
 	// cold start. Restored data reaches the data folder only once read with
 	// the key, and the bucket is written only after both are held.
-	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.WriteKey)
+	n.writes = lease.NewGuard(n.plain)
+	data, ready := bucket.DataLater(ctx, n.writes, n.cfg, bucket.WriteKey)
 	n.data = data
 	if !n.cfg.Sealed() {
 		// Without a key, DataLater has looked for sealed data already: a
@@ -205,7 +230,7 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	restored, err := n.prepareData(ctx)
-	if err := target.AfterKey(ctx, ready, err); err != nil {
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if restored {
@@ -247,7 +272,7 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 	if addr := n.cfg.Health.StatusAddr; addr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/", status.NewHandler(n.board, n.metrics))
-		if h, err := status.PromoteHandler(addr, n.cfg.Health.PromoteToken, filepath.Join(n.cfg.DataFolder, restore.PromoteTokenFile), http.HandlerFunc(n.servePromote)); err != nil {
+		if h, err := status.PromoteHandler(addr, n.cfg.Health.PromoteToken, filepath.Join(n.cfg.DataFolder, vault.PromoteTokenFile), http.HandlerFunc(n.servePromote)); err != nil {
 			n.log.Error("POST /promote not served", "error", err)
 		} else if h == nil {
 			n.log.Info("POST /promote not served: STATUS_ADDR is not loopback and PROMOTE_TOKEN is not set", "addr", addr)
@@ -283,16 +308,13 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 // at once instead of making the restart wait out LEASE_TTL. Should that earlier
 // process still be alive after all, it is fenced within one renew interval.
 func (n *Node) acquireLease(ctx context.Context) error {
-	id, err := nodeID(n.cfg.DataFolder)
+	opts, err := n.leaseOptions()
 	if err != nil {
 		return err
 	}
-	holder := lease.NewHolder()
-	holder.Node = id
-	opts := lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log}
 	l, err := lease.Acquire(ctx, n.plain, opts)
 	var held *lease.HeldError
-	if errors.As(err, &held) && held.Info.Holder.Node == id {
+	if errors.As(err, &held) && held.Info.Holder.Node == opts.Holder.Node {
 		n.log.Warn("taking over the lease this data folder's previous run left behind", "held", held.Info.Holder.String())
 		opts.Force = true
 		l, err = lease.Acquire(ctx, n.plain, opts)
@@ -300,18 +322,60 @@ func (n *Node) acquireLease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	n.holdLease(l)
+	return nil
+}
+
+// leaseOptions are the options of this node's lease, for a start and a promote
+// alike: the holder names the data folder's node id, so a crash-restart of the
+// same volume recognises the lease it held.
+func (n *Node) leaseOptions() (lease.Options, error) {
+	id, err := vault.NodeID(n.cfg.DataFolder)
+	if err != nil {
+		return lease.Options{}, err
+	}
+	holder := lease.NewHolder()
+	holder.Node = id
+	return lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval,
+		Suspend: n.cfg.Lease.LostAction == config.LostServe, Logger: n.log}, nil
+}
+
+// holdLease makes l this node's lease: the guard of its writes checks it and
+// the status shows it.
+func (n *Node) holdLease(l *lease.Lease) {
+	n.writes.Bind(l)
 	n.mu.Lock()
-	n.lease = l
+	n.primary.lease = l
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
+}
+
+// keepAside moves the database of a primary whose lease another node took
+// into a folder of its own in the data folder: its last writes may never have
+// reached the bucket, and the next start must restore the new primary's
+// replica rather than resume from a database that went another way.
+func (n *Node) keepAside() error {
+	dir, err := vault.KeepAside(n.cfg.DataFolder, "fenced", dbFiles(n.cfg.DBPath)...)
+	if err != nil {
+		return fmt.Errorf("keep the fenced database aside: %w", err)
+	}
+	if dir != "" {
+		n.log.Error("another node took the lease: this node's database, with any writes the bucket lacks, is kept in "+dir+
+			"; the next start restores the replica; compare with `sqlite3` and re-enter what is missing", "kept", dir)
+	}
 	return nil
+}
+
+// dbFiles are the database file and its companions.
+func dbFiles(path string) []string {
+	return []string{path, path + "-wal", path + "-shm"}
 }
 
 // currentLease is the lease this node holds, nil while it holds none.
 func (n *Node) currentLease() *lease.Lease {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.lease
+	return n.primary.lease
 }
 
 // checkLayout refuses a database outside the data folder: restores stage the
@@ -329,6 +393,11 @@ func (n *Node) checkLayout() error {
 // application creates it). restored reports a start-up restore.
 func (n *Node) prepareData(ctx context.Context) (restored bool, err error) {
 	if err := os.MkdirAll(n.cfg.DataFolder, 0o750); err != nil {
+		return false, fmt.Errorf("data folder: %w", err)
+	}
+	// A restore interrupted by a crash is completed (or its staged copy
+	// dropped) before the state of the folder is judged.
+	if err := vault.Recover(n.cfg.DataFolder, n.log); err != nil {
 		return false, fmt.Errorf("data folder: %w", err)
 	}
 	st, err := dbrepl.State(ctx, n.cfg.DBPath, n.data)
@@ -361,14 +430,14 @@ func (n *Node) restoreMissing(ctx context.Context) error {
 		Store:  n.data,
 		Dir:    filepath.Clean(dbDir),
 		DBName: dbName,
-		Files:  RestoreFiles(n.cfg, n.data),
+		Files:  wiring.RestoreFiles(n.cfg, n.data),
 		Logger: n.log,
 	})
 	if errors.Is(err, restore.ErrNotEmpty) {
 		var db dbrepl.Result
 		if db, err = dbrepl.Restore(ctx, dbrepl.RestoreOptions{Store: n.data, OutputPath: n.cfg.DBPath, Logger: n.log}); err == nil {
 			res.TXID, res.Timestamp = db.TXID, db.Timestamp
-			res.Files, err = RestoreFiles(n.cfg, n.data)(ctx, n.cfg.DataFolder)
+			res.Files, err = wiring.RestoreFiles(n.cfg, n.data)(ctx, n.cfg.DataFolder)
 		}
 	}
 	if err != nil {
@@ -394,7 +463,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.repl = repl
+	n.primary.repl = repl
 	n.mu.Unlock()
 	go n.keepHead(ctx, repl)
 	n.board.AddSource(func(s *status.Status) {
@@ -407,7 +476,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 
 // startFileSync starts watching and uploading the included files.
 func (n *Node) startFileSync(ctx context.Context) error {
-	opts := syncOptions(n.cfg, n.data)
+	opts := wiring.SyncOptions(n.cfg, n.data)
 	opts.Logger = n.log
 	opts.OnAlarm = func(err error) {
 		n.log.Error("file sync refused to delete remote files", "error", err)
@@ -418,7 +487,7 @@ func (n *Node) startFileSync(ctx context.Context) error {
 		return err
 	}
 	n.mu.Lock()
-	n.files = files
+	n.primary.files = files
 	n.mu.Unlock()
 	n.board.AddSource(func(s *status.Status) {
 		st := files.Status()
@@ -497,11 +566,11 @@ func (n *Node) shutdown(fenced bool) error {
 	n.stopping.Store(true)
 	// A secondary's pull in progress finishes (or gives up) before the child is
 	// stopped, so it cannot start a new one behind shutdown's back.
-	n.pullMu.Lock()
+	n.secondary.pullMu.Lock()
 	//lint:ignore SA2001 a barrier: waits for a pull in progress, guards nothing
-	n.pullMu.Unlock()
+	n.secondary.pullMu.Unlock()
 	n.mu.Lock()
-	sched := n.sched
+	sched := n.primary.sched
 	n.mu.Unlock()
 	if sched != nil {
 		sched.Stop() // a snapshot in progress is cancelled, not left reading the database
@@ -522,7 +591,7 @@ func (n *Node) shutdown(fenced bool) error {
 		stopChild()
 	}
 	n.mu.Lock()
-	repl, files := n.repl, n.files
+	repl, files := n.primary.repl, n.primary.files
 	n.mu.Unlock()
 	if files != nil {
 		budget := n.cfg.Sync.ShutdownTimeout

@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,28 +10,19 @@ import (
 
 	"filippo.io/age"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/target"
 	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
 // vwload builds the Vaultwarden stand-in the node supervises in these tests.
 func vwload(t *testing.T) string {
 	return testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwload")[0]
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // s3Config is a node configuration against a fresh bucket of the test server,
@@ -55,7 +45,7 @@ func s3Config(t *testing.T, s testenv.S3, dir string, extra ...string) *config.C
 	// The bucket key, wrapped with a cheap scrypt work factor: the default one
 	// costs seconds under -race, and the node loads whatever the key says.
 	ctx := context.Background()
-	plain, err := target.Open(ctx, cfg, nil)
+	plain, err := bucket.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +106,7 @@ func TestNode_GracefulStopLosesNothing(t *testing.T) {
 	done := make(chan error, 1)
 	n := node.New(node.Options{
 		Config:  cfg,
-		Command: []string{vwload(t), "serve", "--dir", data, "--addr", freeAddr(t), "--write-rate", "200", "--ledger", ledger},
+		Command: []string{vwload(t), "serve", "--dir", data, "--addr", testenv.FreeAddr(t), "--write-rate", "200", "--ledger", ledger},
 		Env:     os.Environ(),
 		Stdout:  testWriter{t}, Stderr: testWriter{t},
 		Logger: testLogger(t),
@@ -221,7 +211,7 @@ func TestNode_StartUpRestoreAndStaleVolume(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(data)
 	for _, e := range entries {
-		if e.Name() != restore.NodeIDFile { // the volume's identity, from taking the lease
+		if e.Name() != vault.NodeIDFile { // the volume's identity, from taking the lease
 			t.Fatalf("a failed start left %s in the data folder", e.Name())
 		}
 	}
@@ -282,7 +272,7 @@ func TestNode_WritesRightAfterStartUpRestore(t *testing.T) {
 
 	// Cold start: restore, then the child writes at once.
 	ctx, cancel = context.WithCancel(context.Background())
-	n := node.New(node.Options{Config: cfg, Command: append(serve, "--addr", freeAddr(t)), Env: os.Environ(),
+	n := node.New(node.Options{Config: cfg, Command: append(serve, "--addr", testenv.FreeAddr(t)), Env: os.Environ(),
 		Stdout: testWriter{t}, Stderr: testWriter{t}, Logger: testLogger(t)})
 	go func() { done <- n.Run(ctx) }()
 	waitReady(t, n, done)
@@ -325,7 +315,7 @@ func TestNode_ColdStartWithBucketKey(t *testing.T) {
 	// The key is made the bucket's as a first start with the passphrase does
 	// (cheap scrypt here); from then on the node needs only the key.
 	opts := keyed(id.String())
-	plain, err := target.Open(context.Background(), opts.Config, nil)
+	plain, err := bucket.Open(context.Background(), opts.Config, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vault"
 	"github.com/vwstream/vwstream/internal/vaultsim"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // testPassphrase is the passphrase s3Config wraps the bucket key with.
@@ -212,7 +213,7 @@ func restoreAll(t *testing.T, cfg *config.Config) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "restored")
-	if _, err := restore.Replica(ctx, restore.Options{Store: view, Dir: dir, Files: node.RestoreFiles(cfg, view)}); err != nil {
+	if _, err := restore.Replica(ctx, restore.Options{Store: view, Dir: dir, Files: wiring.RestoreFiles(cfg, view)}); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	return dir
@@ -268,7 +269,7 @@ func TestRun_SIGTERMDuringWrites(t *testing.T) {
 	cfg := s3Config(t, s, data)
 	ledger := filepath.Join(work, "ledger")
 	statusFile := filepath.Join(work, "status.json")
-	statusAddr, aliveAddr := freeAddr(t), freeAddr(t)
+	statusAddr, aliveAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	env := runEnv(s, data, "STATUS_FILE="+statusFile, "STATUS_ADDR="+statusAddr)
 	filesBefore := len(userFiles(t, data))
 
@@ -339,7 +340,7 @@ func checkStatus(t *testing.T, doc *status.Status, statusFile string) {
 	if st, _ := file["status"].(string); st != status.StateOK && st != status.StateStarting {
 		t.Errorf("status file status = %v", file["status"])
 	}
-	if file["role"] != config.RolePrimary {
+	if file["role"] != string(config.RolePrimary) {
 		t.Errorf("status file role = %v, want primary", file["role"])
 	}
 	ts, _ := file["timestamp"].(float64)
@@ -368,7 +369,7 @@ func checkStatusCommands(t *testing.T, vwstream string, env []string, aliveAddr 
 	if code, out := command(t, env, vwstream, "healthcheck", "--no-vaultwarden"); code != 0 {
 		t.Errorf("vwstream healthcheck --no-vaultwarden: exit %d, want 0; output:\n%s", code, out)
 	}
-	if code, out := command(t, append(env, "ROCKET_PORT="+port(t, freeAddr(t))), vwstream, "healthcheck"); code != 1 {
+	if code, out := command(t, append(env, "ROCKET_PORT="+port(t, testenv.FreeAddr(t))), vwstream, "healthcheck"); code != 1 {
 		t.Errorf("vwstream healthcheck with nothing on ROCKET_PORT: exit %d, want 1; output:\n%s", code, out)
 	}
 }
@@ -386,7 +387,7 @@ func TestRun_KillNineThenRestart(t *testing.T) {
 	// A long TTL: the restart must not wait for the dead node's lease to expire.
 	cfg := s3Config(t, s, data, "LEASE_TTL=120s", "LEASE_RENEW_INTERVAL=1s")
 	ledger := filepath.Join(work, "ledger")
-	statusAddr, aliveAddr := freeAddr(t), freeAddr(t)
+	statusAddr, aliveAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	env := runEnv(s, data, "STATUS_ADDR="+statusAddr, "LEASE_TTL=120s", "LEASE_RENEW_INTERVAL=1s")
 	serve := []string{vwload, "serve", "--dir", data, "--addr", aliveAddr, "--write-rate", "100", "--ledger", ledger}
 
@@ -450,7 +451,7 @@ func TestRun_StaleVolumeRefused(t *testing.T) {
 	}
 	v.Close()
 	s3Config(t, s, data)
-	statusAddr := freeAddr(t)
+	statusAddr := testenv.FreeAddr(t)
 	env := runEnv(s, data, "STATUS_ADDR="+statusAddr)
 
 	p := startProc(t, "vwstream run (sidecar)", env, vwstream, "run")

@@ -8,15 +8,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/dbrepl"
-	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/lease"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/status"
-	"github.com/vwstream/vwstream/internal/target"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 var (
@@ -32,10 +34,10 @@ var (
 // again every SECONDARY_SYNC_INTERVAL; serverless ones pull once.
 func (n *Node) startSecondary(ctx context.Context) error {
 	// The bucket key unwraps while the first pull lists and plans.
-	data, ready := target.DataLater(ctx, n.plain, n.cfg, target.ReadKey)
+	data, ready := bucket.DataLater(ctx, n.plain, n.cfg, bucket.ReadKey)
 	n.data = data
 	_, err := n.pull(ctx)
-	if err := target.AfterKey(ctx, ready, err); err != nil {
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
 		return err
 	}
 	if err := n.startChild(); err != nil {
@@ -73,8 +75,8 @@ func (n *Node) secondaryLoop(ctx context.Context) {
 // child keeps serving; the child is stopped only for the swap and started again
 // after it, and that downtime is logged.
 func (n *Node) pull(ctx context.Context) (changed bool, err error) {
-	n.pullMu.Lock()
-	defer n.pullMu.Unlock()
+	n.secondary.pullMu.Lock()
+	defer n.secondary.pullMu.Unlock()
 	// A node promoted (its writers run on the data folder) or shutting down
 	// (its child must stay stopped) while this pull waited must not swap.
 	if n.currentRole() != config.RoleSecondary || n.stopping.Load() {
@@ -84,7 +86,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if fp == n.pulled {
+	if fp == n.secondary.pulled {
 		// Checked and caught up: that is a successful sync for health.
 		now := time.Now()
 		n.board.Update(func(s *status.Status) {
@@ -102,12 +104,16 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:  n.data,
 		Dir:    n.cfg.DataFolder,
-		DBName: dbFileName(n.cfg),
+		DBName: filepath.Base(n.cfg.DBPath),
 		Force:  true,
 		// Only what the replica holds is replaced; local-only entries
 		// (icon_cache, tmp, unsynced config) stay.
 		KeepOthers: true,
-		Files:      RestoreFiles(n.cfg, n.data),
+		// A sidecar's Vaultwarden runs beyond our reach and keeps the
+		// database open: a secondary's copy is read-only, so it is swapped
+		// under it as before; a supervised child is stopped first.
+		AllowOpen: c == nil,
+		Files:     wiring.RestoreFiles(n.cfg, n.data),
 		BeforeSwap: func() error {
 			down = time.Now()
 			if c == nil {
@@ -129,7 +135,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("pull from the replica: %w", err)
 	}
-	n.pulled = fp
+	n.secondary.pulled = fp
 	n.board.SetError("pull", "")
 	n.board.Update(func(s *status.Status) {
 		s.DB = &status.DB{TXIDLocal: res.TXID, TXIDReplicated: res.TXID, LastSync: time.Now()}
@@ -148,7 +154,7 @@ func (n *Node) pull(ctx context.Context) (changed bool, err error) {
 func (n *Node) fingerprint(ctx context.Context) (string, error) {
 	h := sha256.New()
 	empty := true
-	for _, prefix := range []string{dbrepl.KeyPrefix + "/", filesync.FilesPrefix} {
+	for _, prefix := range []string{layout.DB, layout.Files} {
 		for oi, err := range n.data.List(ctx, prefix) {
 			if err != nil {
 				return "", fmt.Errorf("list %s: %w", prefix, err)
@@ -174,18 +180,17 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 		return ErrNotReady
 	}
 	// One promote at a time; a second one finds the node promoted.
-	n.promoteMu.Lock()
-	defer n.promoteMu.Unlock()
+	n.secondary.promoteMu.Lock()
+	defer n.secondary.promoteMu.Unlock()
 	if n.currentRole() != config.RoleSecondary {
 		return ErrNotSecondary
 	}
-	id, err := nodeID(n.cfg.DataFolder)
+	opts, err := n.leaseOptions()
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
-	holder := lease.NewHolder()
-	holder.Node = id // a crash-restart of the promoted node recognises its lease
-	l, err := lease.Wait(ctx, n.plain, lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Force: force, Logger: n.log},
+	opts.Force = force
+	l, err := lease.Wait(ctx, n.plain, opts,
 		func(h *lease.HeldError) { n.log.Info("promote: waiting for the lease", "held", h.Error()) })
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
@@ -202,9 +207,11 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	if _, err := n.pull(ctx); err != nil {
 		return fmt.Errorf("promote: final catch-up: %w", err)
 	}
-	n.pullMu.Lock()
-	defer n.pullMu.Unlock()
-	data, err := target.Data(ctx, n.plain, n.cfg, target.WriteKey)
+	n.secondary.pullMu.Lock()
+	defer n.secondary.pullMu.Unlock()
+	n.writes = lease.NewGuard(n.plain)
+	n.writes.Bind(l)
+	data, err := bucket.Data(ctx, n.writes, n.cfg, bucket.WriteKey)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
@@ -212,15 +219,14 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	if err := n.startWriters(ctx); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
+	n.holdLease(l)
 	n.mu.Lock()
-	n.lease = l
 	n.role = config.RolePrimary
 	n.mu.Unlock()
-	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	n.board.Update(func(s *status.Status) { s.Role = config.RolePrimary })
 	asPrimary := *n.cfg
 	asPrimary.Role = config.RolePrimary
-	n.board.SetLimits(status.LimitsFrom(&asPrimary)) // judged as a primary from now on
+	n.board.SetLimits(wiring.StatusLimits(&asPrimary)) // judged as a primary from now on
 	n.promoted <- struct{}{}
 	if err := n.startSnapshots(context.WithoutCancel(ctx)); err != nil {
 		n.log.Error("promote: snapshots not scheduled", "error", err)
@@ -230,7 +236,7 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 }
 
 // currentRole is the node's role now.
-func (n *Node) currentRole() string {
+func (n *Node) currentRole() config.Role {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.role

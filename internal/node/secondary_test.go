@@ -46,8 +46,8 @@ func TestNode_SecondaryFollowsAndPromotes(t *testing.T) {
 	defer v.Close()
 	ledger := filepath.Join(work, "ledger")
 	base := []string{"LEASE_TTL=3s", "LEASE_RENEW_INTERVAL=1s", "SECONDARY_SYNC_INTERVAL=1s", "HEALTHCHECK_MAX_SYNC_AGE=600"}
-	cfgA := s3Config(t, s, dataA, append(base, "STATUS_ADDR="+freeAddr(t), "STATUS_FILE="+filepath.Join(work, "a.json"))...)
-	cfgB := s3Config(t, s, dataB, append(base, "NODE_ROLE=secondary", "STATUS_ADDR="+freeAddr(t), "STATUS_FILE="+filepath.Join(work, "b.json"))...)
+	cfgA := s3Config(t, s, dataA, append(base, "STATUS_ADDR="+testenv.FreeAddr(t), "STATUS_FILE="+filepath.Join(work, "a.json"))...)
+	cfgB := s3Config(t, s, dataB, append(base, "NODE_ROLE=secondary", "STATUS_ADDR="+testenv.FreeAddr(t), "STATUS_FILE="+filepath.Join(work, "b.json"))...)
 
 	// The primary replicates while the workload writes.
 	ctxA, stopA := context.WithCancel(context.Background())

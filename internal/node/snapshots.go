@@ -8,6 +8,7 @@ import (
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // startSnapshots schedules snapshots on a primary with BACKUP_ENABLED. Each run
@@ -16,7 +17,11 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 	if !n.cfg.Backup.Enabled || n.currentRole() != config.RolePrimary {
 		return nil
 	}
-	opts, err := snapshot.OptionsFromConfig(n.cfg, n.opt.Version, n.log)
+	namer, err := wiring.Namer(n.cfg)
+	if err != nil {
+		return err
+	}
+	opts, err := wiring.SnapshotOptions(n.cfg, n.opt.Version, namer, n.notifier, n.log)
 	if err != nil {
 		return err
 	}
@@ -29,11 +34,9 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 		})
 	}
 	job := func(ctx context.Context) error {
-		dests, err := snapshot.Destinations(ctx, n.cfg, n.log)
-		if err != nil {
-			n.recordSnapshot(nil, err)
-			return err
-		}
+		// The node's own instrumented store, behind the lease: snapshot
+		// uploads show in /metrics, and stop with the primary's other writes.
+		dests := wiring.Destinations(ctx, n.cfg, n.writes, n.log)
 		res, err := snapshot.Run(ctx, opts, dests)
 		n.recordSnapshot(res, err)
 		return err
@@ -41,7 +44,7 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 	sched := snapshot.NewScheduler(n.cfg.Backup.Schedule, n.cfg.Backup.OnStartup, job, n.log)
 	sched.Start(ctx)
 	n.mu.Lock()
-	n.sched = sched
+	n.primary.sched = sched
 	n.mu.Unlock()
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/vwstream/vwstream/internal/vault"
 	"golang.org/x/sys/unix"
 )
 
@@ -124,7 +125,7 @@ func (l *Local) commit(tmp, key, sum string, opts PutOptions) error {
 			}
 			return err
 		}
-		return syncDir(filepath.Dir(final))
+		return vault.SyncDir(filepath.Dir(final))
 	}
 	unlock, err := l.lock()
 	if err != nil {
@@ -142,7 +143,7 @@ func (l *Local) commit(tmp, key, sum string, opts PutOptions) error {
 	if err := os.Rename(tmp, final); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(final))
+	return vault.SyncDir(filepath.Dir(final))
 }
 
 // lock takes the process mutex and an exclusive flock on root/.lock, so a
@@ -378,22 +379,9 @@ func (l *Local) mkdirDurable(dir string) error {
 		return err
 	}
 	for _, d := range created {
-		if err := syncDir(filepath.Dir(d)); err != nil {
+		if err := vault.SyncDir(filepath.Dir(d)); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// syncDir makes a rename or link in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, unix.EINVAL) {
-		return err
 	}
 	return nil
 }

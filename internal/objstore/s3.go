@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -43,11 +42,11 @@ type S3Options struct {
 	SecretAccessKey string
 	ForcePathStyle  bool   // bucket in the URL path instead of the host name
 	Provider        string // rclone-style S3_PROVIDER: AWS, Cloudflare, Minio, Backblaze, Wasabi, Other...
-	CAFile          string // PEM file of extra root CAs (S3_CA_FILE or AWS_CA_BUNDLE)
+	CAPEM           []byte // extra root CAs, PEM (the contents of S3_CA_FILE or AWS_CA_BUNDLE)
 	PartSize        int64  // DefaultPartSize when 0; at least MinPartSize
 	Concurrency     int    // DefaultConcurrency when 0
 	Logger          *slog.Logger
-	HTTPClient      *http.Client // replaces the client NewS3 builds (CAFile is then ignored)
+	HTTPClient      *http.Client // replaces the client NewS3 builds (CAPEM is then ignored)
 }
 
 // S3 is a Store in an S3 bucket under a key prefix.
@@ -139,7 +138,7 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 	httpClient := opts.HTTPClient
 	if httpClient == nil {
 		var err error
-		if httpClient, err = newHTTPClient(opts.CAFile, opts.Concurrency); err != nil {
+		if httpClient, err = newHTTPClient(opts.CAPEM, opts.Concurrency); err != nil {
 			return nil, err
 		}
 	}
@@ -197,7 +196,7 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 // newHTTPClient builds the transport: the system roots plus caFile's, short
 // dial and TLS timeouts so a dead endpoint fails fast, and enough idle
 // connections for the parts in flight.
-func newHTTPClient(caFile string, concurrency int) (*http.Client, error) {
+func newHTTPClient(caPEM []byte, concurrency int) (*http.Client, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = 10 * time.Second
@@ -207,17 +206,13 @@ func newHTTPClient(caFile string, concurrency int) (*http.Client, error) {
 	tr.ResponseHeaderTimeout = 30 * time.Second
 	tr.MaxIdleConnsPerHost = 2 * concurrency
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("s3: read CA file: %w", err)
-		}
+	if len(caPEM) > 0 {
 		pool, err := x509.SystemCertPool()
 		if err != nil || pool == nil {
 			pool = x509.NewCertPool()
 		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("s3: CA file %s holds no PEM certificate", caFile)
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, errors.New("s3: the CA bundle holds no PEM certificate")
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}

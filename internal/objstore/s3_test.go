@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -358,11 +357,7 @@ func TestS3_Unreachable(t *testing.T) {
 func TestS3_CustomCA(t *testing.T) {
 	env := testenv.NewS3(t)
 	p := newProxy(t, env, true)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.Certificate().Raw})
-	if err := os.WriteFile(caFile, pemBytes, 0o644); err != nil {
-		t.Fatal(err)
-	}
 
 	untrusted := newS3(t, env, func(o *objstore.S3Options) { o.Endpoint = p.URL })
 	_, err := untrusted.Put(t.Context(), "k", strings.NewReader("x"), objstore.PutOptions{})
@@ -374,9 +369,9 @@ func TestS3_CustomCA(t *testing.T) {
 	// AWS_CA_BUNDLE pointing nowhere must not break construction: the
 	// caller passes the CA explicitly and the SDK never reads it.
 	t.Setenv("AWS_CA_BUNDLE", filepath.Join(t.TempDir(), "missing.pem"))
-	trusted := newS3(t, env, func(o *objstore.S3Options) { o.Endpoint = p.URL; o.CAFile = caFile })
+	trusted := newS3(t, env, func(o *objstore.S3Options) { o.Endpoint = p.URL; o.CAPEM = pemBytes })
 	if _, err := trusted.Put(t.Context(), "k", strings.NewReader("over tls"), objstore.PutOptions{}); err != nil {
-		t.Fatalf("put with CAFile: %v", err)
+		t.Fatalf("put with CAPEM: %v", err)
 	}
 	rc, err := trusted.Get(t.Context(), "k", 0, -1)
 	if err != nil {
@@ -388,9 +383,9 @@ func TestS3_CustomCA(t *testing.T) {
 	}
 }
 
-func TestNewS3_BadCAFile(t *testing.T) {
-	_, err := objstore.NewS3(t.Context(), objstore.S3Options{Bucket: "b", CAFile: filepath.Join(t.TempDir(), "none.pem")})
-	if err == nil || !strings.Contains(err.Error(), "CA file") {
-		t.Errorf("NewS3 with missing CA file = %v, want a CA file error", err)
+func TestNewS3_BadCA(t *testing.T) {
+	_, err := objstore.NewS3(t.Context(), objstore.S3Options{Bucket: "b", CAPEM: []byte("not a certificate")})
+	if err == nil || !strings.Contains(err.Error(), "CA bundle") {
+		t.Errorf("NewS3 with a CA bundle of no certificate = %v, want a CA bundle error", err)
 	}
 }

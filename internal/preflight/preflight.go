@@ -16,10 +16,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
-	"github.com/vwstream/vwstream/internal/target"
 )
 
 // Item is one line of the checklist.
@@ -199,15 +200,15 @@ func readBack(ctx context.Context, store objstore.Store, key string, want []byte
 func Encryption(ctx context.Context, cfg *config.Config, store objstore.Store, reachable bool) Item {
 	it := Item{Name: "encryption"}
 	snap := "snapshots unencrypted"
-	if cfg.Encryption.SnapshotMode != config.SnapshotPlain {
-		snap = "snapshots " + cfg.Encryption.SnapshotMode
+	if cfg.Encryption.SnapshotMode != seal.SnapshotPlain {
+		snap = "snapshots " + string(cfg.Encryption.SnapshotMode)
 	}
 	if cfg.Encryption.Key != "" {
 		if !reachable {
 			it.Detail = "ENCRYPTION_KEY not checked: the target is unreachable"
 			return it
 		}
-		key, err := target.BucketKey(ctx, store, cfg, target.ReadKey)
+		key, err := bucket.Key(ctx, store, cfg, bucket.ReadKey)
 		if err != nil {
 			it.Detail = err.Error()
 			return it
@@ -229,38 +230,28 @@ func Encryption(ctx context.Context, cfg *config.Config, store objstore.Store, r
 		it.Detail = "bucket key not checked: the target is unreachable"
 		return it
 	}
-	_, err := seal.LoadKey(ctx, store, cfg.Encryption.Passphrase, seal.KeyOptions{})
+	// The read-only form of the key policy that run, restore and the
+	// secondary use: a missing key is fine only while nothing sealed exists,
+	// which is when the first primary run creates one.
+	_, err := bucket.Key(ctx, store, cfg, bucket.ReadKey)
 	switch {
-	case errors.Is(err, objstore.ErrNotFound) || errors.Is(err, seal.ErrNoKey):
-		empty, lerr := noSealedData(ctx, store)
+	case errors.Is(err, seal.ErrNoKey):
+		prefix, lerr := layout.HoldsSealedData(ctx, store)
 		if lerr != nil {
 			it.Detail = lerr.Error()
 			return it
 		}
-		if !empty {
-			it.Detail = err.Error()
+		if prefix != "" {
+			it.Detail = fmt.Sprintf("%v, but %s holds sealed objects: a new key could not open them", err, prefix)
 			return it
 		}
 		it.OK = true
-		it.Detail = fmt.Sprintf("no bucket key yet: the first run creates %s, sealed with %s; %s", seal.DefaultKeyPath, cfg.Encryption.PassphraseSource, snap)
+		it.Detail = fmt.Sprintf("no bucket key yet: the first run creates %s, sealed with %s; %s", layout.KeyPath, cfg.Encryption.PassphraseSource, snap)
 	case err != nil:
 		it.Detail = err.Error()
 	default:
 		it.OK = true
-		it.Detail = fmt.Sprintf("%s opens the bucket key %s; %s", cfg.Encryption.PassphraseSource, seal.DefaultKeyPath, snap)
+		it.Detail = fmt.Sprintf("%s opens the bucket key %s; %s", cfg.Encryption.PassphraseSource, layout.KeyPath, snap)
 	}
 	return it
-}
-
-// noSealedData reports whether the prefix has no replica or file objects yet.
-func noSealedData(ctx context.Context, store objstore.Store) (bool, error) {
-	for _, prefix := range []string{"db/", "files/"} {
-		for _, err := range store.List(ctx, prefix) {
-			if err != nil {
-				return false, fmt.Errorf("list %s: %w", prefix, err)
-			}
-			return false, nil
-		}
-	}
-	return true, nil
 }

@@ -6,21 +6,18 @@ package restore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // ErrNotEmpty reports a target folder that holds data while Force is off.
@@ -46,7 +43,11 @@ type Options struct {
 	// BeforeSwap runs once everything is staged and checked, just before the
 	// move into Dir (a secondary stops Vaultwarden there); an error aborts.
 	BeforeSwap func() error
-	Logger     *slog.Logger
+	// AllowOpen replaces a database another process has open (a sidecar's
+	// Vaultwarden, which vwstream cannot stop); without it such a restore is
+	// refused (vault.ErrInUse), since that process's next commit would be lost.
+	AllowOpen bool
+	Logger    *slog.Logger
 }
 
 // Result describes a finished restore.
@@ -58,22 +59,6 @@ type Result struct {
 	Files     int       `json:"files"`
 	Replaced  bool      `json:"replaced"` // Dir held data that the restore replaced
 }
-
-// stagePrefix and asidePrefix name the hidden folders a restore works in; both
-// live inside Dir so every move is a rename on one file system, even when Dir
-// is a mount point that cannot itself be renamed.
-const (
-	stagePrefix = ".vwstream-restore-"
-	asidePrefix = ".vwstream-replaced-"
-)
-
-// NodeIDFile names the node's identity file in the data folder; a restore keeps
-// it, since it identifies the volume, not the data.
-const NodeIDFile = ".vwstream-node-id"
-
-// PromoteTokenFile names the file in the data folder holding the token POST
-// /promote requires when PROMOTE_TOKEN is unset; a restore keeps it too.
-const PromoteTokenFile = ".vwstream-promote-token"
 
 // Replica restores the database and files into opts.Dir. Nothing in Dir changes
 // until both are restored and the database passed its integrity check; with
@@ -91,8 +76,10 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
-	removeLeftovers(opts.Dir, log)
-	existing, err := entries(opts.Dir)
+	if err := vault.Recover(opts.Dir, log); err != nil {
+		return res, fmt.Errorf("restore: %w", err)
+	}
+	existing, err := vault.Entries(opts.Dir)
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
@@ -100,11 +87,12 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 		return res, fmt.Errorf("restore into %s: %w (%d entries; use --force to replace them)", opts.Dir, ErrNotEmpty, len(existing))
 	}
 
-	stage, err := os.MkdirTemp(opts.Dir, stagePrefix)
+	staging, err := vault.NewStaging(opts.Dir)
 	if err != nil {
-		return res, fmt.Errorf("restore: create staging folder: %w", err)
+		return res, fmt.Errorf("restore: %w", err)
 	}
-	defer func() { _ = os.RemoveAll(stage) }()
+	defer func() { _ = staging.Remove() }()
+	stage := staging.Path()
 
 	// The database and the files are independent downloads into the same
 	// staging folder: fetch them at once (a serverless cold start waits for both).
@@ -152,119 +140,16 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 			return true
 		}
 	}
-	if err := swapIn(stage, opts.Dir, keep); err != nil {
+	if res.Replaced && !opts.AllowOpen {
+		if busy, err := vault.InUse(res.Database); err != nil {
+			return res, fmt.Errorf("restore: %w", err)
+		} else if busy {
+			return res, fmt.Errorf("restore into %s: %w", opts.Dir, vault.ErrInUse)
+		}
+	}
+	if err := staging.SwapIn(keep); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
 	log.Info("restored from the replica", "dir", opts.Dir, "txid", res.TXID, "timestamp", res.Timestamp, "files", res.Files)
 	return res, nil
-}
-
-// entries lists dir's entries, leaving out our own staging leftovers.
-func entries(dir string) ([]string, error) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, de := range des {
-		if strings.HasPrefix(de.Name(), stagePrefix) || strings.HasPrefix(de.Name(), asidePrefix) || de.Name() == NodeIDFile || de.Name() == PromoteTokenFile {
-			continue
-		}
-		names = append(names, de.Name())
-	}
-	return names, nil
-}
-
-// swapIn moves every entry of stage into dir. The existing entries of dir (all,
-// or those keep does not claim) are first moved into an aside folder, put back
-// if a move fails, and removed at the end.
-func swapIn(stage, dir string, keep func(name string) bool) error {
-	all, err := entries(dir)
-	if err != nil {
-		return err
-	}
-	var old []string
-	for _, name := range all {
-		if keep == nil || !keep(name) {
-			old = append(old, name)
-		}
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	aside := filepath.Join(dir, asidePrefix+hex.EncodeToString(b[:]))
-	if len(old) > 0 {
-		if err := os.Mkdir(aside, 0o700); err != nil {
-			return err
-		}
-	}
-	var movedAside []string
-	undo := func() {
-		for _, name := range movedAside {
-			_ = os.Rename(filepath.Join(aside, name), filepath.Join(dir, name))
-		}
-		_ = os.Remove(aside)
-	}
-	for _, name := range old {
-		if err := os.Rename(filepath.Join(dir, name), filepath.Join(aside, name)); err != nil {
-			undo()
-			return fmt.Errorf("move aside %s: %w", name, err)
-		}
-		movedAside = append(movedAside, name)
-	}
-	news, err := os.ReadDir(stage)
-	if err != nil {
-		undo()
-		return err
-	}
-	var movedIn []string
-	for _, de := range news {
-		if err := os.Rename(filepath.Join(stage, de.Name()), filepath.Join(dir, de.Name())); err != nil {
-			for _, name := range movedIn {
-				_ = os.Rename(filepath.Join(dir, name), filepath.Join(stage, name))
-			}
-			undo()
-			return fmt.Errorf("move %s into place: %w", de.Name(), err)
-		}
-		movedIn = append(movedIn, de.Name())
-	}
-	// The new data is in place: drop the old whatever happens next, so a
-	// failed fsync does not leave a full copy of the vault behind.
-	serr := syncDir(dir)
-	if len(old) > 0 {
-		if err := os.RemoveAll(aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return errors.Join(serr, fmt.Errorf("remove replaced data in %s: %w", aside, err))
-		}
-	}
-	return serr
-}
-
-// removeLeftovers deletes the staging folders an interrupted restore left in
-// dir: each can hold a whole vault, and all of it is a copy of the replica.
-// An aside folder (the data a restore was replacing when it was interrupted)
-// may be the only copy of that data, so it is kept and named in the log.
-func removeLeftovers(dir string, log *slog.Logger) {
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, de := range des {
-		p := filepath.Join(dir, de.Name())
-		switch {
-		case strings.HasPrefix(de.Name(), stagePrefix):
-			if err := os.RemoveAll(p); err == nil {
-				log.Warn("removed the staging folder of an interrupted restore", "path", p)
-			}
-		case strings.HasPrefix(de.Name(), asidePrefix):
-			log.Warn("an interrupted restore left the data it was replacing here; move it away or delete it once checked", "path", p)
-		}
-	}
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/testenv"
@@ -142,7 +143,7 @@ func TestUpgrade_LegacyBucket(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, inner objstore.Store) {
 		ctx := t.Context()
 		legacyDir := vectorDir + "-legacy"
-		for _, name := range []string{seal.DefaultKeyPath, vectorObject} {
+		for _, name := range []string{layout.KeyPath, vectorObject} {
 			data, err := os.ReadFile(filepath.Join(legacyDir, filepath.FromSlash(name)))
 			if err != nil {
 				t.Fatal(err)

@@ -2,7 +2,6 @@ package seal_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,10 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/testenv"
@@ -29,19 +27,10 @@ const (
 	vectorObject     = "files/note.txt"
 )
 
-// ageDecryptWithPassphrase runs `age -d -o out in` as a user would, typing the
-// passphrase at the terminal: age 1.1 reads passphrases only from a terminal,
-// so script(1) gives it a pseudo-terminal fed from our stdin.
+// ageDecryptWithPassphrase runs `age -d -o out in` as a user would.
 func ageDecryptWithPassphrase(t *testing.T, in, out, passphrase string) {
 	t.Helper()
-	age := testenv.Tool(t, "age")
-	script := testenv.Tool(t, "script")
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmdline := strings.Join([]string{shellQuote(age), "-d", "-o", shellQuote(out), shellQuote(in)}, " ")
-	cmd := exec.CommandContext(ctx, script, "-qec", cmdline, "/dev/null")
-	cmd.Stdin = strings.NewReader(passphrase + "\n")
-	if output, err := cmd.CombinedOutput(); err != nil {
+	if output, err := testenv.AgeDecryptPassphrase(t, in, out, passphrase); err != nil {
 		t.Fatalf("age -d %s: %v\n%s", in, err, output)
 	}
 }
@@ -54,8 +43,6 @@ func ageDecryptWithIdentity(t *testing.T, identity, in, out string) {
 		t.Fatalf("age -d -i %s %s: %v\n%s", identity, in, err, output)
 	}
 }
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // A user with the stock age CLI and the passphrase alone can read what the
 // Store wrote into a local backup folder, following docs/FORMAT.md.
@@ -105,7 +92,7 @@ func TestVector(t *testing.T) {
 	for _, dir := range []string{vectorDir, vectorDir + "-legacy"} {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			legacy := dir != vectorDir
-			keyPath := filepath.Join(dir, filepath.FromSlash(seal.DefaultKeyPath))
+			keyPath := filepath.Join(dir, filepath.FromSlash(layout.KeyPath))
 			objPath := filepath.Join(dir, filepath.FromSlash(vectorObject))
 			plainPath := filepath.Join(dir, "plaintext", filepath.FromSlash(vectorObject))
 			if *update && !legacy {

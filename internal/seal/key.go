@@ -7,14 +7,11 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
-	"strings"
 
 	"filippo.io/age"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
-
-// DefaultKeyPath is where the wrapped bucket key lives, relative to the bucket prefix.
-const DefaultKeyPath = "keys/age-identity.age"
 
 // DefaultWorkFactor is the scrypt work factor (log2 of N) used to wrap the bucket
 // key: age's own default, about a second of CPU on a small machine per unwrap.
@@ -32,7 +29,7 @@ var (
 
 // KeyOptions say where the bucket key lives and how new wrappings are made.
 type KeyOptions struct {
-	// Path is the key object's name; DefaultKeyPath when empty.
+	// Path is the key object's name; layout.KeyPath when empty.
 	Path string
 	// WorkFactor is the scrypt work factor for keys this call wraps; DefaultWorkFactor
 	// when 0. Lower values are for tests only.
@@ -41,7 +38,7 @@ type KeyOptions struct {
 
 func (o KeyOptions) path() string {
 	if o.Path == "" {
-		return DefaultKeyPath
+		return layout.KeyPath
 	}
 	return o.Path
 }
@@ -198,7 +195,7 @@ func CreateKey(ctx context.Context, store objstore.Store, passphrase string, opt
 }
 
 // LoadOrCreateKey loads the bucket key, creating it only while the prefix holds no
-// object under db/, files/ or trash/ (file sync's deleted files, sealed too). With sealed data present and the key missing it
+// object under layout.Sealed (db/, files/, and trash/ with file sync's deleted files). With sealed data present and the key missing it
 // returns the ErrNoKey error of LoadKey: a new key could not open that data.
 // It is the primary's: it also stores the key's public recipient when a prefix
 // from an earlier version lacks it, so the key can later be given directly.
@@ -210,14 +207,10 @@ func LoadOrCreateKey(ctx context.Context, store objstore.Store, passphrase strin
 	if !errors.Is(err, ErrNoKey) {
 		return nil, err
 	}
-	for _, prefix := range []string{"db/", "files/", "trash/"} {
-		has, lerr := hasObject(ctx, store, prefix)
-		if lerr != nil {
-			return nil, fmt.Errorf("look for sealed data under %s: %w", prefix, lerr)
-		}
-		if has {
-			return nil, err
-		}
+	if prefix, lerr := layout.HoldsSealedData(ctx, store); lerr != nil {
+		return nil, lerr
+	} else if prefix != "" {
+		return nil, err
 	}
 	return CreateKey(ctx, store, passphrase, opts)
 }
@@ -225,36 +218,24 @@ func LoadOrCreateKey(ctx context.Context, store objstore.Store, passphrase strin
 // ChangePassphrase re-wraps the bucket key with a new passphrase. Data is not
 // touched. The put is conditional on the key object being unchanged since it
 // was read, so two concurrent changes cannot silently overwrite each other.
-func ChangePassphrase(ctx context.Context, store objstore.Store, oldPassphrase, newPassphrase string, opts KeyOptions) error {
+func ChangePassphrase(ctx context.Context, store objstore.Store, oldPassphrase, newPassphrase string, opts KeyOptions) (*Key, error) {
 	etag, key, err := loadKey(ctx, store, oldPassphrase, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	data, err := key.WrapWorkFactor(newPassphrase, opts.workFactor())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	path := opts.path()
 	if etag == "" {
-		return fmt.Errorf("change passphrase of %s: the store gave no ETag, so the replacement cannot be made conditional", path)
+		return nil, fmt.Errorf("change passphrase of %s: the store gave no ETag, so the replacement cannot be made conditional", path)
 	}
 	_, err = store.Put(ctx, path, bytes.NewReader(data), objstore.PutOptions{IfMatch: etag, ContentType: "application/octet-stream"})
 	if errors.Is(err, objstore.ErrPrecondition) {
-		return fmt.Errorf("change passphrase of %s: the key changed while it was re-wrapped, try again: %w", path, err)
+		return nil, fmt.Errorf("change passphrase of %s: the key changed while it was re-wrapped, try again: %w", path, err)
 	} else if err != nil {
-		return fmt.Errorf("change passphrase of %s: %w", path, err)
+		return nil, fmt.Errorf("change passphrase of %s: %w", path, err)
 	}
-	return nil
-}
-
-func hasObject(ctx context.Context, store objstore.Store, prefix string) (bool, error) {
-	for info, err := range store.List(ctx, prefix) {
-		if err != nil {
-			return false, err
-		}
-		if strings.HasPrefix(info.Key, prefix) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return key, nil
 }

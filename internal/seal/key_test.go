@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 )
@@ -73,12 +74,12 @@ func TestUnwrap_WrongPassphrase(t *testing.T) {
 	}
 	// Through the store the message names the key object.
 	store := newMemStore()
-	if _, err := store.Put(t.Context(), seal.DefaultKeyPath, bytes.NewReader(wrapped), objstore.PutOptions{}); err != nil {
+	if _, err := store.Put(t.Context(), layout.KeyPath, bytes.NewReader(wrapped), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = seal.LoadKey(t.Context(), store, "wrong-passphrase-5678", testKeyOpts)
-	if !errors.Is(err, seal.ErrWrongPassphrase) || !strings.Contains(err.Error(), seal.DefaultKeyPath) || strings.Contains(err.Error(), "wrong-passphrase-5678") {
-		t.Fatalf("LoadKey error = %v, want ErrWrongPassphrase naming %s without the passphrase", err, seal.DefaultKeyPath)
+	if !errors.Is(err, seal.ErrWrongPassphrase) || !strings.Contains(err.Error(), layout.KeyPath) || strings.Contains(err.Error(), "wrong-passphrase-5678") {
+		t.Fatalf("LoadKey error = %v, want ErrWrongPassphrase naming %s without the passphrase", err, layout.KeyPath)
 	}
 }
 
@@ -121,7 +122,7 @@ func TestLoadOrCreateKey(t *testing.T) {
 		if k1.Recipient() != k2.Recipient() {
 			t.Fatal("second LoadOrCreateKey made a new key")
 		}
-		if _, err := store.Stat(ctx, seal.DefaultKeyPath); err != nil {
+		if _, err := store.Stat(ctx, layout.KeyPath); err != nil {
 			t.Fatalf("key object: %v", err)
 		}
 	})
@@ -164,7 +165,7 @@ func TestLoadOrCreateKey_DataWithoutKey(t *testing.T) {
 		if !errors.Is(err, seal.ErrNoKey) {
 			t.Fatalf("%s: error = %v, want ErrNoKey", prefix, err)
 		}
-		if _, err := store.Stat(t.Context(), seal.DefaultKeyPath); !errors.Is(err, objstore.ErrNotFound) {
+		if _, err := store.Stat(t.Context(), layout.KeyPath); !errors.Is(err, objstore.ErrNotFound) {
 			t.Fatalf("%s: a key was created: %v", prefix, err)
 		}
 	}
@@ -177,10 +178,10 @@ func TestChangePassphrase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := seal.ChangePassphrase(ctx, store, "not-it", "new", testKeyOpts); !errors.Is(err, seal.ErrWrongPassphrase) {
+		if _, err := seal.ChangePassphrase(ctx, store, "not-it", "new", testKeyOpts); !errors.Is(err, seal.ErrWrongPassphrase) {
 			t.Fatalf("change with a wrong passphrase: error = %v, want ErrWrongPassphrase", err)
 		}
-		if err := seal.ChangePassphrase(ctx, store, "old", "new", testKeyOpts); err != nil {
+		if _, err := seal.ChangePassphrase(ctx, store, "old", "new", testKeyOpts); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := seal.LoadKey(ctx, store, "old", testKeyOpts); !errors.Is(err, seal.ErrWrongPassphrase) {

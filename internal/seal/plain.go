@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -31,7 +32,7 @@ func CheckUnsealed(ctx context.Context, store objstore.Store) error {
 		}
 	}
 	const intro = "age-encryption.org/v1\n"
-	for _, prefix := range []string{"db/", "files/", "trash/"} {
+	for _, prefix := range layout.Sealed {
 		for info, err := range store.List(ctx, prefix) {
 			if err != nil {
 				return fmt.Errorf("look for sealed data under %s: %w", prefix, err)

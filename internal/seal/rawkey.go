@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -29,7 +30,9 @@ func ParseKey(s string) (*Key, error) {
 
 // recipientPath is where the bucket key's public recipient is kept, beside the
 // wrapped key: it lets a key given directly be checked without the passphrase.
-func (o KeyOptions) recipientPath() string { return path.Join(path.Dir(o.path()), "age-recipient.txt") }
+func (o KeyOptions) recipientPath() string {
+	return path.Join(path.Dir(o.path()), path.Base(layout.RecipientPath))
+}
 
 // storeRecipient writes key's public recipient beside the wrapped key unless
 // one is there already (the first writer wins, as with the key itself).
@@ -66,7 +69,7 @@ func CheckKey(ctx context.Context, store objstore.Store, key *Key, opts KeyOptio
 	case !errors.Is(err, objstore.ErrNotFound):
 		return fmt.Errorf("check bucket key against %s: %w", p, err)
 	}
-	for _, prefix := range []string{"db/", "files/"} {
+	for _, prefix := range []string{layout.DB, layout.Files} {
 		for info, err := range store.List(ctx, prefix) {
 			if err != nil {
 				return fmt.Errorf("check bucket key: list %s: %w", prefix, err)
@@ -85,14 +88,10 @@ func CheckKey(ctx context.Context, store objstore.Store, key *Key, opts KeyOptio
 // that one. A prefix that already holds sealed objects is refused (ErrNoKey):
 // nothing proves key opens them. The wrap costs one scrypt, once.
 func AdoptKey(ctx context.Context, store objstore.Store, key *Key, passphrase string, opts KeyOptions) error {
-	for _, prefix := range []string{"db/", "files/", "trash/"} {
-		has, err := hasObject(ctx, store, prefix)
-		if err != nil {
-			return fmt.Errorf("look for sealed data under %s: %w", prefix, err)
-		}
-		if has {
-			return fmt.Errorf("%w at %s, but %s holds sealed objects: a key given directly cannot take its place", ErrNoKey, opts.path(), prefix)
-		}
+	if prefix, err := layout.HoldsSealedData(ctx, store); err != nil {
+		return err
+	} else if prefix != "" {
+		return fmt.Errorf("%w at %s, but %s holds sealed objects: a key given directly cannot take its place", ErrNoKey, opts.path(), prefix)
 	}
 	key.authenticated = true // a new bucket: its objects are authenticated from the start
 	data, err := key.WrapWorkFactor(passphrase, opts.workFactor())

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 )
@@ -17,7 +18,7 @@ const recipientPath = "keys/age-recipient.txt"
 // with the passphrase) and returns the identity line.
 func identityOf(t *testing.T, store objstore.Store, passphrase string) string {
 	t.Helper()
-	raw, err := getAll(t, store, seal.DefaultKeyPath, 0, -1)
+	raw, err := getAll(t, store, layout.KeyPath, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +141,7 @@ func TestAdoptKey(t *testing.T) {
 	if err := seal.AdoptKey(ctx, orphan, key, pass, opts); !errors.Is(err, seal.ErrNoKey) {
 		t.Fatalf("adopting over sealed data: %v; want ErrNoKey", err)
 	}
-	if _, err := orphan.Stat(ctx, seal.DefaultKeyPath); !errors.Is(err, objstore.ErrNotFound) {
+	if _, err := orphan.Stat(ctx, layout.KeyPath); !errors.Is(err, objstore.ErrNotFound) {
 		t.Fatalf("a refused adoption stored a key: %v", err)
 	}
 }

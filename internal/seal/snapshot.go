@@ -14,13 +14,16 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/s2k"
 )
 
-// Snapshot encryption modes; the same strings as the configuration's.
+// SnapshotMode is how snapshot archives are encrypted.
+type SnapshotMode string
+
+// Snapshot encryption modes, at most one per configuration.
 const (
-	SnapshotPlain         = ""
-	SnapshotGPGPassphrase = "gpg-passphrase"
-	SnapshotGPGPublicKey  = "gpg-public-key"
-	SnapshotAgePassphrase = "age-passphrase"
-	SnapshotAgePublicKey  = "age-public-key"
+	SnapshotPlain         SnapshotMode = ""               // no snapshot encryption
+	SnapshotGPGPassphrase SnapshotMode = "gpg-passphrase" // GPG_PASSPHRASE / BACKUP_PASSWORD
+	SnapshotGPGPublicKey  SnapshotMode = "gpg-public-key" // GPG_PUBLIC_KEY_RING
+	SnapshotAgePassphrase SnapshotMode = "age-passphrase" // AGE_PASSPHRASE
+	SnapshotAgePublicKey  SnapshotMode = "age-public-key" // AGE_PUBLIC_KEYS
 )
 
 // Snapshot archive suffixes added by encryption.
@@ -43,7 +46,7 @@ var (
 
 // SnapshotOptions select how snapshot archives are encrypted: exactly one mode.
 type SnapshotOptions struct {
-	Mode             string // one of the Snapshot* constants
+	Mode             SnapshotMode
 	GPGPassphrase    string
 	GPGPublicKeyRing string // ASCII-armored public keys
 	AgePassphrase    string
@@ -97,7 +100,7 @@ func NewSnapshotEncrypter(opts SnapshotOptions) (*SnapshotEncrypter, error) {
 }
 
 // Mode returns the encryption mode.
-func (e *SnapshotEncrypter) Mode() string { return e.opts.Mode }
+func (e *SnapshotEncrypter) Mode() SnapshotMode { return e.opts.Mode }
 
 // Ext returns the suffix encryption adds to an archive name: .gpg, .age or "".
 func (e *SnapshotEncrypter) Ext() string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -25,7 +26,7 @@ const AuthFlag = "# vwstream: objects are authenticated (docs/FORMAT.md)"
 // readers given the key directly (ENCRYPTION_KEY) that the bucket's objects are
 // authenticated. Its content is a tag only a key holder can compute.
 func (o KeyOptions) markerPath() string {
-	return path.Join(path.Dir(o.path()), "objects-authenticated")
+	return path.Join(path.Dir(o.path()), path.Base(layout.MarkerPath))
 }
 
 func hasAuthFlag(plain []byte) bool {
@@ -131,7 +132,7 @@ func resealAll(ctx context.Context, store objstore.Store, key *Key, res *Upgrade
 	ready := make(chan struct{})
 	close(ready)
 	legacy := &Store{inner: store, key: key, keyReady: ready, legacySeen: time.Now()}
-	for _, prefix := range []string{"db/", "files/", "trash/"} {
+	for _, prefix := range layout.Sealed {
 		var infos []objstore.ObjectInfo
 		for info, err := range store.List(ctx, prefix) {
 			if err != nil {

@@ -16,15 +16,18 @@ import (
 	"github.com/klauspost/pgzip"
 )
 
-// Compressions (BACKUP_COMPRESSION) and the suffix each adds after .tar.
+// Compression is how a snapshot archive is compressed (BACKUP_COMPRESSION).
+type Compression string
+
+// Compressions, named by the suffix each adds after .tar.
 const (
-	CompressGzip = "gz"
-	CompressZstd = "zst"
-	CompressNone = "none"
+	CompressGzip Compression = "gz"
+	CompressZstd Compression = "zst"
+	CompressNone Compression = "none"
 )
 
 // compressExt returns the archive suffix of a compression.
-func compressExt(kind string) (string, error) {
+func compressExt(kind Compression) (string, error) {
 	switch kind {
 	case CompressGzip, "":
 		return ".tar.gz", nil
@@ -38,7 +41,7 @@ func compressExt(kind string) (string, error) {
 
 // compressor wraps w. pgzip compresses blocks on every core; its memory is
 // bounded by block size times blocks in flight (1 MiB x 4 here).
-func compressor(w io.Writer, kind string) (io.WriteCloser, error) {
+func compressor(w io.Writer, kind Compression) (io.WriteCloser, error) {
 	switch kind {
 	case CompressGzip, "":
 		zw, err := pgzip.NewWriterLevel(w, pgzip.DefaultCompression)

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vwstream/vwstream/internal/vault"
 	_ "modernc.org/sqlite" // the project's only SQLite driver (litestream registers it too)
 )
 
@@ -168,24 +169,11 @@ func (c *capture) inspectCopy(ctx context.Context) error {
 // inspectDB runs integrity_check and counts the main tables of db.
 func inspectDB(ctx context.Context, db *sql.DB) (DBInfo, error) {
 	info := DBInfo{Path: DBEntry, Tables: map[string]int64{}}
-	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check(20)")
+	integrity, err := vault.Integrity(ctx, db)
 	if err != nil {
-		return info, fmt.Errorf("integrity_check: %w", err)
+		return info, err
 	}
-	var problems []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			rows.Close()
-			return info, fmt.Errorf("integrity_check: %w", err)
-		}
-		problems = append(problems, s)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return info, fmt.Errorf("integrity_check: %w", err)
-	}
-	info.Integrity = strings.Join(problems, "; ")
+	info.Integrity = integrity
 	for _, t := range mainTables {
 		var n int64
 		err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+t).Scan(&n)
@@ -257,13 +245,13 @@ func SourceFromFolder(dir string) Source {
 		DataFolder:        dir,
 		DBPath:            filepath.Join(dir, DBEntry),
 		Folders:           map[string]string{"attachments": filepath.Join(dir, "attachments"), "sends": filepath.Join(dir, "sends")},
-		Files:             rsaAndConfig(dir, filepath.Join(dir, "rsa_key")),
+		Files:             RSAAndConfig(dir, filepath.Join(dir, "rsa_key")),
 		AttachmentsFolder: filepath.Join(dir, "attachments"),
 	}
 }
 
-// rsaAndConfig maps config.json and the key files Vaultwarden versions write.
-func rsaAndConfig(dataFolder, rsaBase string) map[string]string {
+// RSAAndConfig maps config.json and the key files Vaultwarden versions write.
+func RSAAndConfig(dataFolder, rsaBase string) map[string]string {
 	base := filepath.Base(rsaBase)
 	out := map[string]string{"config.json": filepath.Join(dataFolder, "config.json")}
 	for _, ext := range []string{".pem", ".pub.pem", ".der", ".pub.der"} {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -25,11 +26,11 @@ func List(ctx context.Context, store objstore.Store, namer *Namer) ([]Info, erro
 		}
 	}
 	objs := map[string]objstore.ObjectInfo{}
-	for obj, err := range store.List(ctx, Prefix) {
+	for obj, err := range store.List(ctx, layout.Snapshots) {
 		if err != nil {
 			return nil, fmt.Errorf("list snapshots in %s: %w", store, err)
 		}
-		objs[strings.TrimPrefix(obj.Key, Prefix)] = obj
+		objs[strings.TrimPrefix(obj.Key, layout.Snapshots)] = obj
 	}
 	var out []Info
 	for name, obj := range objs {
@@ -61,7 +62,7 @@ func List(ctx context.Context, store objstore.Store, namer *Namer) ([]Info, erro
 
 // readSidecar reads snapshots/<name>.json; a missing or unreadable sidecar is nil.
 func readSidecar(ctx context.Context, store objstore.Store, name string) (*Info, error) {
-	rc, err := store.Get(ctx, Prefix+name+SidecarExt, 0, -1)
+	rc, err := store.Get(ctx, layout.Snapshots+name+SidecarExt, 0, -1)
 	if err != nil {
 		if isNotFound(err) {
 			return nil, nil
@@ -88,25 +89,25 @@ func (o Options) finish(ctx context.Context, d Destination, dr *DestResult, info
 	if err != nil {
 		return fmt.Errorf("encode sidecar: %w", err)
 	}
-	if _, err := d.Store.Put(ctx, Prefix+info.Name+SidecarExt, bytes.NewReader(b), objstore.PutOptions{ContentType: "application/json"}); err != nil {
+	if _, err := d.Store.Put(ctx, layout.Snapshots+info.Name+SidecarExt, bytes.NewReader(b), objstore.PutOptions{ContentType: "application/json"}); err != nil {
 		return fmt.Errorf("write sidecar: %w", err)
 	}
 	latest := LatestBase + Ext(info.Name)
-	if _, err := d.Store.Copy(ctx, Prefix+info.Name, Prefix+latest); err != nil {
+	if _, err := d.Store.Copy(ctx, layout.Snapshots+info.Name, layout.Snapshots+latest); err != nil {
 		return fmt.Errorf("copy to %s: %w", latest, err)
 	}
-	if _, err := d.Store.Copy(ctx, Prefix+info.Name+SidecarExt, Prefix+latest+SidecarExt); err != nil {
+	if _, err := d.Store.Copy(ctx, layout.Snapshots+info.Name+SidecarExt, layout.Snapshots+latest+SidecarExt); err != nil {
 		return fmt.Errorf("copy sidecar to %s: %w", latest, err)
 	}
 	dr.Latest = latest
 	// A -latest copy with another suffix (the compression or encryption changed)
 	// would be stale now.
 	var stale []string
-	for obj, err := range d.Store.List(ctx, Prefix+LatestBase+".") {
+	for obj, err := range d.Store.List(ctx, layout.Snapshots+LatestBase+".") {
 		if err != nil {
 			return fmt.Errorf("list -latest copies: %w", err)
 		}
-		n := strings.TrimPrefix(obj.Key, Prefix)
+		n := strings.TrimPrefix(obj.Key, layout.Snapshots)
 		if n != latest && n != latest+SidecarExt {
 			stale = append(stale, obj.Key)
 		}
@@ -148,7 +149,7 @@ func (o Options) prune(ctx context.Context, store objstore.Store, keep string) (
 	}
 	keys := make([]string, 0, 2*len(expired))
 	for _, n := range expired {
-		keys = append(keys, Prefix+n, Prefix+n+SidecarExt)
+		keys = append(keys, layout.Snapshots+n, layout.Snapshots+n+SidecarExt)
 	}
 	if err := store.Delete(ctx, keys...); err != nil {
 		return nil, fmt.Errorf("delete expired snapshots: %w", err)

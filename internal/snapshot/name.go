@@ -10,8 +10,6 @@ import (
 
 // Object layout of snapshots in a destination.
 const (
-	// Prefix is the folder of snapshots under a destination's root.
-	Prefix = "snapshots/"
 	// LatestBase is the base name of the copy of the newest snapshot.
 	LatestBase = "vaultwarden-latest"
 	// SidecarExt is appended to an archive name for its metadata object.

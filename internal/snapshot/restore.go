@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/vault"
@@ -28,10 +29,10 @@ type RestoreOptions struct {
 	// DryRun restores and checks into a temporary folder next to To (or in
 	// os.TempDir when To is empty) and removes it: the `verify` drill.
 	DryRun bool
-	// InPlace replaces the contents of To rather than To itself; it is chosen
-	// automatically when To is a mount point, which cannot be renamed.
-	InPlace bool
-	Logger  *slog.Logger
+	// AllowOpen replaces a database another process has open; without it a
+	// restore over one is refused (vault.ErrInUse).
+	AllowOpen bool
+	Logger    *slog.Logger
 }
 
 // RestoreResult is what a restore found and did.
@@ -50,13 +51,14 @@ type RestoreResult struct {
 }
 
 // Restore downloads a snapshot, decrypts, decompresses and unpacks it into a
-// temporary folder beside To (same file system), checks every file against the
-// manifest and the database with integrity_check, and only then moves it into
-// place. To is never left half-written: on any error it is untouched. An
-// existing non-empty To is replaced only with Force; it is renamed to
-// To.old-<time> first and removed once the new folder is in place.
+// staging folder inside To, checks every file against the manifest and the
+// database with integrity_check, and only then swaps it in (vault.Staging).
+// To is never left half-written: on any error it is untouched, and a crash is
+// completed or undone by the next restore or start (vault.Recover). An existing
+// non-empty To is replaced only with Force; its node id stays.
 func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err error) {
 	start := time.Now()
+	var swapIn func(keep func(string) bool) error
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -73,12 +75,17 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 		if to, err = filepath.Abs(o.To); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
-		if !o.DryRun && !o.Force {
-			if nonEmpty, err := hasEntries(to); err != nil {
-				return nil, fmt.Errorf("restore: %w", err)
-			} else if nonEmpty {
-				return nil, fmt.Errorf("restore: %s is not empty; use --force to replace it (it is kept aside until the restore succeeds)", to)
-			}
+	}
+	var existing []string
+	if to != "" && !o.DryRun {
+		if err := vault.Recover(to, o.Logger); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if existing, err = vault.Entries(to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+		if len(existing) > 0 && !o.Force {
+			return nil, fmt.Errorf("restore: %s is not empty; use --force to replace it (it is kept aside until the restore succeeds)", to)
 		}
 	}
 	name, err := resolve(ctx, o.Store, o.Namer, o.Name)
@@ -87,41 +94,26 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 	}
 	res = &RestoreResult{Name: name, To: to}
 
-	parent := os.TempDir()
-	inPlace := o.InPlace
-	if to != "" && !o.DryRun {
-		parent = filepath.Dir(to)
-		if err := os.MkdirAll(parent, 0o755); err != nil {
+	// The archive is unpacked into a staging folder inside To (a temporary
+	// folder for a drill) and checked there; nothing in To changes before.
+	var tmp string
+	if o.DryRun {
+		if tmp, err = os.MkdirTemp("", ".vwstream-drill-*"); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
-		// A mount point (the /data volume of a container) cannot be renamed:
-		// unpack inside it and swap its contents instead.
-		if isMountPoint(to) {
-			inPlace = true
+		defer func() { err = errors.Join(err, os.RemoveAll(tmp)) }()
+	} else {
+		staging, err := vault.NewStaging(to)
+		if err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
 		}
-		if inPlace {
-			if err := os.MkdirAll(to, 0o700); err != nil {
-				return nil, fmt.Errorf("restore: %w", err)
-			}
-			parent = to
-		}
+		defer func() { _ = staging.Remove() }()
+		tmp = staging.Path()
+		swapIn = staging.SwapIn
 	}
-	tmp, err := os.MkdirTemp(parent, ".vwstream-restore-*")
-	if err != nil {
-		return nil, fmt.Errorf("restore: %w", err)
-	}
-	var cleanups []func() error
-	cleanups = append(cleanups, func() error { return os.RemoveAll(tmp) }) // a no-op once renamed
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			if cerr := cleanups[i](); cerr != nil {
-				err = errors.Join(err, fmt.Errorf("restore cleanup: %w", cerr))
-			}
-		}
-	}()
 
 	// Download, decrypt, decompress, unpack, checking hashes as it streams.
-	rc, err := o.Store.Get(ctx, Prefix+name, 0, -1)
+	rc, err := o.Store.Get(ctx, layout.Snapshots+name, 0, -1)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", name, err)
 	}
@@ -148,11 +140,14 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 		res.Duration = time.Since(start)
 		return res, nil
 	}
-	swap := swapInto
-	if inPlace {
-		swap = swapContents
+	if len(existing) > 0 && !o.AllowOpen {
+		if busy, err := vault.InUse(filepath.Join(to, DBEntry)); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		} else if busy {
+			return nil, fmt.Errorf("restore into %s: %w", to, vault.ErrInUse)
+		}
 	}
-	if err := swap(tmp, to, o.Logger); err != nil {
+	if err := swapIn(nil); err != nil {
 		return nil, fmt.Errorf("restore %s: %w", name, err)
 	}
 	res.Duration = time.Since(start)
@@ -161,7 +156,7 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 
 // resolve maps a user's snapshot name to an archive name under snapshots/.
 func resolve(ctx context.Context, store objstore.Store, namer *Namer, name string) (string, error) {
-	name = strings.TrimPrefix(name, Prefix)
+	name = strings.TrimPrefix(name, layout.Snapshots)
 	if name == "" || name == "latest" {
 		infos, err := List(ctx, store, namer)
 		if err != nil {
@@ -177,11 +172,11 @@ func resolve(ctx context.Context, store objstore.Store, namer *Namer, name strin
 		return "", fmt.Errorf("snapshot name %q: not a name", name)
 	}
 	var found []string
-	for obj, err := range store.List(ctx, Prefix+name) {
+	for obj, err := range store.List(ctx, layout.Snapshots+name) {
 		if err != nil {
 			return "", fmt.Errorf("find snapshot %s in %s: %w", name, store, err)
 		}
-		n := strings.TrimPrefix(obj.Key, Prefix)
+		n := strings.TrimPrefix(obj.Key, layout.Snapshots)
 		if strings.HasSuffix(n, SidecarExt) || Ext(n) == "" {
 			continue
 		}
@@ -227,87 +222,6 @@ func checkRestored(ctx context.Context, dir string, res *RestoreResult) error {
 	}
 	res.MissingAttachments = len(missing)
 	return nil
-}
-
-// swapInto moves the checked folder tmp to to. An existing to is renamed aside
-// first and put back if the second rename fails.
-func swapInto(tmp, to string, log *slog.Logger) error {
-	fi, err := os.Lstat(to)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return rename(tmp, to)
-	case err != nil:
-		return err
-	case !fi.IsDir():
-		return fmt.Errorf("%s exists and is not a folder", to)
-	}
-	nonEmpty, err := hasEntries(to)
-	if err != nil {
-		return err
-	}
-	if !nonEmpty {
-		if err := os.Remove(to); err != nil {
-			return fmt.Errorf("replace empty %s: %w (a mount point? restore into a folder inside it)", to, err)
-		}
-		return rename(tmp, to)
-	}
-	old := fmt.Sprintf("%s.old-%s", to, time.Now().UTC().Format("20060102-150405"))
-	if err := os.Rename(to, old); err != nil {
-		return fmt.Errorf("move %s aside: %w (a mount point? restore into a folder inside it)", to, err)
-	}
-	if err := rename(tmp, to); err != nil {
-		if rerr := os.Rename(old, to); rerr != nil {
-			return fmt.Errorf("%w; and putting the old folder back failed, it is at %s: %v", err, old, rerr)
-		}
-		return err
-	}
-	log.Info("restored folder in place; removing the old one", "to", to, "old", old)
-	if err := os.RemoveAll(old); err != nil {
-		return fmt.Errorf("remove the replaced folder %s: %w", old, err)
-	}
-	return nil
-}
-
-func rename(from, to string) error {
-	if err := os.Chmod(from, 0o700); err != nil {
-		return err
-	}
-	if err := os.Rename(from, to); err != nil {
-		return fmt.Errorf("move restored folder into place: %w", err)
-	}
-	return syncDir(filepath.Dir(to))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
-}
-
-// hasEntries reports whether dir exists and holds anything.
-func hasEntries(dir string) (bool, error) {
-	f, err := os.Open(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	_, err = f.Readdirnames(1)
-	if err == io.EOF {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, nil
 }
 
 // oneLine flattens multi-line library errors so the command prints one line,

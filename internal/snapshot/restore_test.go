@@ -12,6 +12,7 @@ import (
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 func gpgSnapshot(t *testing.T, dir string, store objstore.Store) *snapshot.Result {
@@ -59,15 +60,20 @@ func TestRestore_Roundtrip(t *testing.T) {
 		t.Fatalf("marker after forced restore: %v, want gone", err)
 	}
 	sameFiles(t, dataFiles(t, to), dataFiles(t, dir))
-	// In place, as for a mount point: the folder stays, its contents are replaced.
+	// In place, as a mount point needs: the folder stays, its contents are
+	// replaced, and the volume's node id stays with it.
 	if err := os.WriteFile(marker, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nodeID := filepath.Join(to, vault.NodeIDFile)
+	if err := os.WriteFile(nodeID, []byte("0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	before, err := os.Stat(to)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := snapshot.Restore(t.Context(), snapshot.RestoreOptions{Store: store, Name: res.Name, To: to, Force: true, InPlace: true, Keys: keys}); err != nil {
+	if _, err := snapshot.Restore(t.Context(), snapshot.RestoreOptions{Store: store, Name: res.Name, To: to, Force: true, Keys: keys}); err != nil {
 		t.Fatalf("Restore in place: %v", err)
 	}
 	after, err := os.Stat(to)
@@ -76,6 +82,12 @@ func TestRestore_Roundtrip(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("marker after in-place restore: %v, want gone", err)
+	}
+	if b, err := os.ReadFile(nodeID); err != nil || string(b) != "0123456789abcdef\n" {
+		t.Fatalf("node id after a forced restore: %q, %v; want it kept", b, err)
+	}
+	if err := os.Remove(nodeID); err != nil {
+		t.Fatal(err)
 	}
 	sameFiles(t, dataFiles(t, to), dataFiles(t, dir))
 	if hidden, _ := filepath.Glob(filepath.Join(to, ".vwstream-*")); len(hidden) != 0 {

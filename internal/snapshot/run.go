@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -52,7 +53,7 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 		return res, fmt.Errorf("snapshot: %w", err)
 	}
 	res.Name = o.Namer.Base(start) + ext + o.Encrypter.Ext()
-	key := Prefix + res.Name
+	key := layout.Snapshots + res.Name
 	log := o.Logger.With("name", res.Name)
 
 	// 1. Capture.

@@ -3,12 +3,12 @@ package snapshot_test
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/snapshot"
@@ -90,25 +90,13 @@ func TestRun_S3WhileWriting(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // A failing extra destination fails the run, naming it, while the first copy
 // is stored, verified and pointed to by -latest; with RequireAll off the run
 // succeeds.
 func TestRun_FailingExtraDestination(t *testing.T) {
 	dir := newVault(t)
 	main := newS3(t)
-	bad, err := objstore.NewS3(t.Context(), objstore.S3Options{Endpoint: "http://" + closedPort(t), Region: "us-east-1",
+	bad, err := objstore.NewS3(t.Context(), objstore.S3Options{Endpoint: "http://" + testenv.FreeAddr(t), Region: "us-east-1",
 		Bucket: "nowhere", AccessKeyID: "k", SecretAccessKey: "s", ForcePathStyle: true})
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +115,7 @@ func TestRun_FailingExtraDestination(t *testing.T) {
 	if d := res.Destinations[1]; d.OK || d.Error == "" {
 		t.Fatalf("extra destination %+v, want failed", d)
 	}
-	if _, err := main.Stat(t.Context(), snapshot.Prefix+res.Name); err != nil {
+	if _, err := main.Stat(t.Context(), layout.Snapshots+res.Name); err != nil {
 		t.Fatalf("first copy: %v", err)
 	}
 	opts.RequireAll = false

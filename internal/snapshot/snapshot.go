@@ -38,7 +38,7 @@ type Destination struct {
 type Options struct {
 	Source      Source
 	Namer       *Namer
-	Compression string                  // CompressGzip (default), CompressZstd or CompressNone
+	Compression Compression             // CompressGzip (default), CompressZstd or CompressNone
 	Encrypter   *seal.SnapshotEncrypter // nil means plain
 	Retention   Retention
 	// RequireAll fails the run when any extra destination fails; the first
@@ -108,17 +108,17 @@ type DestResult struct {
 // pruning know a snapshot without downloading it; it therefore holds counts,
 // flags, sizes and the archive hash only, never a file name or key.
 type Info struct {
-	Name               string    `json:"name"`
-	Time               time.Time `json:"time"`
-	Size               int64     `json:"size"`
-	SHA256             string    `json:"sha256,omitempty"`
-	Encryption         string    `json:"encryption"` // gpg, age or none
-	Compression        string    `json:"compression"`
-	Degraded           bool      `json:"degraded"`
-	MissingAttachments int       `json:"missing_attachments"`
-	Files              int       `json:"files,omitempty"`
-	Integrity          string    `json:"integrity,omitempty"`
-	Version            string    `json:"vwstream_version,omitempty"`
+	Name               string      `json:"name"`
+	Time               time.Time   `json:"time"`
+	Size               int64       `json:"size"`
+	SHA256             string      `json:"sha256,omitempty"`
+	Encryption         string      `json:"encryption"` // gpg, age or none
+	Compression        Compression `json:"compression"`
+	Degraded           bool        `json:"degraded"`
+	MissingAttachments int         `json:"missing_attachments"`
+	Files              int         `json:"files,omitempty"`
+	Integrity          string      `json:"integrity,omitempty"`
+	Version            string      `json:"vwstream_version,omitempty"`
 	// Sidecar is false for an archive without metadata (written by another
 	// tool, or its sidecar lost): then only Name, Time, Size and the suffix
 	// facts are known.
@@ -137,7 +137,7 @@ func encryptionOf(name string) string {
 }
 
 // compressionOf names an archive's compression from its suffix.
-func compressionOf(name string) string {
+func compressionOf(name string) Compression {
 	switch comp, _ := splitExt(name); comp {
 	case ".gz":
 		return CompressGzip

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/snapshot"
 )
@@ -41,7 +42,7 @@ func TestRun_UnverifiedArchiveIsRemoved(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "verify") {
 		t.Fatalf("Run = %v, want a verification failure", err)
 	}
-	for oi, err := range store.List(t.Context(), snapshot.Prefix) {
+	for oi, err := range store.List(t.Context(), layout.Snapshots) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,12 +5,14 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/vwstream/vwstream/internal/config"
 )
 
 // Options describe the node a Board reports on.
 type Options struct {
-	Role    string
-	Mode    string
+	Role    config.Role
+	Mode    config.Mode
 	Version string
 	Limits  Limits           // what /readyz and the status field judge against
 	Clock   func() time.Time // time.Now when nil

@@ -24,27 +24,6 @@ type Limits struct {
 	StaleAfter time.Duration
 }
 
-// LimitsFrom derives the health rules from the configuration:
-//   - primary: DB lag and file sync age under HEALTHCHECK_MAX_SYNC_AGE; with
-//     BACKUP_ENABLED, newest snapshot under BACKUP_MAX_AGE;
-//   - persistent secondary: it pulls every SECONDARY_SYNC_INTERVAL, so its last
-//     pull may be that plus HEALTHCHECK_MAX_SYNC_AGE old; it takes no snapshots;
-//   - serverless secondary: it restores once at start; no age rule.
-func LimitsFrom(cfg *config.Config) Limits {
-	l := Limits{MaxSyncAge: cfg.Health.MaxSyncAge, StaleAfter: DefaultStaleAfter}
-	if cfg.Backup.Enabled {
-		l.MaxSnapshotAge = cfg.Backup.MaxAge
-	}
-	if cfg.Role == config.RoleSecondary {
-		l.MaxSnapshotAge = 0
-		l.MaxSyncAge += cfg.Sync.SecondaryInterval
-		if cfg.Mode == config.ModeServerless {
-			l.MaxSyncAge = 0
-		}
-	}
-	return l
-}
-
 // Problems lists, one line each, why the node described by s is not healthy at
 // now under l; nil when it is. It judges ages against now rather than against the
 // document's own time, so an old status file of a dead daemon fails.

@@ -100,7 +100,7 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(d, float64(t.UnixNano())/1e9)
 		}
 	}
-	gauge(descInfo, 1, doc.Role, doc.Mode, doc.Version)
+	gauge(descInfo, 1, string(doc.Role), string(doc.Mode), doc.Version)
 	gauge(descReady, boolf(len(doc.Problems(c.b.Limits(), now)) == 0))
 	gauge(descErrors, float64(len(doc.Errors)))
 	if d := doc.DB; d != nil {

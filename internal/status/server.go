@@ -15,7 +15,10 @@ import (
 // NewHandler serves the board on STATUS_ADDR:
 //
 //	/healthz  200 while the process serves HTTP (liveness)
-//	/readyz   200 when started and healthy by the board's limits, else 503 and the reasons
+//	/readyz   200 when started and healthy by the board's limits, else 503 and the reasons;
+//	          ?role=primary also requires this node to be the primary (a standby
+//	          answers 503 until promoted: a Kubernetes startupProbe on it keeps
+//	          Vaultwarden's container from starting beside a secondary)
 //	/status   the status document as JSON
 //	/metrics  Prometheus text format (404 when m is nil)
 func NewHandler(b *Board, m *Metrics) http.Handler {
@@ -27,6 +30,12 @@ func NewHandler(b *Board, m *Metrics) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		ok, problems := b.Ready()
+		if want := r.URL.Query().Get("role"); want != "" {
+			if role := b.Snapshot().Role; string(role) != want {
+				ok = false
+				problems = append(problems, fmt.Sprintf("role is %s, not %s", role, want))
+			}
+		}
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, strings.Join(problems, "\n"))

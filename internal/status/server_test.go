@@ -81,6 +81,12 @@ func TestServer_Endpoints(t *testing.T) {
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz when healthy: %d %q", code, body)
 	}
+	if code, body := get(t, base+"/readyz?role=primary"); code != 200 {
+		t.Fatalf("/readyz?role=primary on a healthy primary: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/readyz?role=secondary"); code != 503 || !strings.Contains(body, "role is primary, not secondary") {
+		t.Fatalf("/readyz?role=secondary on a primary: %d %q; want 503 naming the role", code, body)
+	}
 	code, body := get(t, base+"/status")
 	var doc Status
 	if err := json.Unmarshal([]byte(body), &doc); code != 200 || err != nil || doc.DB.TXIDLocal != 42 || doc.Status != StateOK {
@@ -216,7 +222,7 @@ func TestOutputs_NoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := NewBoard(Options{Role: cfg.Role, Mode: cfg.Mode, Version: "test", Limits: LimitsFrom(cfg)})
+	b := NewBoard(Options{Role: cfg.Role, Mode: cfg.Mode, Version: "test", Limits: Limits{MaxSyncAge: cfg.Health.MaxSyncAge, MaxSnapshotAge: cfg.Backup.MaxAge, StaleAfter: DefaultStaleAfter}})
 	m := NewMetrics(b)
 	local, err := objstore.NewLocal(t.TempDir())
 	if err != nil {

@@ -5,7 +5,11 @@
 // never configuration.
 package status
 
-import "time"
+import (
+	"time"
+
+	"github.com/vwstream/vwstream/internal/config"
+)
 
 // States of the node, the "status" field. The first three are those of the
 // sync-status.json written by the image vwstream replaces.
@@ -25,14 +29,14 @@ const (
 // Status is the status document. Its first four fields keep the shape of the
 // replaced image's /tmp/sync-status.json so existing probes keep working.
 type Status struct {
-	Status    string `json:"status"`    // StateStarting, StateOK, StateError or StateStopping
-	Role      string `json:"role"`      // primary or secondary
-	Timestamp int64  `json:"timestamp"` // unix seconds when the document was made
-	Datetime  string `json:"datetime"`  // the same instant, RFC 3339 UTC
+	Status    string      `json:"status"`    // StateStarting, StateOK, StateError or StateStopping
+	Role      config.Role `json:"role"`      // primary or secondary
+	Timestamp int64       `json:"timestamp"` // unix seconds when the document was made
+	Datetime  string      `json:"datetime"`  // the same instant, RFC 3339 UTC
 
-	Mode      string    `json:"mode,omitempty"`    // persistent or serverless
-	Version   string    `json:"version,omitempty"` // vwstream's version
-	StartedAt time.Time `json:"started_at,omitzero"`
+	Mode      config.Mode `json:"mode,omitempty"`    // persistent or serverless
+	Version   string      `json:"version,omitempty"` // vwstream's version
+	StartedAt time.Time   `json:"started_at,omitzero"`
 
 	DB       *DB       `json:"db,omitempty"`
 	Files    *Files    `json:"files,omitempty"`

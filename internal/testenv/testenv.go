@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -116,4 +117,16 @@ func Tool(t testing.TB, name string) string {
 		unavailable(t, "tool %s not found in PATH", name)
 	}
 	return p
+}
+
+// FreeAddr returns a loopback address that nothing listens on now: a port to
+// serve on, or, left unused, one whose connections are refused.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -1,4 +1,4 @@
-package snapshot_test
+package wiring_test
 
 import (
 	"context"
@@ -9,8 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vaultsim"
+	"github.com/vwstream/vwstream/internal/wiring"
 )
 
 // Extra remotes from RCLONE_CONFIG_*: a local one receives a verified copy, an
@@ -30,17 +34,22 @@ func TestDestinations_RcloneRemotes(t *testing.T) {
 			SendsFolder: filepath.Join(dir, "sends"), RSAKeyFilename: filepath.Join(dir, "rsa_key")},
 		Rclone: map[string]map[string]string{
 			"disk": {"type": "local"},
-			"box":  {"type": "sftp", "host": "127.0.0.1", "port": strings.Split(closedPort(t), ":")[1], "user": "vw", "pass": "plain password"},
+			"box":  {"type": "sftp", "host": "127.0.0.1", "port": strings.Split(testenv.FreeAddr(t), ":")[1], "user": "vw", "pass": "plain password"},
 		},
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
-	dests, err := snapshot.Destinations(ctx, cfg, log)
+	main, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
-		t.Fatalf("Destinations: %v", err)
+		t.Fatal(err)
 	}
-	opts, err := snapshot.OptionsFromConfig(cfg, "test", log)
+	dests := wiring.Destinations(ctx, cfg, main, log)
+	namer, err := wiring.Namer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := wiring.SnapshotOptions(cfg, "test", namer, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,3 +77,16 @@ func TestDestinations_RcloneRemotes(t *testing.T) {
 }
 
 func d1Latest(res *snapshot.Result) string { return res.Destinations[1].Latest }
+
+func newVault(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	v, err := vaultsim.Create(dir, vaultsim.Options{Seed: 7, Attachments: 12, AttachmentMaxSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -2,7 +2,7 @@
 // to: the plain store rooted at S3_PREFIX (an S3 bucket or the local folder), and
 // the data view used for db/ and files/, sealed with the bucket key when a
 // passphrase is set. keys/, snapshots/ and lease always use the plain store.
-package target
+package bucket
 
 import (
 	"context"
@@ -35,7 +35,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (objstore.S
 		SecretAccessKey: cfg.S3.SecretAccessKey,
 		ForcePathStyle:  cfg.S3.ForcePathStyle,
 		Provider:        cfg.S3.Provider,
-		CAFile:          cfg.S3.CAFile,
+		CAPEM:           cfg.S3.CAPEM,
 		Logger:          log,
 	})
 }
@@ -79,7 +79,7 @@ func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, us
 		}
 		return plain, func(context.Context) error { return nil }
 	}
-	sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) { return BucketKey(ctx, plain, cfg, use) })
+	sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) { return Key(ctx, plain, cfg, use) })
 	return sealed, sealed.Ready
 }
 
@@ -87,7 +87,7 @@ func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, us
 // (ENCRYPTION_KEY), checked against the prefix without scrypt, or the one
 // unwrapped from keys/ with the passphrase. With WriteKey, a prefix without a
 // key gets one: generated, or the given key wrapped with the passphrase.
-func BucketKey(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (*seal.Key, error) {
+func Key(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (*seal.Key, error) {
 	pass := cfg.Encryption.Passphrase
 	if cfg.Encryption.Key != "" {
 		key, err := seal.ParseKey(cfg.Encryption.Key)

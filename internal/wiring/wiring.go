@@ -1,0 +1,228 @@
+// Package wiring is where the configuration meets the capabilities: it turns
+// the one parsed config.Config into the typed options each package below
+// takes (snapshot runs and their destinations, file sync and its restore, the
+// health rules) and builds the process-wide services once (the notifier, the
+// snapshot namer). cmd/vwstream and internal/node call it; the packages it
+// configures never see the configuration.
+package wiring
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"iter"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/filesync"
+	"github.com/vwstream/vwstream/internal/notify"
+	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/objstore/rclone"
+	"github.com/vwstream/vwstream/internal/restore"
+	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/status"
+)
+
+// Notifier builds the process's notifier from NOTIFICATION_*.
+func Notifier(cfg *config.Config, log *slog.Logger) (*notify.Service, error) {
+	return notify.New(notify.Options{URLs: cfg.Notify.URLs, Level: cfg.Notify.Level,
+		Title: cfg.Notify.Title, Body: cfg.Notify.Body, Logger: log})
+}
+
+// Namer compiles BACKUP_FILENAME in TZ: how snapshots are named and found.
+func Namer(cfg *config.Config) (*snapshot.Namer, error) {
+	return snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
+}
+
+// SnapshotOptions builds the options of a snapshot run. The notifier and the
+// namer are the process's own (Notifier, Namer).
+func SnapshotOptions(cfg *config.Config, version string, namer *snapshot.Namer, n *notify.Service, log *slog.Logger) (snapshot.Options, error) {
+	enc, err := seal.NewSnapshotEncrypter(seal.SnapshotOptions{
+		Mode:             cfg.Encryption.SnapshotMode,
+		GPGPassphrase:    cfg.Encryption.GPGPassphrase,
+		GPGPublicKeyRing: cfg.Encryption.GPGPublicKeyRing,
+		AgePassphrase:    cfg.Encryption.AgePassphrase,
+		AgeRecipients:    cfg.Encryption.AgePublicKeys,
+	})
+	if err != nil {
+		return snapshot.Options{}, err
+	}
+	var notifier notify.Notifier // a nil *Service must not become a non-nil Notifier
+	if n != nil {
+		notifier = n
+	}
+	return snapshot.Options{
+		Source:      SnapshotSource(cfg),
+		Namer:       namer,
+		Compression: cfg.Backup.Compression,
+		Encrypter:   enc,
+		Retention:   snapshot.Retention{Days: cfg.Backup.RetentionDays, MinKeep: cfg.Backup.MinKeep, Leeway: cfg.Backup.PruningLeeway},
+		RequireAll:  cfg.Backup.RequireAll,
+		Version:     version,
+		Notifier:    notifier,
+		Logger:      log,
+	}, nil
+}
+
+// SnapshotSource is what BACKUP_INCLUDE_* and the Vaultwarden folders select.
+func SnapshotSource(cfg *config.Config) snapshot.Source {
+	src := snapshot.Source{DataFolder: cfg.DataFolder, DBPath: cfg.DBPath, Folders: map[string]string{}, Files: map[string]string{}}
+	vw := cfg.Vaultwarden
+	if cfg.Backup.IncludeAttachments {
+		src.Folders["attachments"] = vw.AttachmentsFolder
+		src.AttachmentsFolder = vw.AttachmentsFolder
+	}
+	if cfg.Backup.IncludeSends {
+		src.Folders["sends"] = vw.SendsFolder
+	}
+	if cfg.Backup.IncludeIconCache {
+		src.Folders["icon_cache"] = vw.IconCacheFolder
+	}
+	if cfg.Backup.IncludeConfig {
+		rsa := vw.RSAKeyFilename
+		if rsa == "" {
+			rsa = filepath.Join(cfg.DataFolder, "rsa_key")
+		}
+		src.Files = snapshot.RSAAndConfig(cfg.DataFolder, rsa)
+	}
+	return src
+}
+
+// SnapshotKeys returns the keys the configuration holds for opening snapshots:
+// the passphrases. Public-key modes need the private key or age identity from
+// elsewhere.
+func SnapshotKeys(cfg *config.Config) seal.SnapshotKeys {
+	return seal.SnapshotKeys{GPGPassphrase: cfg.Encryption.GPGPassphrase, AgePassphrase: cfg.Encryption.AgePassphrase}
+}
+
+// Destinations are where a snapshot goes: main, the process's plain store of
+// the target (verified per BACKUP_VERIFY; instrumented by a node, so its
+// uploads show in /metrics), then every BACKUP_EXTRA_REMOTES entry through
+// rclone. An extra remote that cannot be opened fails its own destination in
+// the run (and the run when BACKUP_REQUIRE_ALL), never the main copy.
+func Destinations(ctx context.Context, cfg *config.Config, main objstore.Store, log *slog.Logger) []snapshot.Destination {
+	dests := []snapshot.Destination{{Name: "target", Store: main, Verify: cfg.Backup.Verify}}
+	for _, remote := range cfg.Backup.ExtraRemotes {
+		var st objstore.Store
+		s, err := rclone.New(ctx, remote, rclone.Options{Remotes: cfg.Rclone, Logger: log})
+		if err != nil {
+			log.Warn("extra snapshot remote unavailable", "remote", remote, "error", err)
+			st = unavailable{name: remote, err: err}
+		} else {
+			st = s
+		}
+		dests = append(dests, snapshot.Destination{Name: remote, Store: st})
+	}
+	return dests
+}
+
+// unavailable stands in for a remote that could not be opened: every
+// operation returns the reason.
+type unavailable struct {
+	name string
+	err  error
+}
+
+func (u unavailable) fail() error { return fmt.Errorf("open %s: %w", u.name, u.err) }
+
+func (u unavailable) Put(context.Context, string, io.Reader, objstore.PutOptions) (objstore.ObjectInfo, error) {
+	return objstore.ObjectInfo{}, u.fail()
+}
+func (u unavailable) Get(context.Context, string, int64, int64) (io.ReadCloser, error) {
+	return nil, u.fail()
+}
+func (u unavailable) Stat(context.Context, string) (objstore.ObjectInfo, error) {
+	return objstore.ObjectInfo{}, u.fail()
+}
+func (u unavailable) List(context.Context, string) iter.Seq2[objstore.ObjectInfo, error] {
+	return func(yield func(objstore.ObjectInfo, error) bool) { yield(objstore.ObjectInfo{}, u.fail()) }
+}
+func (u unavailable) Delete(context.Context, ...string) error { return u.fail() }
+func (u unavailable) Copy(context.Context, string, string) (objstore.ObjectInfo, error) {
+	return objstore.ObjectInfo{}, u.fail()
+}
+func (u unavailable) String() string { return "rclone " + u.name + " (unavailable)" }
+
+// FileLayout is the configured Vaultwarden data folder as file sync sees it.
+// For DATA_FOLDER itself the configured paths are used as they are; for
+// another folder (a restore's staging folder) they move with it: folders
+// configured inside DATA_FOLDER keep their place relative to it, folders
+// outside it land in dataDir under their own name.
+func FileLayout(cfg *config.Config, dataDir string) filesync.Layout {
+	rebase := func(p string) string {
+		if p == "" || dataDir == cfg.DataFolder {
+			return p // the live data folder: the configured paths as they are
+		}
+		rel, err := filepath.Rel(cfg.DataFolder, p)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			rel = filepath.Base(p)
+		}
+		return filepath.Join(dataDir, rel)
+	}
+	vw := cfg.Vaultwarden
+	return filesync.Layout{
+		DataDir:           dataDir,
+		AttachmentsFolder: rebase(vw.AttachmentsFolder),
+		SendsFolder:       rebase(vw.SendsFolder),
+		IconCacheFolder:   rebase(vw.IconCacheFolder),
+		RSAKeyFilename:    rebase(vw.RSAKeyFilename),
+		Attachments:       cfg.Sync.IncludeAttachments,
+		Sends:             cfg.Sync.IncludeSends,
+		Config:            cfg.Sync.IncludeConfig,
+		IconCache:         cfg.Sync.IncludeIconCache,
+	}
+}
+
+// RestoreFiles returns the restore step that fills a staging folder with files/.
+func RestoreFiles(cfg *config.Config, store objstore.Store) restore.FilesFunc {
+	return func(ctx context.Context, dir string) (int, error) {
+		res, err := filesync.Restore(ctx, filesync.RestoreOptions{
+			Store:    store,
+			DataDir:  dir,
+			Includes: FileLayout(cfg, dir).Includes(),
+		})
+		return res.Files, err
+	}
+}
+
+// SyncOptions configures file sync for the node's own data folder.
+func SyncOptions(cfg *config.Config, store objstore.Store) filesync.Options {
+	retention := time.Duration(-1) // BACKUP_RETENTION_DAYS=0 keeps trash forever
+	if cfg.Backup.RetentionDays > 0 {
+		retention = time.Duration(cfg.Backup.RetentionDays) * 24 * time.Hour
+	}
+	return filesync.Options{
+		Store:             store,
+		DataDir:           cfg.DataFolder,
+		Includes:          FileLayout(cfg, cfg.DataFolder).Includes(),
+		Exclude:           []string{cfg.Vaultwarden.TmpFolder, cfg.DBPath},
+		ReconcileInterval: cfg.Sync.PrimaryInterval,
+		TrashRetention:    retention,
+		ShutdownTimeout:   cfg.Sync.ShutdownTimeout,
+	}
+}
+
+// StatusLimits derives the health rules from the configuration:
+//   - primary: DB lag and file sync age under HEALTHCHECK_MAX_SYNC_AGE; with
+//     BACKUP_ENABLED, newest snapshot under BACKUP_MAX_AGE;
+//   - persistent secondary: it pulls every SECONDARY_SYNC_INTERVAL, so its last
+//     pull may be that plus HEALTHCHECK_MAX_SYNC_AGE old; it takes no snapshots;
+//   - serverless secondary: it restores once at start; no age rule.
+func StatusLimits(cfg *config.Config) status.Limits {
+	l := status.Limits{MaxSyncAge: cfg.Health.MaxSyncAge, StaleAfter: status.DefaultStaleAfter}
+	if cfg.Backup.Enabled {
+		l.MaxSnapshotAge = cfg.Backup.MaxAge
+	}
+	if cfg.Role == config.RoleSecondary {
+		l.MaxSnapshotAge = 0
+		l.MaxSyncAge += cfg.Sync.SecondaryInterval
+		if cfg.Mode == config.ModeServerless {
+			l.MaxSyncAge = 0
+		}
+	}
+	return l
+}
