@@ -212,7 +212,7 @@ var vars = []*Var{
 	custom("STATUS_ADDR", "127.0.0.1:8081", secHealth, "listen address of /healthz, /metrics and /status; off disables",
 		"host:port (127.0.0.1:8081, :8081) or off",
 		func(c *Config, s string) (err error) { c.Health.StatusAddr, err = parseAddr(s); return err }),
-	custom("PROMOTE_TOKEN", "", secHealth, "secret POST /promote requires; empty: a token file made in the data folder (0600) that promote reads, and /promote only on a loopback STATUS_ADDR",
+	custom("PROMOTE_TOKEN", "", secHealth, "secret POST /promote requires; empty: a token file made in the data folder (0600) that promote reads, and promote answers loopback callers only",
 		"empty, or at least 16 characters without spaces", func(c *Config, s string) error {
 			if s != "" && (len(s) < 16 || strings.ContainsAny(s, " \t\r\n")) {
 				return bad("too short or has spaces", "empty, or at least 16 characters without spaces")

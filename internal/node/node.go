@@ -274,8 +274,6 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 		mux.Handle("/", status.NewHandler(n.board, n.metrics))
 		if h, err := status.PromoteHandler(addr, n.cfg.Health.PromoteToken, filepath.Join(n.cfg.DataFolder, vault.PromoteTokenFile), http.HandlerFunc(n.servePromote)); err != nil {
 			n.log.Error("POST /promote not served", "error", err)
-		} else if h == nil {
-			n.log.Info("POST /promote not served: STATUS_ADDR is not loopback and PROMOTE_TOKEN is not set", "addr", addr)
 		} else {
 			mux.Handle("POST /promote", h)
 		}

@@ -37,14 +37,15 @@ type PromoteRequest struct {
 // or, when empty, the one in the file at tokenPath (in the data folder),
 // created if missing: `vwstream promote`, run on the same host as the same
 // user, reads it there. Whoever can read that file can promote.
-// Without PROMOTE_TOKEN a non-loopback addr gets no promote at all: it
-// returns nil, and the caller does not serve the path. A passed request
-// reaches promote with ?force=true when the body asks for it.
+// Without PROMOTE_TOKEN, promote is never served to the network: on an addr
+// other than loopback (a pod's ":8081", for its probes) it answers loopback
+// peers only, which is where `vwstream promote` on the host (kubectl exec,
+// docker exec) connects from. A passed request reaches promote with
+// ?force=true when the body asks for it.
 func PromoteHandler(addr, token, tokenPath string, promote http.Handler) (http.Handler, error) {
+	loopbackOnly := false
 	if token == "" {
-		if !LoopbackAddr(addr) {
-			return nil, nil
-		}
+		loopbackOnly = !LoopbackAddr(addr)
 		var err error
 		if token, err = EnsurePromoteToken(tokenPath); err != nil {
 			return nil, err
@@ -52,6 +53,10 @@ func PromoteHandler(addr, token, tokenPath string, promote http.Handler) (http.H
 	}
 	want := []byte("Bearer " + token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if loopbackOnly && !loopbackPeer(r) {
+			http.Error(w, "promote: refused over the network; set PROMOTE_TOKEN to allow it", http.StatusForbidden)
+			return
+		}
 		if r.Header.Get("Origin") != "" {
 			http.Error(w, "promote: requests from web pages (with an Origin header) are refused", http.StatusForbidden)
 			return
@@ -79,6 +84,16 @@ func PromoteHandler(addr, token, tokenPath string, promote http.Handler) (http.H
 		r.URL.RawQuery = q.Encode()
 		promote.ServeHTTP(w, r)
 	}), nil
+}
+
+// loopbackPeer reports whether the request came over loopback.
+func loopbackPeer(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // LoopbackAddr reports whether a listen address (host:port) accepts loopback
@@ -171,7 +186,7 @@ func Promote(ctx context.Context, addr, token string, force bool) (string, error
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	text := strings.TrimSpace(string(msg))
 	if resp.StatusCode == http.StatusNotFound {
-		return "", fmt.Errorf("the node on %s does not serve promote (a STATUS_ADDR other than loopback needs PROMOTE_TOKEN)", addr)
+		return "", fmt.Errorf("the node on %s does not serve promote", addr)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", errors.New(text)

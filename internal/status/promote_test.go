@@ -3,6 +3,7 @@ package status_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,16 +103,43 @@ func TestPromoteHandler_Refusals(t *testing.T) {
 	}
 }
 
-// A STATUS_ADDR other than loopback serves promote only with PROMOTE_TOKEN.
+// On a STATUS_ADDR other than loopback, promote without PROMOTE_TOKEN answers
+// loopback peers only (vwstream promote on the host); with it, any peer that
+// has the token.
 func TestPromoteHandler_NonLoopback(t *testing.T) {
-	next := http.NotFoundHandler()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("promoted\n")) })
+	request := func(h http.Handler, peer, token string) int {
+		r := httptest.NewRequest(http.MethodPost, "/promote", strings.NewReader(`{}`))
+		r.RemoteAddr = peer
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
 	for _, addr := range []string{"0.0.0.0:8081", ":8081", "10.0.0.5:8081", "[::]:8081", "vault.example:8081"} {
-		h, err := status.PromoteHandler(addr, "", filepath.Join(t.TempDir(), "token"), next)
-		if err != nil || h != nil {
-			t.Errorf("%s without PROMOTE_TOKEN: handler %v, %v; want none", addr, h, err)
+		path := filepath.Join(t.TempDir(), "token")
+		h, err := status.PromoteHandler(addr, "", path, ok)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if h, err := status.PromoteHandler(addr, "a-long-promote-token-1234", filepath.Join(t.TempDir(), "token"), next); err != nil || h == nil {
-			t.Errorf("%s with PROMOTE_TOKEN: no handler, %v", addr, err)
+		token, err := status.ReadPromoteToken(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := request(h, "10.0.0.9:40000", token); got != http.StatusForbidden {
+			t.Errorf("%s without PROMOTE_TOKEN, from the network with the file's token: %d, want 403", addr, got)
+		}
+		if got := request(h, "127.0.0.1:40000", token); got != http.StatusOK {
+			t.Errorf("%s without PROMOTE_TOKEN, from loopback: %d, want 200", addr, got)
+		}
+		const set = "a-long-promote-token-1234"
+		h, err = status.PromoteHandler(addr, set, filepath.Join(t.TempDir(), "token"), ok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := request(h, "10.0.0.9:40000", set); got != http.StatusOK {
+			t.Errorf("%s with PROMOTE_TOKEN, from the network: %d, want 200", addr, got)
 		}
 	}
 	for _, addr := range []string{"127.0.0.1:8081", "[::1]:8081", "localhost:8081"} {
