@@ -199,7 +199,12 @@ type VaultwardenConfig struct {
 	RocketTLS         string
 	Domain            string
 	EnableWebsocket   bool
+	// RunAs is the user the child runs as (RUN_AS), nil to keep vwstream's own.
+	RunAs *UserGroup
 }
+
+// UserGroup is a numeric user and group id.
+type UserGroup struct{ UID, GID uint32 }
 
 // Sealed reports whether db/ and files/ are encrypted: a passphrase or the
 // bucket key itself is set.

@@ -232,6 +232,20 @@ var vars = []*Var{
 		func(c *Config) *string { return &c.Vaultwarden.TmpFolder }),
 	path("RSA_KEY_FILENAME", "$DATA_FOLDER/rsa_key", secVaultwarden, "Vaultwarden's JWT key, without the .pem extension",
 		func(c *Config) *string { return &c.Vaultwarden.RSAKeyFilename }),
+	custom("RUN_AS", "", secVaultwarden, "uid:gid the child (Vaultwarden) runs as when vwstream runs as root; empty keeps vwstream's user",
+		"empty, or numeric uid:gid (1000:1000)", func(c *Config, s string) error {
+			if s == "" {
+				return nil
+			}
+			u, g, ok := strings.Cut(s, ":")
+			uid, uerr := strconv.ParseUint(u, 10, 32)
+			gid, gerr := strconv.ParseUint(g, 10, 32)
+			if !ok || uerr != nil || gerr != nil {
+				return bad("not numeric uid:gid", "empty, or numeric uid:gid (1000:1000)")
+			}
+			c.Vaultwarden.RunAs = &UserGroup{UID: uint32(uid), GID: uint32(gid)}
+			return nil
+		}),
 	integer("ROCKET_PORT", "80", secVaultwarden, "Vaultwarden's HTTP port, probed at /alive",
 		1, 65535, func(c *Config) *int { return &c.Vaultwarden.RocketPort }),
 	str("ROCKET_TLS", "", secVaultwarden, "Vaultwarden's TLS setting; set means /alive is probed over https",

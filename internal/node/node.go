@@ -500,7 +500,11 @@ func (n *Node) startChild() error {
 	if len(n.opt.Command) == 0 {
 		return nil
 	}
-	c, err := startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr)
+	cred, err := childCredential(n.cfg.Vaultwarden.RunAs)
+	if err != nil {
+		return err
+	}
+	c, err := startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr, cred)
 	if err != nil {
 		return err
 	}
