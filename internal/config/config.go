@@ -32,8 +32,9 @@ const (
 
 // Notification levels (NOTIFICATION_LEVEL).
 const (
-	NotifyError = "error"
-	NotifyInfo  = "info"
+	NotifyError   = "error"
+	NotifyWarning = "warning"
+	NotifyInfo    = "info"
 )
 
 // Log formats (LOG_FORMAT).
@@ -59,6 +60,7 @@ type Config struct {
 	Backup      BackupConfig
 	Encryption  EncryptionConfig
 	Notify      NotifyConfig
+	Alert       AlertConfig
 	Health      HealthConfig
 	Log         LogConfig
 	Vaultwarden VaultwardenConfig
@@ -152,9 +154,18 @@ type EncryptionConfig struct {
 // NotifyConfig is where and when notifications are sent.
 type NotifyConfig struct {
 	URLs  []string // shoutrrr URLs
-	Level string   // NotifyError or NotifyInfo
+	Level string   // NotifyError, NotifyWarning or NotifyInfo
 	Title string   // text/template, "" for the built-in one
 	Body  string   // text/template, "" for the built-in one
+}
+
+// AlertConfig drives the alerts a running node raises and its dead man's switch.
+type AlertConfig struct {
+	ReplicationAfter time.Duration // REPLICATION_ALERT_AFTER
+	DiskFreeMin      int64         // DISK_FREE_MIN in bytes; 0 turns the disk alert off
+	UnhealthyAfter   time.Duration // UNHEALTHY_AFTER
+	Repeat           time.Duration // ALERT_REPEAT
+	PingURL          string        // HEALTHCHECK_PING_URL, a capability URL (secret)
 }
 
 // HealthConfig is what healthcheck and status use.

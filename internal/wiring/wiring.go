@@ -12,10 +12,12 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/alert"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/notify"
@@ -225,4 +227,22 @@ func StatusLimits(cfg *config.Config) status.Limits {
 		}
 	}
 	return l
+}
+
+// AlertOptions are the thresholds of the node's alerts (REPLICATION_ALERT_AFTER,
+// BACKUP_MAX_AGE with BACKUP_ENABLED, DISK_FREE_MIN on the data and temp
+// folders, UNHEALTHY_AFTER, ALERT_REPEAT); the caller adds the board, the
+// notifier and the probe of the child.
+func AlertOptions(cfg *config.Config) alert.Options {
+	o := alert.Options{
+		Repeat:           cfg.Alert.Repeat,
+		ReplicationAfter: cfg.Alert.ReplicationAfter,
+		DiskFreeMin:      cfg.Alert.DiskFreeMin,
+		DiskPaths:        []string{cfg.DataFolder, os.TempDir()},
+		UnhealthyAfter:   cfg.Alert.UnhealthyAfter,
+	}
+	if cfg.Backup.Enabled {
+		o.SnapshotMaxAge = cfg.Backup.MaxAge
+	}
+	return o
 }
