@@ -35,6 +35,11 @@ func Notifier(cfg *config.Config, log *slog.Logger) (*notify.Service, error) {
 		Title: cfg.Notify.Title, Body: cfg.Notify.Body, Logger: log})
 }
 
+// Pinger is the dead man's switch of HEALTHCHECK_PING_URL, nil without one.
+func Pinger(cfg *config.Config, log *slog.Logger) *notify.Pinger {
+	return notify.NewPinger(cfg.Alert.PingURL, log)
+}
+
 // Namer compiles BACKUP_FILENAME in TZ: how snapshots are named and found.
 func Namer(cfg *config.Config) (*snapshot.Namer, error) {
 	return snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
