@@ -130,6 +130,8 @@ type BackupConfig struct {
 	IncludeConfig      bool
 	IncludeIconCache   bool
 	MaxAge             time.Duration // healthcheck: newest snapshot older than this is unhealthy
+	DrillCron          string        // DRILL_CRON as given, "" when off
+	DrillSchedule      cron.Schedule // DrillCron parsed in Config.Location; nil when off
 }
 
 // EncryptionConfig holds snapshot encryption (one mode) and the replica passphrase.

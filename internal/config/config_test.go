@@ -157,6 +157,7 @@ var badValues = []struct{ name, value string }{
 	{"DISK_FREE_MIN", "-1GB"},
 	{"UNHEALTHY_AFTER", "soon"},
 	{"ALERT_REPEAT", "0"},
+	{"DRILL_CRON", "weekly"},
 	{"HEALTHCHECK_PING_URL", "hc-ping.com/uuid"},
 	{"NOTIFICATION_TITLE", "{{.Event"},
 	{"NOTIFICATION_BODY", "{{end}}"},

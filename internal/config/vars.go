@@ -190,6 +190,12 @@ var vars = []*Var{
 		func(c *Config) *bool { return &c.Backup.IncludeIconCache }),
 	duration("BACKUP_MAX_AGE", "48h", secBackup, "healthcheck fails when BACKUP_ENABLED and the newest snapshot is older",
 		false, func(c *Config) *time.Duration { return &c.Backup.MaxAge }),
+	custom("DRILL_CRON", "", secBackup, "restore drill schedule in run on a primary (like BACKUP_CRON); empty: no scheduled drills",
+		acceptCron+"; empty for none", func(c *Config, s string) (err error) {
+			c.Backup.DrillCron = strings.TrimSpace(s)
+			c.Backup.DrillSchedule, err = parseSchedule(c.Backup.DrillCron, c.Location)
+			return err
+		}),
 
 	// Notifications
 	custom("NOTIFICATION_URLS", "", secNotify, "shoutrrr URLs notified of events, separated by spaces or commas",

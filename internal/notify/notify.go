@@ -29,6 +29,9 @@ Degraded: attachment rows without their file (kept and flagged).{{end}}
 - {{.Name}}: {{if .OK}}ok{{else}}FAILED: {{.Error}}{{end}}{{end}}
 {{- if .Error}}
 Error: {{.Error}}{{end}}{{else if eq .Kind "alert"}}{{if .OK}}Cleared after {{dur .Duration}}.{{else}}{{.Error}}{{end}}
+{{- else if eq .Kind "drill"}}Restore drill {{if .OK}}passed{{else}}FAILED{{end}} in {{dur .Duration}}{{if .Name}} (snapshot {{.Name}}){{end}}.
+{{- if .Error}}
+Error: {{.Error}}{{end}}
 {{- else}}{{if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
 )
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/alert"
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/drill"
 	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
@@ -250,4 +251,29 @@ func AlertOptions(cfg *config.Config) alert.Options {
 		o.SnapshotMaxAge = cfg.Backup.MaxAge
 	}
 	return o
+}
+
+// DrillOptions are a restore drill's: the replica of data (files as file sync
+// lays them out, attachments checked when synced) and the newest snapshot of
+// plain when BACKUP_ENABLED or a snapshot key is configured, restored in the
+// temp folder after a free-space check.
+func DrillOptions(cfg *config.Config, data, plain objstore.Store) (drill.Options, error) {
+	o := drill.Options{
+		Data:      data,
+		DBName:    filepath.Base(cfg.DBPath),
+		Files:     RestoreFiles(cfg, data),
+		LocalDB:   cfg.DBPath,
+		FreeSpace: alert.FreeSpace,
+	}
+	if cfg.Sync.IncludeAttachments {
+		o.Attachments = func(dir string) string { return FileLayout(cfg, dir).AttachmentsFolder }
+	}
+	if keys := SnapshotKeys(cfg); cfg.Backup.Enabled || keys.GPGPassphrase != "" || keys.AgePassphrase != "" {
+		namer, err := Namer(cfg)
+		if err != nil {
+			return o, err
+		}
+		o.Snapshots, o.Namer, o.Keys = plain, namer, keys
+	}
+	return o, nil
 }
