@@ -218,7 +218,8 @@ func drillReplica(ctx context.Context, o Options) (*ReplicaResult, error) {
 			return out, fmt.Errorf("drill: replica: %w", err)
 		}
 		if out.MissingAttachments = len(missing); len(missing) > 0 {
-			return out, fmt.Errorf("drill: replica: %d attachment row(s) without their file (first: %s)", len(missing), missing[0].Path)
+			first, _ := filepath.Rel(dir, missing[0].Path) // the folder is gone when the error is read
+			return out, fmt.Errorf("drill: replica: %d attachment row(s) without their file (first: %s)", len(missing), first)
 		}
 	}
 	out.Duration = time.Since(start)
