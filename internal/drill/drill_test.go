@@ -26,7 +26,7 @@ func TestRun_RefusesWithoutSpace(t *testing.T) {
 	tmp := t.TempDir()
 	var asked string
 	res, err := drill.Run(t.Context(), drill.Options{Data: store, DBName: "db.sqlite3", TempDir: tmp,
-		Files: func(context.Context, string) (int, error) { return 0, nil },
+		Files:     func(context.Context, string) (int, error) { return 0, nil },
 		FreeSpace: func(path string) (int64, error) { asked = path; return 5 << 20, nil }})
 	if !errors.Is(err, drill.ErrNoSpace) || res.OK {
 		t.Fatalf("Run = %+v, %v; want ErrNoSpace", res, err)
