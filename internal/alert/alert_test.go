@@ -7,9 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,7 +223,7 @@ func TestEngine_ChildUnhealthy(t *testing.T) {
 // freeing the space clears it. The file system is a real tmpfs filled with a
 // real file.
 func TestEngine_DiskLow(t *testing.T) {
-	dir := smallFS(t, 8<<20)
+	dir := testenv.SmallFS(t, 8<<20)
 	n, got := webhook(t)
 	board := status.NewBoard(status.Options{Role: config.RolePrimary})
 	e := alert.New(alert.Options{Board: board, Notifier: n, DiskFreeMin: 4 << 20, DiskPaths: []string{dir, dir + "/."}})
@@ -248,31 +246,6 @@ func TestEngine_DiskLow(t *testing.T) {
 	}
 	e.Evaluate(ctx)
 	expect(t, got, "vwstream alert disk_low: cleared")
-}
-
-// smallFS mounts a tmpfs of size bytes for the test (root only; skipped
-// elsewhere unless under CI).
-func smallFS(t *testing.T, size int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if testenv.InCI() {
-			t.Fatal("mounting a small file system needs root")
-		}
-		t.Skip("mounting a small file system needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+strconv.Itoa(size), "vwstream-test", dir).CombinedOutput(); err != nil {
-		if testenv.InCI() {
-			t.Fatalf("mount tmpfs: %v: %s", err, out)
-		}
-		t.Skipf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
 }
 
 func write(t *testing.T, path string, size int) {

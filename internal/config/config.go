@@ -132,6 +132,8 @@ type BackupConfig struct {
 	MaxAge             time.Duration // healthcheck: newest snapshot older than this is unhealthy
 	DrillCron          string        // DRILL_CRON as given, "" when off
 	DrillSchedule      cron.Schedule // DrillCron parsed in Config.Location; nil when off
+	FallbackDir        string        // BACKUP_FALLBACK_DIR, "" when off
+	FallbackMaxBytes   int64         // BACKUP_FALLBACK_MAX_BYTES, 0 for no bound
 }
 
 // EncryptionConfig holds snapshot encryption (one mode) and the replica passphrase.

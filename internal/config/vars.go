@@ -190,6 +190,15 @@ var vars = []*Var{
 		func(c *Config) *bool { return &c.Backup.IncludeIconCache }),
 	duration("BACKUP_MAX_AGE", "48h", secBackup, "healthcheck fails when BACKUP_ENABLED and the newest snapshot is older",
 		false, func(c *Config) *time.Duration { return &c.Backup.MaxAge }),
+	custom("BACKUP_FALLBACK_DIR", "", secBackup, "keep a snapshot's encrypted archive here when its upload fails; the next run uploads it; empty: off",
+		acceptPath+"; empty for none", func(c *Config, s string) error {
+			if strings.TrimSpace(s) != "" {
+				c.Backup.FallbackDir = cleanPath(s)
+			}
+			return nil
+		}),
+	custom("BACKUP_FALLBACK_MAX_BYTES", "10GB", secBackup, "bound of BACKUP_FALLBACK_DIR: the oldest archives go first, the newest always stays; 0: no bound",
+		acceptBytes, func(c *Config, s string) (err error) { c.Backup.FallbackMaxBytes, err = parseBytes(s); return err }),
 	custom("DRILL_CRON", "", secBackup, "restore drill schedule in run on a primary (like BACKUP_CRON); empty: no scheduled drills",
 		acceptCron+"; empty for none", func(c *Config, s string) (err error) {
 			c.Backup.DrillCron = strings.TrimSpace(s)

@@ -51,6 +51,9 @@ type Options struct {
 	// destination, as they go.
 	Progress func(n int64)
 	Now      func() time.Time
+	// Fallback keeps the archive locally when the first destination fails;
+	// nil for none (BACKUP_FALLBACK_DIR unset).
+	Fallback *Fallback
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -89,6 +92,8 @@ type Result struct {
 	MissingAttachments int           `json:"missing_attachments"`
 	Duration           time.Duration `json:"duration_ns"`
 	Destinations       []DestResult  `json:"destinations"`
+	Local              string        `json:"local,omitempty"`    // the fallback folder keeping the archive the destinations did not get
+	Uploaded           []string      `json:"uploaded,omitempty"` // archives kept locally by earlier runs, uploaded by this one
 	Error              string        `json:"error,omitempty"`
 }
 

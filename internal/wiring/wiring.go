@@ -41,6 +41,18 @@ func Pinger(cfg *config.Config, log *slog.Logger) *notify.Pinger {
 	return notify.NewPinger(cfg.Alert.PingURL, log)
 }
 
+// FallbackStore is BACKUP_FALLBACK_DIR as a store, nil when it is unset.
+func FallbackStore(cfg *config.Config) (objstore.Store, error) {
+	if cfg.Backup.FallbackDir == "" {
+		return nil, nil
+	}
+	st, err := objstore.NewLocal(cfg.Backup.FallbackDir)
+	if err != nil {
+		return nil, fmt.Errorf("BACKUP_FALLBACK_DIR: %w", err)
+	}
+	return st, nil
+}
+
 // Namer compiles BACKUP_FILENAME in TZ: how snapshots are named and found.
 func Namer(cfg *config.Config) (*snapshot.Namer, error) {
 	return snapshot.NewNamer(cfg.Backup.Filename, cfg.Location)
@@ -63,6 +75,12 @@ func SnapshotOptions(cfg *config.Config, version string, namer *snapshot.Namer, 
 	if n != nil {
 		notifier = n
 	}
+	var fallback *snapshot.Fallback
+	if fb, err := FallbackStore(cfg); err != nil {
+		return snapshot.Options{}, err
+	} else if fb != nil {
+		fallback = &snapshot.Fallback{Store: fb, MaxBytes: cfg.Backup.FallbackMaxBytes}
+	}
 	return snapshot.Options{
 		Source:      SnapshotSource(cfg),
 		Namer:       namer,
@@ -72,6 +90,7 @@ func SnapshotOptions(cfg *config.Config, version string, namer *snapshot.Namer, 
 		RequireAll:  cfg.Backup.RequireAll,
 		Version:     version,
 		Notifier:    notifier,
+		Fallback:    fallback,
 		Logger:      log,
 	}, nil
 }
