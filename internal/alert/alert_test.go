@@ -2,7 +2,6 @@ package alert_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -36,27 +35,14 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-type message struct {
-	Title   string `json:"title"`
-	Message string `json:"message"`
-}
+type message = testenv.Notification
 
-// webhook is a loopback generic webhook: the shoutrrr URL reaching it and the
-// notifications it received.
+// webhook is a notifier at the default level (warning) posting to a loopback
+// webhook, and what the webhook received.
 func webhook(t *testing.T) (notify.Notifier, chan message) {
 	t.Helper()
-	got := make(chan message, 16)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m message
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Errorf("payload %q: %v", b, err)
-		}
-		got <- m
-	}))
-	t.Cleanup(srv.Close)
-	u := "generic://" + strings.TrimPrefix(srv.URL, "http://") + "/hook?template=json&disabletls=yes"
-	n, err := notify.New(notify.Options{URLs: []string{u}}) // the default level: warning
+	u, got := testenv.Webhook(t)
+	n, err := notify.New(notify.Options{URLs: []string{u}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,11 +2,9 @@ package node_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,30 +16,14 @@ import (
 	"github.com/vwstream/vwstream/internal/testenv"
 )
 
-// titles is a loopback generic webhook collecting notification titles.
-func titles(t *testing.T) (string, chan string) {
-	t.Helper()
-	got := make(chan string, 64)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m struct {
-			Title string `json:"title"`
-		}
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &m)
-		got <- m.Title
-	}))
-	t.Cleanup(srv.Close)
-	return "generic://" + strings.TrimPrefix(srv.URL, "http://") + "/hook?template=json&disabletls=yes", got
-}
-
 // waitTitle waits for a notification whose title holds want, skipping others.
-func waitTitle(t *testing.T, got chan string, want string) {
+func waitTitle(t *testing.T, got chan testenv.Notification, want string) {
 	t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for {
 		select {
-		case title := <-got:
-			if strings.Contains(title, want) {
+		case m := <-got:
+			if strings.Contains(m.Title, want) {
 				return
 			}
 		case <-deadline:
@@ -60,7 +42,7 @@ func TestNode_DrillPassesThenFailsOnDamage(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	writtenVault(t, data, filepath.Join(t.TempDir(), "ledger"), 12, 20)
 	addr := testenv.FreeAddr(t)
-	hook, got := titles(t)
+	hook, got := testenv.Webhook(t)
 	cfg := s3Config(t, srv.Env, data, "STATUS_ADDR="+addr, "BACKUP_ENABLED=true", "BACKUP_ON_STARTUP=true",
 		"BACKUP_CRON=0 3 * * *", "GPG_PASSPHRASE=drill passphrase", "DRILL_CRON=@every 2s",
 		"NOTIFICATION_URLS="+hook, "NOTIFICATION_LEVEL=info")
