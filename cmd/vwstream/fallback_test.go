@@ -19,7 +19,7 @@ import (
 // and the fallback folder is empty. A fallback folder on a full file system
 // fails the run cleanly and keeps nothing half-written.
 func TestBackup_FallbackWhenEveryDestinationIsDown(t *testing.T) {
-	srv := testenv.StartServer(t)
+	srv := testenv.NewOwnS3(t)
 	v, err := vaultsim.Create(filepath.Join(t.TempDir(), "data"), vaultsim.Options{Seed: 6, Size: "small"})
 	if err != nil {
 		t.Fatal(err)

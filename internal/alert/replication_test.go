@@ -25,7 +25,7 @@ func TestEngine_ReplicationStalled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("stops an S3 server")
 	}
-	srv := testenv.StartServer(t)
+	srv := testenv.NewOwnS3(t)
 	ctx := t.Context()
 	store, err := objstore.NewS3(ctx, objstore.S3Options{
 		Endpoint: srv.Env.Endpoint, Region: srv.Env.Region, Bucket: srv.Env.Bucket, Prefix: "vaultwarden",

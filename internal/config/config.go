@@ -9,6 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
@@ -46,7 +47,8 @@ const (
 // Config is the validated configuration of one vwstream process.
 type Config struct {
 	DataFolder  string         // DATA_FOLDER
-	DBPath      string         // DATABASE_URL reduced to a file path
+	DBPath      string         // DATABASE_URL reduced to a file path; "" with Server
+	Server      *serverdb.URL  // DATABASE_URL naming a PostgreSQL or MySQL server; nil for SQLite
 	TZ          string         // TZ as given ("" = the system zone)
 	Location    *time.Location // TZ loaded
 	LocalTarget string         // LOCAL_TARGET: the folder used when S3.Bucket is empty
@@ -92,7 +94,22 @@ type S3Config struct {
 type LeaseConfig struct {
 	TTL           time.Duration
 	RenewInterval time.Duration
+	LostAction    LostAction // LEASE_LOST_ACTION
 }
+
+// LostAction is what a primary does when it cannot renew its lease in time
+// (LEASE_LOST_ACTION).
+type LostAction string
+
+// Lost-lease actions.
+const (
+	// LostServe keeps Vaultwarden serving and committing locally while writes
+	// to the bucket wait; only a lease found taken by another node stops it.
+	LostServe LostAction = "serve"
+	// LostStop stops Vaultwarden and exits once the lease could not be renewed
+	// for LEASE_TTL - LEASE_RENEW_INTERVAL, so an automatic failover may take over.
+	LostStop LostAction = "stop"
+)
 
 // ReplicationConfig drives the embedded Litestream engine.
 type ReplicationConfig struct {

@@ -65,9 +65,8 @@ var vars = []*Var{
 	// Data
 	path("DATA_FOLDER", "/data", secData, "Vaultwarden's data folder: database, attachments, sends, config.json, rsa_key*",
 		func(c *Config) *string { return &c.DataFolder }),
-	custom("DATABASE_URL", "$DATA_FOLDER/db.sqlite3", secData, "the SQLite database to replicate (Vaultwarden's DATABASE_URL)",
-		"a SQLite file path, sqlite://relative/path or sqlite:///absolute/path",
-		func(c *Config, s string) (err error) { c.DBPath, err = parseDatabaseURL(s); return err }).alias("LITESTREAM_DB_PATH"),
+	custom("DATABASE_URL", "$DATA_FOLDER/db.sqlite3", secData, "Vaultwarden's database (its DATABASE_URL): a SQLite file is replicated; a PostgreSQL or MySQL/MariaDB server is dumped at each snapshot (the password is never printed)",
+		acceptDatabaseURL, func(c *Config, s string) (err error) { c.DBPath, c.Server, err = parseDatabaseURL(s); return err }).alias("LITESTREAM_DB_PATH").file(),
 	custom("TZ", "", secData, "time zone for BACKUP_CRON and snapshot names (empty: the system zone)",
 		"an IANA time zone name (UTC, Europe/Berlin, America/New_York)",
 		func(c *Config, s string) (err error) { c.TZ = s; c.Location, err = parseLocation(s); return err }),
@@ -134,6 +133,8 @@ var vars = []*Var{
 		false, func(c *Config) *time.Duration { return &c.Lease.TTL }),
 	duration("LEASE_RENEW_INTERVAL", dur(lease.DefaultRenewInterval), secRoles, "how often the primary renews its lease; must be under LEASE_TTL/2",
 		false, func(c *Config) *time.Duration { return &c.Lease.RenewInterval }),
+	enum("LEASE_LOST_ACTION", LostServe, secRoles, "serve: an S3 outage longer than the lease keeps Vaultwarden serving while uploads wait; stop: stop Vaultwarden and exit then (for an automatic failover)",
+		[]LostAction{LostServe, LostStop}, func(c *Config) *LostAction { return &c.Lease.LostAction }),
 
 	// Replication and file sync
 	duration("LITESTREAM_SYNC_INTERVAL", dur(dbrepl.DefaultSyncInterval), secSync, "how often database changes are shipped to the target",

@@ -38,7 +38,7 @@ func waitTitle(t *testing.T, got chan testenv.Notification, want string) {
 // server's own folder, the next drill fails, drill_failed is raised and
 // notified, and readiness fails.
 func TestNode_DrillPassesThenFailsOnDamage(t *testing.T) {
-	srv := testenv.StartServer(t)
+	srv := testenv.NewOwnS3(t)
 	data := filepath.Join(t.TempDir(), "data")
 	writtenVault(t, data, filepath.Join(t.TempDir(), "ledger"), 12, 20)
 	addr := testenv.FreeAddr(t)
@@ -80,7 +80,7 @@ func TestNode_DrillPassesThenFailsOnDamage(t *testing.T) {
 		}
 	}
 
-	damaged := flipReplicaBytes(t, srv.Dir)
+	damaged := flipReplicaBytes(t, srv.Dir())
 	t.Logf("flipped a byte in %d replica objects", damaged)
 	damagedAt := time.Now()
 	waitDoc(t, n, "a failed drill", func(s status.Status) bool {

@@ -36,8 +36,9 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 	pinger := wiring.Pinger(n.cfg, n.log)
 	job := func(ctx context.Context) error {
 		return pinger.Around(ctx, "snapshot", func() error {
-			// The node's own instrumented store: snapshot uploads show in /metrics.
-			dests := wiring.Destinations(ctx, n.cfg, n.plain, n.log)
+			// The node's own instrumented store, behind the lease: snapshot
+			// uploads show in /metrics, and stop with the primary's other writes.
+			dests := wiring.Destinations(ctx, n.cfg, n.writes, n.log)
 			res, err := snapshot.Run(ctx, opts, dests)
 			n.recordSnapshot(res, err)
 			return err

@@ -16,28 +16,28 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// EnvVersitygw names the versitygw binary scripts/test exports, for tests that
+// envVersitygw names the versitygw binary scripts/test exports, for tests that
 // need a server of their own to stop and start.
-const EnvVersitygw = "VWSTREAM_TEST_VERSITYGW"
+const envVersitygw = "VWSTREAM_TEST_VERSITYGW"
 
-// Server is a versitygw process owned by one test, so the test can stop it
-// and start it again on the same port and folder (an outage).
-type Server struct {
-	Env  S3     // the server's address, credentials and its one bucket
-	Dir  string // the posix folder holding the bucket's objects
+// OwnS3 is a versitygw process owned by one test, so the test can stop it,
+// freeze it and start it again on the same port and folder: outages on demand.
+type OwnS3 struct {
+	Env  S3 // its endpoint, credentials and the one bucket NewOwnS3 created
 	t    testing.TB
 	bin  string
+	dir  string
 	addr string
 	cmd  *exec.Cmd
 	log  *os.File
 }
 
-// StartServer starts versitygw on a free loopback port with a fresh posix
+// NewOwnS3 starts versitygw on a free loopback port with a fresh posix
 // folder and creates one bucket. Without the binary it fails under CI and skips
 // elsewhere, as testenv does.
-func StartServer(t testing.TB) *Server {
+func NewOwnS3(t testing.TB) *OwnS3 {
 	t.Helper()
-	bin := os.Getenv(EnvVersitygw)
+	bin := os.Getenv(envVersitygw)
 	if bin == "" {
 		if p, err := exec.LookPath("versitygw"); err == nil {
 			bin = p
@@ -45,9 +45,9 @@ func StartServer(t testing.TB) *Server {
 	}
 	if bin == "" {
 		if InCI() {
-			t.Fatalf("%s is not set: no versitygw binary", EnvVersitygw)
+			t.Fatalf("%s is not set: no versitygw binary", envVersitygw)
 		}
-		t.Skipf("%s is not set: run the tests through scripts/test", EnvVersitygw)
+		t.Skipf("%s is not set: run the tests through scripts/test", envVersitygw)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -56,8 +56,8 @@ func StartServer(t testing.TB) *Server {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	dir := t.TempDir()
-	s := &Server{t: t, bin: bin, Dir: filepath.Join(dir, "s3"), addr: addr}
-	if err := os.Mkdir(s.Dir, 0o700); err != nil {
+	s := &OwnS3{t: t, bin: bin, dir: filepath.Join(dir, "s3"), addr: addr}
+	if err := os.Mkdir(s.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if s.log, err = os.Create(filepath.Join(dir, "versitygw.log")); err != nil {
@@ -76,10 +76,10 @@ func StartServer(t testing.TB) *Server {
 }
 
 // Start runs the server and waits until its health endpoint answers.
-func (s *Server) Start() {
+func (s *OwnS3) Start() {
 	s.t.Helper()
 	s.cmd = exec.Command(s.bin, "--port", s.addr, "--access", s.Env.AccessKey, "--secret", s.Env.SecretKey,
-		"--region", s.Env.Region, "--health", "/health", "posix", s.Dir)
+		"--region", s.Env.Region, "--health", "/health", "posix", s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
@@ -102,7 +102,7 @@ func (s *Server) Start() {
 }
 
 // Stop kills the server (SIGKILL: the outage is abrupt) and waits for it.
-func (s *Server) Stop() {
+func (s *OwnS3) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -113,20 +113,24 @@ func (s *Server) Stop() {
 
 // Freeze stops the server with SIGSTOP: connections are accepted by the
 // kernel but never answered, like a partition that drops packets.
-func (s *Server) Freeze() {
+func (s *OwnS3) Freeze() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
 	}
 }
 
 // Thaw resumes a frozen server.
-func (s *Server) Thaw() {
+func (s *OwnS3) Thaw() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGCONT)
 	}
 }
 
 // String names the server in messages.
-func (s *Server) String() string {
-	return fmt.Sprintf("versitygw %s (%s)", s.addr, strings.TrimPrefix(s.Dir, os.TempDir()))
+func (s *OwnS3) String() string {
+	return fmt.Sprintf("versitygw %s (%s)", s.addr, strings.TrimPrefix(s.dir, os.TempDir()))
 }
+
+// Dir is the server's posix folder (one folder per bucket, one file per
+// object), for tests that damage objects behind the server's back.
+func (s *OwnS3) Dir() string { return s.dir }
