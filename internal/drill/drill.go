@@ -47,6 +47,9 @@ type Options struct {
 	Snapshots objstore.Store    // the plain store holding snapshots/
 	Namer     *snapshot.Namer   // BACKUP_FILENAME, to find the newest
 	Keys      seal.SnapshotKeys // to decrypt it
+	// Note says what the configuration leaves out of the drill, and why (the
+	// result's note).
+	Note string
 
 	// TempDir is where the restores go; os.TempDir when empty (snapshot
 	// drills unpack there too).
@@ -129,6 +132,7 @@ func run(ctx context.Context, o Options, res *Result) error {
 	if o.TempDir == "" {
 		o.TempDir = os.TempDir()
 	}
+	res.Note = o.Note
 	var newest *snapshot.Info
 	if o.Snapshots != nil {
 		infos, err := snapshot.List(ctx, o.Snapshots, o.Namer)

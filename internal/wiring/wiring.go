@@ -287,12 +287,20 @@ func DrillOptions(cfg *config.Config, data, plain objstore.Store) (drill.Options
 	if cfg.Sync.IncludeAttachments {
 		o.Attachments = func(dir string) string { return FileLayout(cfg, dir).AttachmentsFolder }
 	}
-	if keys := SnapshotKeys(cfg); cfg.Backup.Enabled || keys.GPGPassphrase != "" || keys.AgePassphrase != "" {
+	keys := SnapshotKeys(cfg)
+	switch mode := cfg.Encryption.SnapshotMode; {
+	case mode == seal.SnapshotGPGPublicKey || mode == seal.SnapshotAgePublicKey:
+		o.Note = "snapshots are encrypted to public keys this host cannot decrypt with: they are not drilled (vwstream verify with the private key checks them)"
+	case cfg.Backup.Enabled || keys.GPGPassphrase != "" || keys.AgePassphrase != "":
 		namer, err := Namer(cfg)
 		if err != nil {
 			return o, err
 		}
 		o.Snapshots, o.Namer, o.Keys = plain, namer, keys
+	}
+	if cfg.Server != nil { // no replica of a server database: its dumps are in the snapshots
+		o.Data, o.Files, o.Attachments, o.LocalDB = nil, nil, nil, ""
+		o.Note = strings.TrimSpace("a server database has no replica: only snapshots are drilled. " + o.Note)
 	}
 	return o, nil
 }
