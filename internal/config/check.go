@@ -16,7 +16,7 @@ func (l *loader) finish() error {
 	if c.Location == nil {
 		c.Location = time.Local
 	}
-	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals} {
+	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -172,4 +172,11 @@ func (l *loader) warn() {
 			c.warnings = append(c.warnings, fmt.Sprintf("BACKUP_EXTRA_REMOTES: remote %q has no RCLONE_CONFIG_%s_TYPE", name, strings.ToUpper(name)))
 		}
 	}
+}
+
+// checkContainers turns container operations on when a label variable is set.
+func (l *loader) checkContainers() error {
+	c := l.c
+	c.Containers.Enabled = c.lookup("BACKUP_STOP_DURING_BACKUP_LABEL").from != "" || c.lookup("EXEC_LABEL").from != ""
+	return nil
 }

@@ -32,6 +32,7 @@ type Event struct {
 	Duration     time.Duration // how long it took; for a cleared alert, how long it was active
 	Degraded     bool          // a snapshot missing attachment files
 	Destinations []Outcome     // per destination
+	Containers   []Container   // stopped for a snapshot's capture
 	Error        string        // why it failed, "" when OK; for an alert, what is wrong
 	Severity     string        // an alert's SeverityWarning or SeverityCritical; "" for other events
 	Reminder     bool          // an alert still active, notified again after ALERT_REPEAT
@@ -43,6 +44,14 @@ type Outcome struct {
 	Name  string
 	OK    bool
 	Error string
+}
+
+// Container is one container stopped for a snapshot and what became of it.
+type Container struct {
+	Name      string
+	Seconds   float64 // how long it was stopped
+	Restarted bool
+	Error     string // why it was not restarted
 }
 
 // Notifier sends events.

@@ -51,6 +51,9 @@ type Options struct {
 	// destination, as they go.
 	Progress func(n int64)
 	Now      func() time.Time
+	// Quiesce, when set, runs around the capture (pre commands, containers
+	// stopped, restarted as soon as the data is captured, post commands).
+	Quiesce Quiesce
 	// Fallback keeps the archive locally when the first destination fails;
 	// nil for none (BACKUP_FALLBACK_DIR unset).
 	Fallback *Fallback
@@ -94,7 +97,11 @@ type Result struct {
 	Destinations       []DestResult  `json:"destinations"`
 	Local              string        `json:"local,omitempty"`    // the fallback folder keeping the archive the destinations did not get
 	Uploaded           []string      `json:"uploaded,omitempty"` // archives kept locally by earlier runs, uploaded by this one
-	Error              string        `json:"error,omitempty"`
+	// Containers stopped for the capture, with their stop windows; SpoolBytes
+	// is what was set aside meanwhile (0 when nothing was stopped).
+	Containers []Container `json:"containers,omitempty"`
+	SpoolBytes int64       `json:"spool_bytes"`
+	Error      string      `json:"error,omitempty"`
 }
 
 // DestResult is what happened at one destination.
@@ -168,6 +175,9 @@ func (o Options) notifyRun(ctx context.Context, res *Result) {
 	}
 	for _, d := range res.Destinations {
 		ev.Destinations = append(ev.Destinations, notify.Outcome{Name: d.Name, OK: d.OK, Error: d.Error})
+	}
+	for _, c := range res.Containers {
+		ev.Containers = append(ev.Containers, notify.Container{Name: c.Name, Seconds: c.Seconds, Restarted: c.Restarted, Error: c.Error})
 	}
 	if err := o.Notifier.Notify(ctx, ev); err != nil {
 		o.Logger.Warn("snapshot notification failed", "error", err)
