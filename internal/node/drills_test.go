@@ -72,7 +72,7 @@ func TestNode_DrillPassesThenFailsOnDamage(t *testing.T) {
 	if drill.LastResult != status.ResultOK || drill.LastDuration <= 0 {
 		t.Fatalf("drill of an intact replica and snapshot: %+v", drill)
 	}
-	waitTitle(t, got, "vwstream drill ok")
+	waitTitle(t, got, "vwstream drill ok: vaultwarden-") // the title names the snapshot drilled
 	metrics := scrape(t, addr)
 	for _, want := range []string{"vwstream_drill_last_ok 1", `vwstream_last_success_timestamp_seconds{kind="drill"} 1`, "vwstream_drill_duration_seconds "} {
 		if !strings.Contains(metrics, want) {
