@@ -25,7 +25,7 @@ type Fallback struct {
 
 // newInfo is the sidecar of an archive as uploaded.
 func newInfo(name string, at time.Time, up uploaded, m *Manifest, version string) Info {
-	return Info{Name: name, Time: at, Size: up.size, SHA256: up.sha256,
+	return Info{Name: name, Time: at, Size: up.size, SHA256: up.sha256, Expanded: up.expanded,
 		Encryption: encryptionOf(name), Compression: compressionOf(name),
 		Degraded: m.Degraded, MissingAttachments: len(m.MissingAttachments), Files: len(m.Files),
 		Integrity: m.DB.Integrity, Version: version, Sidecar: true}
