@@ -156,8 +156,8 @@ func (o Options) outcome(res *Result) error {
 type uploaded struct {
 	size     int64
 	expanded int64 // bytes of the tar stream inside
-	sha256 string
-	etag   string
+	sha256   string
+	etag     string
 }
 
 // upload streams the archive into key of d, refusing to replace an existing snapshot.
