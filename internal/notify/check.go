@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nicholas-fedor/shoutrrr/pkg/router"
+	"github.com/nicholas-fedor/shoutrrr/pkg/types"
 )
 
 // funcs are the helpers templates get besides the Event's fields.
@@ -59,8 +60,16 @@ func Schemes() []string {
 }
 
 // KnownScheme reports whether shoutrrr sends to URLs of scheme; a custom form
-// such as "ntfy+https" is judged by its service part.
+// such as "generic+https" needs a service that takes custom URLs.
 func KnownScheme(scheme string) bool {
-	service, _, _ := strings.Cut(strings.ToLower(scheme), "+")
-	return slices.Contains(Schemes(), service)
+	name, custom, _ := strings.Cut(strings.ToLower(scheme), "+")
+	service, err := new(router.ServiceRouter).NewService(name)
+	if err != nil {
+		return false
+	}
+	if custom != "" {
+		_, ok := service.(types.CustomURLService)
+		return ok
+	}
+	return true
 }
