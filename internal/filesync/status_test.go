@@ -1,0 +1,194 @@
+package filesync_test
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/filesync"
+	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/vaultsim"
+)
+
+// fill writes to dir until its file system is full and returns the file.
+func fill(t *testing.T, dir string) string {
+	t.Helper()
+	p := filepath.Join(dir, "filler")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := f.Write(chunk); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return p
+		}
+	}
+}
+
+// A full disk under the manifest is an error in the status while it lasts,
+// and the error goes as soon as the manifest is saved again, with the last
+// sync moving on: not at the next full reconcile (an hour away here).
+func TestSyncer_StatusClearsWhenDiskFreed(t *testing.T) {
+	dir := newVault(t, vaultsim.Options{Seed: 21, Attachments: 4})
+	state := testenv.Tmpfs(t, 256<<10)
+	filler := fill(t, state)
+	opts := fastOptions(dir, newLocal(t))
+	opts.StateDir = state
+	s := open(t, opts)
+
+	var st filesync.Status
+	waitFor(t, 20*time.Second, func() bool {
+		st = s.Status()
+		return strings.Contains(st.Error, "no space left")
+	})
+	t.Logf("disk full: error %q", st.Error)
+
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	freed := time.Now()
+	// The manifest is saved at most a second after it changes; a few seconds
+	// leave room for a busy machine while staying far below the reconcile.
+	waitFor(t, 5*time.Second, func() bool {
+		st = s.Status()
+		return st.Error == "" && st.LastSync.After(freed)
+	})
+	t.Logf("error cleared %v after the disk was freed; last sync %s", time.Since(freed).Round(time.Millisecond), st.LastSync.Format(time.RFC3339Nano))
+	if st.LastError == "" || !strings.Contains(st.LastError, "no space left") {
+		t.Errorf("LastError %q: the record of the failure is lost", st.LastError)
+	}
+	if _, err := os.Stat(filepath.Join(state, filesync.ManifestName)); err != nil {
+		t.Errorf("manifest not saved after the disk was freed: %v", err)
+	}
+
+	// A new file is uploaded and the status stays clean.
+	writeFile(t, filepath.Join(dir, "attachments", "after-free", "a"), randomData(1000, 3))
+	waitFor(t, 10*time.Second, func() bool { st = s.Status(); return st.Pending == 0 && st.FilesUploaded > 0 })
+	if st.Error != "" {
+		t.Errorf("error after recovery: %q", st.Error)
+	}
+}
+
+// hangProxy forwards to the S3 server until hang is called; from then on it
+// accepts requests and holds them unanswered until resume, as a frozen server
+// or a partition that drops packets does.
+type hangProxy struct {
+	URL      string
+	mu       sync.Mutex
+	held     chan struct{} // closed by resume; nil while forwarding
+	firstAt  time.Time     // when the first request was held
+	heldReqs int
+}
+
+func newHangProxy(t *testing.T, target string) *hangProxy {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	hp := &hangProxy{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hp.mu.Lock()
+		held := hp.held
+		if held != nil {
+			if hp.heldReqs == 0 {
+				hp.firstAt = time.Now()
+			}
+			hp.heldReqs++
+		}
+		hp.mu.Unlock()
+		if held != nil {
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(hp.resume) // never leave a request held behind a failed test
+	hp.URL = srv.URL
+	return hp
+}
+
+func (hp *hangProxy) hang() {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	if hp.held == nil {
+		hp.held, hp.heldReqs, hp.firstAt = make(chan struct{}), 0, time.Time{}
+	}
+}
+
+func (hp *hangProxy) resume() {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	if hp.held != nil {
+		close(hp.held)
+		hp.held = nil
+	}
+}
+
+// firstHeld is when the first request was held, zero before one.
+func (hp *hangProxy) firstHeld() time.Time {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	return hp.firstAt
+}
+
+// A store that accepts requests and never answers is an error in the status
+// once an upload has waited StallTimeout (the client's own timeouts are far
+// longer), and the error clears when the store answers again.
+func TestSyncer_S3_HungStoreInStatus(t *testing.T) {
+	env := testenv.NewS3(t)
+	proxy := newHangProxy(t, env.Endpoint)
+	dir := newVault(t, vaultsim.Options{Seed: 22, Attachments: 3})
+	opts := fastOptions(dir, newS3(t, env, proxy.URL))
+	opts.StallTimeout = 3 * time.Second
+	start := time.Now()
+	s := open(t, opts)
+	if st := waitIdle(t, s, start); st.Error != "" {
+		t.Fatalf("error before the hang: %q", st.Error)
+	}
+
+	proxy.hang()
+	data := randomData(5000, 9)
+	writeFile(t, filepath.Join(dir, "attachments", "during-hang", "a"), data)
+	waitFor(t, 10*time.Second, func() bool { return !proxy.firstHeld().IsZero() })
+	held := proxy.firstHeld()
+	// One tick of slack past the stall timeout.
+	var st filesync.Status
+	waitFor(t, opts.StallTimeout+time.Second, func() bool {
+		st = s.Status()
+		return strings.Contains(st.Error, "not answering")
+	})
+	t.Logf("hung store in the status %v after the upload was held: %q", time.Since(held).Round(time.Millisecond), st.Error)
+
+	proxy.resume()
+	resumed := time.Now()
+	waitFor(t, 10*time.Second, func() bool {
+		st = s.Status()
+		return st.Error == "" && st.Pending == 0 && st.LastSync.After(resumed)
+	})
+	t.Logf("error cleared %v after the store answered again", time.Since(resumed).Round(time.Millisecond))
+	got, err := rawGet(t, env, "vw/files/attachments/during-hang/a")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("file held during the hang: %d bytes, %v", len(got), err)
+	}
+}
