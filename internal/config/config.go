@@ -90,7 +90,22 @@ type S3Config struct {
 type LeaseConfig struct {
 	TTL           time.Duration
 	RenewInterval time.Duration
+	LostAction    LostAction // LEASE_LOST_ACTION
 }
+
+// LostAction is what a primary does when it cannot renew its lease in time
+// (LEASE_LOST_ACTION).
+type LostAction string
+
+// Lost-lease actions.
+const (
+	// LostServe keeps Vaultwarden serving and committing locally while writes
+	// to the bucket wait; only a lease found taken by another node stops it.
+	LostServe LostAction = "serve"
+	// LostStop stops Vaultwarden and exits once the lease could not be renewed
+	// for LEASE_TTL - LEASE_RENEW_INTERVAL, so an automatic failover may take over.
+	LostStop LostAction = "stop"
+)
 
 // ReplicationConfig drives the embedded Litestream engine.
 type ReplicationConfig struct {

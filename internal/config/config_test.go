@@ -122,6 +122,7 @@ var badValues = []struct{ name, value string }{
 	{"ALLOW_UNENCRYPTED", "sure"},
 	{"NODE_ROLE", "leader"},
 	{"DEPLOYMENT_MODE", "lambda"},
+	{"LEASE_LOST_ACTION", "failover"},
 	{"LEASE_TTL", "0"},
 	{"LEASE_RENEW_INTERVAL", "-1"},
 	{"LITESTREAM_SYNC_INTERVAL", "abc"},

@@ -134,6 +134,8 @@ var vars = []*Var{
 		false, func(c *Config) *time.Duration { return &c.Lease.TTL }),
 	duration("LEASE_RENEW_INTERVAL", dur(lease.DefaultRenewInterval), secRoles, "how often the primary renews its lease; must be under LEASE_TTL/2",
 		false, func(c *Config) *time.Duration { return &c.Lease.RenewInterval }),
+	enum("LEASE_LOST_ACTION", LostServe, secRoles, "serve: an S3 outage longer than the lease keeps Vaultwarden serving while uploads wait; stop: stop Vaultwarden and exit then (for an automatic failover)",
+		[]LostAction{LostServe, LostStop}, func(c *Config) *LostAction { return &c.Lease.LostAction }),
 
 	// Replication and file sync
 	duration("LITESTREAM_SYNC_INTERVAL", dur(dbrepl.DefaultSyncInterval), secSync, "how often database changes are shipped to the target",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -36,7 +37,7 @@ func TestReplicator_SurvivesOutage(t *testing.T) {
 		t.Skip("stops an S3 server for 30 s")
 	}
 	t.Parallel() // mostly waiting: overlap with the other server tests
-	srv := startOwnServer(t)
+	srv := testenv.NewOwnS3(t)
 	checkOutage(t, srv, outageDuration(t, "VWSTREAM_DBREPL_OUTAGE", 30*time.Second), srv.Stop, srv.Start)
 }
 
@@ -50,17 +51,17 @@ func TestReplicator_SurvivesHungServer(t *testing.T) {
 		t.Skip("freezes an S3 server for 15 s")
 	}
 	t.Parallel()
-	srv := startOwnServer(t)
+	srv := testenv.NewOwnS3(t)
 	checkOutage(t, srv, outageDuration(t, "VWSTREAM_DBREPL_HUNG_OUTAGE", 15*time.Second), srv.Freeze, srv.Thaw)
 }
 
 // checkOutage replicates a workload, calls down, checks Status for the
 // outage's length, calls up and checks the catch-up, Close and a restore.
-func checkOutage(t *testing.T, srv *ownServer, outage time.Duration, down, up func()) {
+func checkOutage(t *testing.T, srv *testenv.OwnS3, outage time.Duration, down, up func()) {
 	ctx := context.Background()
 	inner, err := objstore.NewS3(ctx, objstore.S3Options{
-		Endpoint: srv.env.Endpoint, Region: srv.env.Region, Bucket: srv.env.Bucket, Prefix: "vaultwarden",
-		AccessKeyID: srv.env.AccessKey, SecretAccessKey: srv.env.SecretKey, ForcePathStyle: true,
+		Endpoint: srv.Env.Endpoint, Region: srv.Env.Region, Bucket: srv.Env.Bucket, Prefix: "vaultwarden",
+		AccessKeyID: srv.Env.AccessKey, SecretAccessKey: srv.Env.SecretKey, ForcePathStyle: true,
 		Logger: slog.New(slog.DiscardHandler), // its retry warnings would flood the test log
 	})
 	if err != nil {

@@ -42,6 +42,14 @@ const acquireAttempts = 5
 // ErrReleased is Err after Release.
 var ErrReleased = errors.New("lease released")
 
+// ErrTaken is wrapped by Err when the lease was found held by another node
+// (or deleted): someone else may be the primary now.
+var ErrTaken = errors.New("lease taken")
+
+// ErrSuspended is returned by a Guard's writes while a suspended lease waits
+// for the store to confirm it.
+var ErrSuspended = errors.New("lease not confirmed: the store has not answered since it expired; writes wait")
+
 // Options configure Acquire.
 type Options struct {
 	Holder        Holder        // NewHolder() when zero
@@ -52,7 +60,12 @@ type Options struct {
 	SkewMargin time.Duration
 	// Force takes the lease over even when it has not expired: promote --force,
 	// after a human confirmed the old primary is gone.
-	Force  bool
+	Force bool
+	// Suspend keeps a lease that could not be renewed in time instead of losing
+	// it (LEASE_LOST_ACTION=serve): writes through a Guard wait, renewal goes
+	// on, and the lease is held again as soon as a renewal finds it unchanged
+	// (our ETag). Only a lease found taken or deleted is lost.
+	Suspend bool
 	Logger *slog.Logger
 	// Clock gives the wall time written to and compared with the lease; time.Now
 	// when nil. Fencing never uses it (it runs on the monotonic clock).
@@ -97,6 +110,7 @@ type Lease struct {
 	info       Info      // as last written by us
 	etag       string    // of our last write
 	validUntil time.Time // monotonic: last successful write sent + TTL - RenewInterval
+	suspended  bool      // past validUntil with Options.Suspend: held, but not writable
 	err        error     // why the lease is no longer held; nil while held
 
 	lost     chan struct{}
@@ -196,6 +210,27 @@ func (l *Lease) Err() error {
 // Held reports whether the lease is still ours.
 func (l *Lease) Held() bool { return l.Err() == nil }
 
+// Suspended reports a held lease that expired unconfirmed (Options.Suspend):
+// writes through a Guard wait until a renewal confirms it.
+func (l *Lease) Suspended() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err == nil && l.suspended
+}
+
+// writable is nil when the bucket may be written under this lease.
+func (l *Lease) writable() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.err != nil:
+		return l.err
+	case l.suspended:
+		return ErrSuspended
+	}
+	return nil
+}
+
 // Info returns the lease document as we last wrote it.
 func (l *Lease) Info() Info {
 	l.mu.Lock()
@@ -210,23 +245,42 @@ func (l *Lease) run() {
 	defer next.Stop()
 	for {
 		l.mu.Lock()
-		deadline := l.validUntil
+		deadline, suspended := l.validUntil, l.suspended
 		l.mu.Unlock()
+		var fenceC <-chan time.Time // none while suspended: the lease is past it
 		fence := time.NewTimer(time.Until(deadline))
+		if !suspended {
+			fenceC = fence.C
+		}
 		select {
 		case <-l.ctx.Done():
 			fence.Stop()
 			return
-		case <-fence.C:
-			l.lose(fmt.Errorf("lease lost: not renewed for %s (LEASE_TTL - LEASE_RENEW_INTERVAL); stopping before another node may take it", l.opts.TTL-l.opts.RenewInterval))
-			return
+		case <-fenceC:
+			if !l.opts.Suspend {
+				l.lose(fmt.Errorf("lease lost: not renewed for %s (LEASE_TTL - LEASE_RENEW_INTERVAL); stopping before another node may take it", l.opts.TTL-l.opts.RenewInterval))
+				return
+			}
+			l.mu.Lock()
+			l.suspended = true
+			l.mu.Unlock()
+			l.log.Warn("lease expired unconfirmed: writes to the bucket wait until the store answers; the application keeps serving",
+				"unrenewed_for", l.opts.TTL-l.opts.RenewInterval)
+			continue
 		case <-next.C:
 			fence.Stop()
 		}
-		err := l.renew(deadline)
+		renewBy := deadline
+		if suspended {
+			renewBy = time.Now().Add(l.opts.RenewInterval) // one attempt's worth
+		}
+		err := l.renew(renewBy)
 		var taken *takenError
 		switch {
 		case err == nil:
+			if suspended {
+				l.log.Warn("lease confirmed again: writes to the bucket resume", "holder", l.opts.Holder.String())
+			}
 			next.Reset(l.opts.RenewInterval)
 		case errors.As(err, &taken):
 			l.lose(err)
@@ -246,6 +300,7 @@ func (l *Lease) run() {
 type takenError struct{ msg string }
 
 func (e *takenError) Error() string { return e.msg }
+func (e *takenError) Unwrap() error { return ErrTaken }
 
 // renew rewrites the lease with a later expiry, if it is still the object we wrote.
 // It first compares ETags with a HEAD: a store that ignores conditional headers
@@ -273,7 +328,7 @@ func (l *Lease) renew(deadline time.Time) error {
 		return fmt.Errorf("renew lease: %w", err)
 	}
 	l.mu.Lock()
-	l.info, l.etag, l.validUntil = info, oi.ETag, sent.Add(l.opts.TTL-l.opts.RenewInterval)
+	l.info, l.etag, l.validUntil, l.suspended = info, oi.ETag, sent.Add(l.opts.TTL-l.opts.RenewInterval), false
 	l.mu.Unlock()
 	l.log.Debug("lease renewed", "expires_at", info.ExpiresAt.Format(time.RFC3339Nano))
 	return nil

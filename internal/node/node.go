@@ -77,6 +77,10 @@ type Node struct {
 	server   *status.Server
 	notifier *notify.Service
 	plain    objstore.Store // the target, instrumented; set once at start
+	// writes is plain behind the lease's guard: what a primary writes through
+	// (the data view, snapshots), so no write passes once the lease is not
+	// confirmed. The lease itself is written through plain.
+	writes *lease.Guard
 	// data is the data view of the target (sealed with the bucket key); set at
 	// start, and again by a promote under secondary.pullMu.
 	data  objstore.Store
@@ -183,7 +187,11 @@ func (n *Node) Run(ctx context.Context) error {
 	n.board.SetState(status.StateStopping)
 	err := n.shutdown(fenced)
 	if fenced {
-		err = errors.Join(fmt.Errorf("%w: %v", ErrFenced, n.currentLease().Err()), err)
+		lerr := n.currentLease().Err()
+		err = errors.Join(fmt.Errorf("%w: %w", ErrFenced, lerr), err)
+		if errors.Is(lerr, lease.ErrTaken) {
+			err = errors.Join(err, n.keepAside())
+		}
 	}
 	if _, child := err.(*ChildExitError); err != nil && !child {
 		n.alert("shutdown", err)
@@ -208,7 +216,8 @@ func (n *Node) start(ctx context.Context) error {
 	// and the start-up state is read and any restore planned: it shortens a
 	// cold start. Restored data reaches the data folder only once read with
 	// the key, and the bucket is written only after both are held.
-	data, ready := bucket.DataLater(ctx, n.plain, n.cfg, bucket.WriteKey)
+	n.writes = lease.NewGuard(n.plain)
+	data, ready := bucket.DataLater(ctx, n.writes, n.cfg, bucket.WriteKey)
 	n.data = data
 	if err := n.acquireLease(ctx); err != nil {
 		return err
@@ -300,10 +309,7 @@ func (n *Node) acquireLease(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n.mu.Lock()
-	n.primary.lease = l
-	n.mu.Unlock()
-	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
+	n.holdLease(l)
 	return nil
 }
 
@@ -317,7 +323,39 @@ func (n *Node) leaseOptions() (lease.Options, error) {
 	}
 	holder := lease.NewHolder()
 	holder.Node = id
-	return lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval, Logger: n.log}, nil
+	return lease.Options{Holder: holder, TTL: n.cfg.Lease.TTL, RenewInterval: n.cfg.Lease.RenewInterval,
+		Suspend: n.cfg.Lease.LostAction == config.LostServe, Logger: n.log}, nil
+}
+
+// holdLease makes l this node's lease: the guard of its writes checks it and
+// the status shows it.
+func (n *Node) holdLease(l *lease.Lease) {
+	n.writes.Bind(l)
+	n.mu.Lock()
+	n.primary.lease = l
+	n.mu.Unlock()
+	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
+}
+
+// keepAside moves the database of a primary whose lease another node took
+// into a folder of its own in the data folder: its last writes may never have
+// reached the bucket, and the next start must restore the new primary's
+// replica rather than resume from a database that went another way.
+func (n *Node) keepAside() error {
+	dir, err := vault.KeepAside(n.cfg.DataFolder, "fenced", dbFiles(n.cfg.DBPath)...)
+	if err != nil {
+		return fmt.Errorf("keep the fenced database aside: %w", err)
+	}
+	if dir != "" {
+		n.log.Error("another node took the lease: this node's database, with any writes the bucket lacks, is kept in "+dir+
+			"; the next start restores the replica; compare with `sqlite3` and re-enter what is missing", "kept", dir)
+	}
+	return nil
+}
+
+// dbFiles are the database file and its companions.
+func dbFiles(path string) []string {
+	return []string{path, path + "-wal", path + "-shm"}
 }
 
 // currentLease is the lease this node holds, nil while it holds none.

@@ -209,7 +209,9 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	}
 	n.secondary.pullMu.Lock()
 	defer n.secondary.pullMu.Unlock()
-	data, err := bucket.Data(ctx, n.plain, n.cfg, bucket.WriteKey)
+	n.writes = lease.NewGuard(n.plain)
+	n.writes.Bind(l)
+	data, err := bucket.Data(ctx, n.writes, n.cfg, bucket.WriteKey)
 	if err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
@@ -217,11 +219,10 @@ func (n *Node) Promote(ctx context.Context, force bool) (err error) {
 	if err := n.startWriters(ctx); err != nil {
 		return fmt.Errorf("promote: %w", err)
 	}
+	n.holdLease(l)
 	n.mu.Lock()
-	n.primary.lease = l
 	n.role = config.RolePrimary
 	n.mu.Unlock()
-	n.board.AddSource(func(s *status.Status) { s.Lease = status.LeaseOf(l) })
 	n.board.Update(func(s *status.Status) { s.Role = config.RolePrimary })
 	asPrimary := *n.cfg
 	asPrimary.Role = config.RolePrimary

@@ -34,8 +34,9 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 		})
 	}
 	job := func(ctx context.Context) error {
-		// The node's own instrumented store: snapshot uploads show in /metrics.
-		dests := wiring.Destinations(ctx, n.cfg, n.plain, n.log)
+		// The node's own instrumented store, behind the lease: snapshot
+		// uploads show in /metrics, and stop with the primary's other writes.
+		dests := wiring.Destinations(ctx, n.cfg, n.writes, n.log)
 		res, err := snapshot.Run(ctx, opts, dests)
 		n.recordSnapshot(res, err)
 		return err

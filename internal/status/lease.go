@@ -13,6 +13,8 @@ func LeaseOf(l *lease.Lease) *Lease {
 	out := &Lease{Holder: info.Holder.String(), ExpiresAt: info.ExpiresAt, Ours: l.Held()}
 	if err := l.Err(); err != nil && !errors.Is(err, lease.ErrReleased) {
 		out.Error = err.Error()
+	} else if l.Suspended() {
+		out.Error = lease.ErrSuspended.Error()
 	}
 	return out
 }

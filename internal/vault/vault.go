@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Names of vwstream's own entries in a data folder. None of them is data: file
@@ -29,6 +30,8 @@ const (
 	swapPrefix = ".vwstream-swap-"
 	// asidePrefix names the entries a swap replaces, until it has finished.
 	asidePrefix = ".vwstream-aside-"
+	// keptPrefix names what KeepAside kept for a person to look at.
+	keptPrefix = ".vwstream-kept-"
 )
 
 // legacyAsidePrefixes name the aside folders of earlier versions, which had no
@@ -41,7 +44,7 @@ func Own(name string) bool {
 	if name == NodeIDFile || name == LockFile {
 		return true
 	}
-	for _, p := range append([]string{stagePrefix, swapPrefix, asidePrefix}, legacyAsidePrefixes...) {
+	for _, p := range append([]string{stagePrefix, swapPrefix, asidePrefix, keptPrefix}, legacyAsidePrefixes...) {
 		if strings.HasPrefix(name, p) {
 			return true
 		}
@@ -123,4 +126,31 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return SyncDir(dir)
+}
+
+// KeepAside moves the files at paths (those that exist) into a new folder
+// .vwstream-kept-<why>-<time> in dir, which nothing syncs, snapshots or
+// replaces, and returns it ("" when none existed). It is for data a person
+// must look at before it could be lost: a fenced primary's database.
+func KeepAside(dir, why string, paths ...string) (string, error) {
+	kept := filepath.Join(dir, keptPrefix+why+"-"+time.Now().UTC().Format("20060102-150405"))
+	moved := 0
+	for _, p := range paths {
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if moved == 0 {
+			if err := os.MkdirAll(kept, 0o700); err != nil {
+				return "", err
+			}
+		}
+		if err := os.Rename(p, filepath.Join(kept, filepath.Base(p))); err != nil {
+			return kept, err
+		}
+		moved++
+	}
+	if moved == 0 {
+		return "", nil
+	}
+	return kept, errors.Join(SyncDir(kept), SyncDir(dir))
 }

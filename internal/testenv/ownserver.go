@@ -1,4 +1,4 @@
-package dbrepl
+package testenv
 
 import (
 	"context"
@@ -14,30 +14,28 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/vwstream/vwstream/internal/testenv"
 )
 
 // envVersitygw names the versitygw binary scripts/test exports, for tests that
 // need a server of their own to stop and start.
 const envVersitygw = "VWSTREAM_TEST_VERSITYGW"
 
-// ownServer is a versitygw process owned by one test, so the test can stop it
-// and start it again on the same port and folder.
-type ownServer struct {
+// OwnS3 is a versitygw process owned by one test, so the test can stop it,
+// freeze it and start it again on the same port and folder: outages on demand.
+type OwnS3 struct {
+	Env  S3 // its endpoint, credentials and the one bucket NewOwnS3 created
 	t    testing.TB
 	bin  string
 	dir  string
 	addr string
-	env  testenv.S3
 	cmd  *exec.Cmd
 	log  *os.File
 }
 
-// startOwnServer starts versitygw on a free loopback port with a fresh posix
+// NewOwnS3 starts versitygw on a free loopback port with a fresh posix
 // folder and creates one bucket. Without the binary it fails under CI and skips
 // elsewhere, as testenv does.
-func startOwnServer(t testing.TB) *ownServer {
+func NewOwnS3(t testing.TB) *OwnS3 {
 	t.Helper()
 	bin := os.Getenv(envVersitygw)
 	if bin == "" {
@@ -46,7 +44,7 @@ func startOwnServer(t testing.TB) *ownServer {
 		}
 	}
 	if bin == "" {
-		if testenv.InCI() {
+		if InCI() {
 			t.Fatalf("%s is not set: no versitygw binary", envVersitygw)
 		}
 		t.Skipf("%s is not set: run the tests through scripts/test", envVersitygw)
@@ -58,37 +56,37 @@ func startOwnServer(t testing.TB) *ownServer {
 	addr := ln.Addr().String()
 	_ = ln.Close()
 	dir := t.TempDir()
-	s := &ownServer{t: t, bin: bin, dir: filepath.Join(dir, "s3"), addr: addr}
+	s := &OwnS3{t: t, bin: bin, dir: filepath.Join(dir, "s3"), addr: addr}
 	if err := os.Mkdir(s.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	if s.log, err = os.Create(filepath.Join(dir, "versitygw.log")); err != nil {
 		t.Fatal(err)
 	}
-	s.env = testenv.S3{Endpoint: "http://" + addr, AccessKey: "outage", SecretKey: "outagesecret", Region: "us-east-1", Bucket: "outage"}
+	s.Env = S3{Endpoint: "http://" + addr, AccessKey: "outage", SecretKey: "outagesecret", Region: "us-east-1", Bucket: "outage"}
 	t.Cleanup(func() {
 		s.Stop()
 		_ = s.log.Close()
 	})
 	s.Start()
-	if _, err := s.env.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &s.env.Bucket}); err != nil {
+	if _, err := s.Env.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &s.Env.Bucket}); err != nil {
 		t.Fatalf("create bucket: %v", err)
 	}
 	return s
 }
 
 // Start runs the server and waits until its health endpoint answers.
-func (s *ownServer) Start() {
+func (s *OwnS3) Start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, "--port", s.addr, "--access", s.env.AccessKey, "--secret", s.env.SecretKey,
-		"--region", s.env.Region, "--health", "/health", "posix", s.dir)
+	s.cmd = exec.Command(s.bin, "--port", s.addr, "--access", s.Env.AccessKey, "--secret", s.Env.SecretKey,
+		"--region", s.Env.Region, "--health", "/health", "posix", s.dir)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(s.env.Endpoint + "/health")
+		resp, err := http.Get(s.Env.Endpoint + "/health")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -104,7 +102,7 @@ func (s *ownServer) Start() {
 }
 
 // Stop kills the server (SIGKILL: the outage is abrupt) and waits for it.
-func (s *ownServer) Stop() {
+func (s *OwnS3) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
@@ -115,20 +113,20 @@ func (s *ownServer) Stop() {
 
 // Freeze stops the server with SIGSTOP: connections are accepted by the
 // kernel but never answered, like a partition that drops packets.
-func (s *ownServer) Freeze() {
+func (s *OwnS3) Freeze() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
 	}
 }
 
 // Thaw resumes a frozen server.
-func (s *ownServer) Thaw() {
+func (s *OwnS3) Thaw() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Signal(syscall.SIGCONT)
 	}
 }
 
 // String names the server in messages.
-func (s *ownServer) String() string {
+func (s *OwnS3) String() string {
 	return fmt.Sprintf("versitygw %s (%s)", s.addr, strings.TrimPrefix(s.dir, os.TempDir()))
 }
