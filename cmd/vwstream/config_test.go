@@ -34,6 +34,7 @@ func TestConfig_RefusedAtLoad(t *testing.T) {
 		{"STATUS_FILE", filepath.Join(dir, "missing", "s.json")},
 		{"STATUS_ADDR", "192.0.2.1:8081"},
 		{"ATTACHMENTS_FOLDER", file},
+		{"DATA_FOLDER", file}, // a checklist failure (exit 1) before: now refused with the configuration
 		{"BACKUP_EXTRA_REMOTES", "offsite:vw"},
 		{"BACKUP_FILENAME", "vaultwarden-latest"},
 		{"S3_PREFIX", "../elsewhere"},
