@@ -119,12 +119,13 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 		s.status.LastSync = start
 	}
 	s.saveLocked(time.Now())
+	nRemote := len(remote) // s.remote from now on: uploads add to it
 	s.mu.Unlock()
 
 	if notify && s.opts.OnAlarm != nil {
 		s.opts.OnAlarm(alarm)
 	}
-	s.opts.Logger.Debug("file sync reconcile", "local", len(local), "remote", len(remote), "queued", queued,
+	s.opts.Logger.Debug("file sync reconcile", "local", len(local), "remote", nRemote, "queued", queued,
 		"trashed", len(due), "took", time.Since(start), "error", err)
 	if alarm != nil {
 		s.opts.Logger.Error("file sync refuses remote deletions", "error", alarm)

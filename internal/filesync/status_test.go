@@ -3,14 +3,9 @@ package filesync_test
 import (
 	"bytes"
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -84,80 +79,12 @@ func TestSyncer_StatusClearsWhenDiskFreed(t *testing.T) {
 	}
 }
 
-// hangProxy forwards to the S3 server until hang is called; from then on it
-// accepts requests and holds them unanswered until resume, as a frozen server
-// or a partition that drops packets does.
-type hangProxy struct {
-	URL      string
-	mu       sync.Mutex
-	held     chan struct{} // closed by resume; nil while forwarding
-	firstAt  time.Time     // when the first request was held
-	heldReqs int
-}
-
-func newHangProxy(t *testing.T, target string) *hangProxy {
-	t.Helper()
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(u)
-	hp := &hangProxy{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hp.mu.Lock()
-		held := hp.held
-		if held != nil {
-			if hp.heldReqs == 0 {
-				hp.firstAt = time.Now()
-			}
-			hp.heldReqs++
-		}
-		hp.mu.Unlock()
-		if held != nil {
-			select {
-			case <-held:
-			case <-r.Context().Done():
-				return
-			}
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(hp.resume) // never leave a request held behind a failed test
-	hp.URL = srv.URL
-	return hp
-}
-
-func (hp *hangProxy) hang() {
-	hp.mu.Lock()
-	defer hp.mu.Unlock()
-	if hp.held == nil {
-		hp.held, hp.heldReqs, hp.firstAt = make(chan struct{}), 0, time.Time{}
-	}
-}
-
-func (hp *hangProxy) resume() {
-	hp.mu.Lock()
-	defer hp.mu.Unlock()
-	if hp.held != nil {
-		close(hp.held)
-		hp.held = nil
-	}
-}
-
-// firstHeld is when the first request was held, zero before one.
-func (hp *hangProxy) firstHeld() time.Time {
-	hp.mu.Lock()
-	defer hp.mu.Unlock()
-	return hp.firstAt
-}
-
 // A store that accepts requests and never answers is an error in the status
 // once an upload has waited StallTimeout (the client's own timeouts are far
 // longer), and the error clears when the store answers again.
 func TestSyncer_S3_HungStoreInStatus(t *testing.T) {
 	env := testenv.NewS3(t)
-	proxy := newHangProxy(t, env.Endpoint)
+	proxy := newFaultProxy(t, env.Endpoint)
 	dir := newVault(t, vaultsim.Options{Seed: 22, Attachments: 3})
 	opts := fastOptions(dir, newS3(t, env, proxy.URL))
 	opts.StallTimeout = 3 * time.Second
