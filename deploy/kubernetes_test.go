@@ -563,4 +563,16 @@ func TestDockerfile_SidecarTarget(t *testing.T) {
 			t.Errorf("the sidecar stage lacks %s", want)
 		}
 	}
+	// The variant for a server database carries the dump and load tools.
+	i := strings.Index(string(b), "AS sidecar-db\n")
+	if i < 0 {
+		t.Fatalf("Dockerfile has no sidecar-db stage: %v", stages)
+	}
+	db := string(b)[i:]
+	db = db[:strings.Index(db, "\nFROM ")]
+	for _, want := range []string{"postgresql-client", "mariadb-client", `ENTRYPOINT ["/usr/local/bin/vwstream"]`, `CMD ["run"]`} {
+		if !strings.Contains(db, want) {
+			t.Errorf("the sidecar-db stage lacks %s", want)
+		}
+	}
 }

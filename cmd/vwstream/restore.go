@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
+	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
@@ -22,14 +24,23 @@ type restoreOptions struct {
 	Force    bool      // replace a non-empty target
 	Open     bool      // replace a database another process has open
 	JSON     bool
+	// DatabaseURL is --database-url given on this command line naming a
+	// PostgreSQL or MySQL server: a snapshot's dump is loaded there. The
+	// environment's DATABASE_URL is never a restore destination (it is
+	// likely the live database).
+	DatabaseURL *serverdb.URL
 }
 
 // runRestore is `vwstream restore --to DIR [--at RFC3339 | --snapshot NAME|latest] [--force]`.
 func runRestore(ctx context.Context, a *app, args []string) error {
-	c := a.newCLI("restore --to DIR [--at RFC3339 | --snapshot NAME|latest] [--force] [--json] [flags]",
+	c := a.newCLI("restore --to DIR [--at RFC3339 | --snapshot NAME|latest [--database-url URL]] [--force] [--json] [flags]",
 		"Restore the database and files into DIR: from the replica (latest, or the state at\n"+
 			"--at), or from a snapshot (--snapshot). The data is restored into a temporary folder,\n"+
-			"checked, then moved into place, so DIR is never half-written.")
+			"checked, then moved into place, so DIR is never half-written.\n\n"+
+			"A snapshot of a PostgreSQL or MySQL/MariaDB database is loaded into the database\n"+
+			"--database-url names on this command line (it must be empty; --force replaces the\n"+
+			"dumped tables) and its row counts are checked against the manifest; without\n"+
+			"--database-url the dump is written into DIR with the command that loads it.")
 	var opts restoreOptions
 	var at string
 	c.StringVar(&opts.To, "to", "", "`DIR` to restore the data folder into (required)")
@@ -60,6 +71,17 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	cfg, err := a.loadConfig(c, false)
 	if err != nil {
 		return err
+	}
+	c.Visit(func(f *flag.Flag) {
+		if f.Name == "database-url" || f.Name == "database-url-file" {
+			opts.DatabaseURL = cfg.Server
+		}
+	})
+	if opts.DatabaseURL != nil && opts.Snapshot == "" {
+		return usageErrorf("restore: --database-url loads a snapshot's dump; give --snapshot NAME|latest")
+	}
+	if cfg.Server != nil && opts.Snapshot == "" {
+		return usageErrorf("restore: DATABASE_URL names a %s server, which has no replica, only snapshots; give --snapshot NAME|latest", cfg.Server.Kind)
 	}
 	log := newLogger(cfg, a.stderr)
 	plain, err := bucket.Open(ctx, cfg, log)
@@ -101,7 +123,8 @@ func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objs
 		return err
 	}
 	res, err := snapshot.Restore(ctx, snapshot.RestoreOptions{Store: plain, Namer: namer, Name: opts.Snapshot,
-		To: opts.To, Force: opts.Force, AllowOpen: opts.Open, Keys: wiring.SnapshotKeys(cfg), Logger: newLogger(cfg, a.stderr)})
+		To: opts.To, Force: opts.Force, AllowOpen: opts.Open, Keys: wiring.SnapshotKeys(cfg), Logger: newLogger(cfg, a.stderr),
+		DatabaseURL: opts.DatabaseURL})
 	if err != nil {
 		return err
 	}
@@ -109,7 +132,18 @@ func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objs
 		return printJSON(a.stdout, res)
 	}
 	fmt.Fprintf(a.stdout, "restored %s from snapshot %s (captured %s)\n", opts.To, res.Name, res.CapturedAt.UTC().Format(time.RFC3339))
-	fmt.Fprintf(a.stdout, "  files      %d, integrity %s\n", res.Files, res.Integrity)
+	if db := res.Database; db != nil {
+		fmt.Fprintf(a.stdout, "  files      %d\n", res.Files)
+		fmt.Fprintf(a.stdout, "  database   %s %s, schema migration %s, %d tables\n", db.Kind, db.ServerVersion, db.Migration, len(db.Tables))
+		if res.LoadedInto != "" {
+			fmt.Fprintf(a.stdout, "  loaded     into %s; row counts match the manifest\n", res.LoadedInto)
+		} else {
+			file := filepath.Join(opts.To, res.DumpFile)
+			fmt.Fprintf(a.stdout, "  dump       %s; %s\n", file, serverdb.LoadHint(db.Format, file))
+		}
+	} else {
+		fmt.Fprintf(a.stdout, "  files      %d, integrity %s\n", res.Files, res.Integrity)
+	}
 	if res.MissingAttachments > 0 {
 		fmt.Fprintf(a.stdout, "  degraded   %d attachment row(s) without their file\n", res.MissingAttachments)
 	}

@@ -62,7 +62,9 @@ func printSummary(w io.Writer, s *status.Status, source string, now time.Time) {
 			line("lease", "none")
 		}
 	}
-	if d := s.DB; d != nil {
+	if d := s.DB; d != nil && d.Server != "" {
+		line("db", "database: %s; last dump %s", d.Server, ago(d.LastSync))
+	} else if d != nil {
 		line("db", "txid %d local, %d replicated, lag %s, last sync %s", d.TXIDLocal, d.TXIDReplicated,
 			humanDur(time.Duration(d.LagSeconds*float64(time.Second))), ago(d.LastSync))
 	}

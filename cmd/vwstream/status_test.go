@@ -57,3 +57,16 @@ func TestStatus_Sources(t *testing.T) {
 		t.Fatalf("--json with the daemon up: exit %d, %v:\n%s", code, err, out)
 	}
 }
+
+// TestStatus_ServerDatabaseRow: with a PostgreSQL or MySQL database the db
+// row says "database: ... snapshots every ..." and the last dump's age.
+func TestStatus_ServerDatabaseRow(t *testing.T) {
+	now := time.Now()
+	var b strings.Builder
+	printSummary(&b, &status.Status{Status: status.StateOK, Role: "primary", DB: &status.DB{
+		Server: "postgresql vw (db:5432), snapshots every 1h0m0s (BACKUP_CRON=@hourly)", SnapshotEvery: 3600, LastSync: now.Add(-20 * time.Minute)}},
+		"file", now)
+	if !strings.Contains(b.String(), "database: postgresql vw (db:5432), snapshots every 1h0m0s (BACKUP_CRON=@hourly); last dump 20m") {
+		t.Errorf("status summary:\n%s", b.String())
+	}
+}

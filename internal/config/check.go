@@ -156,7 +156,7 @@ func (l *loader) checkIntervals() error {
 // database and the files together in DATA_FOLDER and swap them in as one.
 func (l *loader) checkDatabase() error {
 	c := l.c
-	if sameDir(filepath.Dir(c.DBPath), c.DataFolder) {
+	if c.Server != nil || sameDir(filepath.Dir(c.DBPath), c.DataFolder) { // a server database has no file
 		return nil
 	}
 	return c.errFor("DATABASE_URL", fmt.Sprintf("not a file directly in DATA_FOLDER (%s): restores put the database and the files in place together", c.DataFolder),

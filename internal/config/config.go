@@ -9,6 +9,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
@@ -45,7 +46,8 @@ const (
 // Config is the validated configuration of one vwstream process.
 type Config struct {
 	DataFolder  string         // DATA_FOLDER
-	DBPath      string         // DATABASE_URL reduced to a file path
+	DBPath      string         // DATABASE_URL reduced to a file path; "" with Server
+	Server      *serverdb.URL  // DATABASE_URL naming a PostgreSQL or MySQL server; nil for SQLite
 	TZ          string         // TZ as given ("" = the system zone)
 	Location    *time.Location // TZ loaded
 	LocalTarget string         // LOCAL_TARGET: the folder used when S3.Bucket is empty

@@ -106,8 +106,9 @@ func TestLoad_Defaults(t *testing.T) {
 // badValues holds a wrong value for every variable that can have one.
 var badValues = []struct{ name, value string }{
 	{"DATA_FOLDER", " "},
-	{"DATABASE_URL", "postgresql://u:p@db/vw"},
-	{"DATABASE_URL", "mysql://u:p@db/vw"},
+	{"DATABASE_URL", "postgresql://u:p@db/"},
+	{"DATABASE_URL", "mysql://u:p@/vw"},
+	{"DATABASE_URL", "mariadb://u:p@db/vw"},
 	{"DATABASE_URL", "sqlite://"},
 	{"TZ", "Mars/Olympus"},
 	{"S3_ENDPOINT", "ftp://host"},
@@ -388,9 +389,12 @@ func TestLoad_DatabaseURL(t *testing.T) {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
 	}
-	e := mustFail(t, "DATABASE_URL", nil, "DATABASE_URL=postgres://vw:pw@db/vw")
-	if !strings.Contains(e.Error(), "only SQLite") {
-		t.Errorf("postgres refusal does not say why: %v", e)
+	c := mustLoad(t, nil, "DATABASE_URL=postgres://vw:pw@db/vw?sslmode=require")
+	if c.Server == nil || c.Server.Kind != "postgresql" || c.Server.Password != "pw" || c.Server.Params.Get("sslmode") != "require" || c.DBPath != "" {
+		t.Errorf("postgres URL: server %+v, path %q", c.Server, c.DBPath)
+	}
+	if c := mustLoad(t, nil, "DATABASE_URL=mysql://vw:pw@mariadb:3307/vw"); c.Server == nil || c.Server.Kind != "mysql" || c.Server.Port != 3307 {
+		t.Errorf("mysql URL: %+v", c.Server)
 	}
 	if got := mustLoad(t, nil, "DATA_FOLDER=/srv/vw/").DBPath; got != "/srv/vw/db.sqlite3" {
 		t.Errorf("default DB path under DATA_FOLDER = %q", got)
@@ -517,6 +521,50 @@ func TestWithoutSecrets(t *testing.T) {
 	got := strings.Join(config.WithoutSecrets(env), " ")
 	if want := "PATH=/bin DOMAIN=https://vw ROCKET_PORT=80 RCLONE_CONFIG_OFF_TYPE=sftp S3_SECRET_ACCESS_KEY_FILE=/run/secrets/s3"; got != want {
 		t.Fatalf("WithoutSecrets = %q, want %q", got, want)
+	}
+}
+
+// TestLoad_ServerDatabaseURLHidesPassword: a server DATABASE_URL, given
+// directly, as DATABASE_URL_FILE or as --database-url, never shows its
+// password in `config` rows or in errors.
+func TestLoad_ServerDatabaseURLHidesPassword(t *testing.T) {
+	const pw = "Sup3r-S3cret-Pw"
+	good := "postgresql://vw:" + pw + "@db:5432/vaultwarden?sslmode=verify-full"
+	file := filepath.Join(t.TempDir(), "database_url")
+	if err := os.WriteFile(file, []byte(good+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*config.Config{
+		mustLoad(t, nil, "DATABASE_URL="+good),
+		mustLoad(t, nil, "DATABASE_URL_FILE="+file),
+		mustLoad(t, []string{"--database-url=" + good}),
+	} {
+		if c.Server == nil || c.Server.Password != pw {
+			t.Fatalf("server URL not parsed: %+v", c.Server)
+		}
+		for _, r := range c.Rows() {
+			if strings.Contains(r.Value, pw) {
+				t.Errorf("config row %s shows the password: %q", r.Name, r.Value)
+			}
+			if r.Name == "DATABASE_URL" && !strings.Contains(r.Value, "db:5432/vaultwarden") {
+				t.Errorf("DATABASE_URL row hides too much: %q", r.Value)
+			}
+		}
+		if strings.Contains(c.Server.String(), pw) {
+			t.Errorf("URL String shows the password: %s", c.Server)
+		}
+	}
+	for _, bad := range []string{"postgresql://vw:" + pw + "@db:99999/vw", "mysql://vw:" + pw + "@db/", "postgresql://vw:" + pw + "@db/vw?sslmode=bogus"} {
+		e := mustFail(t, "DATABASE_URL", nil, "DATABASE_URL="+bad)
+		if strings.Contains(e.Error(), pw) {
+			t.Errorf("error shows the password: %v", e)
+		}
+	}
+	if err := os.WriteFile(file, []byte("mysql://vw:"+pw+"@/vw"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e := mustFail(t, "DATABASE_URL_FILE", nil, "DATABASE_URL_FILE="+file); strings.Contains(e.Error(), pw) {
+		t.Errorf("error shows the password from the file: %v", e)
 	}
 }
 

@@ -69,7 +69,7 @@ func (c *Config) CheckHost(h Host) error {
 			return c.errFor(f[0], "is a file, not a folder", "a folder, or a path where one can be created")
 		}
 	}
-	if st, err := h.Stat(c.DBPath); err == nil && st.IsDir() {
+	if st, err := h.Stat(c.DBPath); c.Server == nil && err == nil && st.IsDir() {
 		return c.errFor("DATABASE_URL", "is a folder, not a database file", "a SQLite file path in DATA_FOLDER")
 	}
 	if err := c.checkStatusFile(h); err != nil {

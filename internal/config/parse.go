@@ -13,6 +13,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
@@ -83,9 +84,12 @@ func parseEnum(s string, values []string) (string, error) {
 	return "", bad("not a known value", strings.Join(values, ", "))
 }
 
-// parseDatabaseURL reduces DATABASE_URL to the SQLite file path vwstream replicates.
-func parseDatabaseURL(s string) (string, error) {
-	const accepted = "a SQLite file path, sqlite://relative/path or sqlite:///absolute/path"
+const acceptDatabaseURL = "a SQLite file path, sqlite://relative/path or sqlite:///absolute/path; " +
+	"postgresql://user:password@host[:port]/db[?sslmode=...] (or postgres://); mysql://user:password@host[:port]/db (MySQL and MariaDB)"
+
+// parseDatabaseURL reduces DATABASE_URL to the SQLite file path vwstream
+// replicates, or parses a server database's URL (then the path is "").
+func parseDatabaseURL(s string) (string, *serverdb.URL, error) {
 	s = strings.TrimSpace(s)
 	if i := strings.Index(s, "://"); i >= 0 {
 		scheme := strings.ToLower(s[:i])
@@ -93,18 +97,22 @@ func parseDatabaseURL(s string) (string, error) {
 		case "sqlite", "sqlite3":
 			s = s[i+3:]
 		case "postgres", "postgresql", "mysql", "mariadb":
-			return "", bad("only SQLite is replicated; use your database's own backup for "+scheme, accepted)
+			u, err := serverdb.Parse(s) // its errors never hold the password
+			if err != nil {
+				return "", nil, bad(err.Error(), acceptDatabaseURL)
+			}
+			return "", u, nil
 		default:
-			return "", bad("unknown database scheme "+strconv.Quote(scheme), accepted)
+			return "", nil, bad("unknown database scheme "+strconv.Quote(scheme), acceptDatabaseURL)
 		}
 		if j := strings.IndexByte(s, '?'); j >= 0 {
 			s = s[:j]
 		}
 	}
 	if s == "" {
-		return "", bad("no file path", accepted)
+		return "", nil, bad("no file path", acceptDatabaseURL)
 	}
-	return filepath.Clean(s), nil
+	return filepath.Clean(s), nil, nil
 }
 
 // parseEndpoint turns an S3 endpoint into a URL, adding https:// when no scheme is given.

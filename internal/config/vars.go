@@ -65,9 +65,8 @@ var vars = []*Var{
 	// Data
 	path("DATA_FOLDER", "/data", secData, "Vaultwarden's data folder: database, attachments, sends, config.json, rsa_key*",
 		func(c *Config) *string { return &c.DataFolder }),
-	custom("DATABASE_URL", "$DATA_FOLDER/db.sqlite3", secData, "the SQLite database to replicate (Vaultwarden's DATABASE_URL)",
-		"a SQLite file path, sqlite://relative/path or sqlite:///absolute/path",
-		func(c *Config, s string) (err error) { c.DBPath, err = parseDatabaseURL(s); return err }).alias("LITESTREAM_DB_PATH"),
+	custom("DATABASE_URL", "$DATA_FOLDER/db.sqlite3", secData, "Vaultwarden's database (its DATABASE_URL): a SQLite file is replicated; a PostgreSQL or MySQL/MariaDB server is dumped at each snapshot (the password is never printed)",
+		acceptDatabaseURL, func(c *Config, s string) (err error) { c.DBPath, c.Server, err = parseDatabaseURL(s); return err }).alias("LITESTREAM_DB_PATH").file(),
 	custom("TZ", "", secData, "time zone for BACKUP_CRON and snapshot names (empty: the system zone)",
 		"an IANA time zone name (UTC, Europe/Berlin, America/New_York)",
 		func(c *Config, s string) (err error) { c.TZ = s; c.Location, err = parseLocation(s); return err }),

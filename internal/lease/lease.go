@@ -66,7 +66,7 @@ type Options struct {
 	// on, and the lease is held again as soon as a renewal finds it unchanged
 	// (our ETag). Only a lease found taken or deleted is lost.
 	Suspend bool
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// Clock gives the wall time written to and compared with the lease; time.Now
 	// when nil. Fencing never uses it (it runs on the monotonic clock).
 	Clock func() time.Time

@@ -332,3 +332,69 @@ func TestWait_AcquiresAfterExpiry(t *testing.T) {
 		t.Fatalf("Wait against a live holder: %v; want a *HeldError naming host-b", err)
 	}
 }
+
+// With Suspend, a lease not renewed in time is suspended, not lost: writes
+// through its Guard wait, and a renewal that finds the lease unchanged makes
+// them pass again. A lease found taken while suspended is lost, and the
+// Guard refuses writes for good.
+func TestLease_SuspendThenConfirmOrLose(t *testing.T) {
+	local, err := objstore.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &partitioned{Store: local}
+	opts := testOptions("host-a")
+	opts.Suspend = true
+	a := mustAcquire(t, store, opts)
+	g := NewGuard(local)
+	g.Bind(a)
+	put := func() error {
+		_, err := g.Put(t.Context(), "db/x", strings.NewReader("x"), objstore.PutOptions{})
+		return err
+	}
+	if err := put(); err != nil {
+		t.Fatalf("write under a held lease: %v", err)
+	}
+
+	store.broken.Store(true)
+	time.Sleep(testTTL + testRenew)
+	if !a.Suspended() || !a.Held() {
+		t.Fatalf("after %s unrenewed: suspended %t, held %t; want both", testTTL+testRenew, a.Suspended(), a.Held())
+	}
+	select {
+	case <-a.Lost():
+		t.Fatal("a suspended lease closed Lost")
+	default:
+	}
+	if err := put(); !errors.Is(err, ErrSuspended) {
+		t.Fatalf("write under a suspended lease = %v, want ErrSuspended", err)
+	}
+
+	store.broken.Store(false)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Suspended() {
+		if time.Now().After(deadline) {
+			t.Fatal("lease not confirmed within 5 s of the store's return")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := put(); err != nil {
+		t.Fatalf("write after the lease was confirmed: %v", err)
+	}
+
+	// Suspended again, and meanwhile another node takes it over.
+	store.broken.Store(true)
+	time.Sleep(testTTL + testRenew)
+	thief := testOptions("host-b")
+	thief.Force = true
+	mustAcquire(t, local, thief)
+	store.broken.Store(false)
+	select {
+	case <-a.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a lease taken during the suspension was not lost")
+	}
+	if err := put(); !errors.Is(err, ErrTaken) {
+		t.Fatalf("write after the lease was taken = %v, want ErrTaken", err)
+	}
+}

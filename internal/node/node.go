@@ -209,6 +209,9 @@ func (n *Node) start(ctx context.Context) error {
 	if err := n.checkLayout(); err != nil {
 		return err
 	}
+	if n.cfg.Server != nil {
+		return n.startWithServerDB(ctx)
+	}
 	if n.cfg.Role == config.RoleSecondary {
 		return n.startSecondary(ctx)
 	}
@@ -245,6 +248,35 @@ func (n *Node) start(ctx context.Context) error {
 		if err := n.startChild(); err != nil {
 			return err
 		}
+	}
+	return n.startSnapshots(ctx)
+}
+
+// startWithServerDB is start for a PostgreSQL or MySQL database: the lease,
+// file sync, the child and the scheduled snapshots, no replication.
+func (n *Node) startWithServerDB(ctx context.Context) error {
+	if err := checkServerDB(n.cfg); err != nil {
+		return err
+	}
+	n.writes = lease.NewGuard(n.plain)
+	data, ready := bucket.DataLater(ctx, n.writes, n.cfg, bucket.WriteKey)
+	n.data = data
+	err := n.acquireLease(ctx)
+	if err := bucket.AfterKey(ctx, ready, err); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(n.cfg.DataFolder, 0o750); err != nil {
+		return fmt.Errorf("data folder: %w", err)
+	}
+	if err := vault.Recover(n.cfg.DataFolder, n.log); err != nil { // an interrupted snapshot restore
+		return fmt.Errorf("data folder: %w", err)
+	}
+	n.startServerDB()
+	if err := n.startFileSync(ctx); err != nil {
+		return err
+	}
+	if err := n.startChild(); err != nil {
+		return err
 	}
 	return n.startSnapshots(ctx)
 }
@@ -368,6 +400,9 @@ func (n *Node) currentLease() *lease.Lease {
 // checkLayout refuses a database outside the data folder: restores stage the
 // database and the files together in DATA_FOLDER and swap them in as one.
 func (n *Node) checkLayout() error {
+	if n.cfg.Server != nil {
+		return nil // no database file
+	}
 	if filepath.Clean(filepath.Dir(n.cfg.DBPath)) != filepath.Clean(n.cfg.DataFolder) {
 		return fmt.Errorf("DATABASE_URL (%s) must be a file directly in DATA_FOLDER (%s): restores put the database and the files in place together", n.cfg.DBPath, n.cfg.DataFolder)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/serverdb"
 )
 
 // Item is one line of the checklist.
@@ -47,7 +48,11 @@ func Run(ctx context.Context, cfg *config.Config, store objstore.Store) Report {
 
 	add(Item{Name: "configuration", OK: true, Detail: fmt.Sprintf("target %s, role %s, mode %s", store, cfg.Role, cfg.Mode)})
 	add(DataFolder(cfg.DataFolder))
-	add(Database(cfg.DBPath))
+	if cfg.Server != nil {
+		add(ServerDatabase(ctx, cfg.Server, serverdb.Tools{}))
+	} else {
+		add(Database(cfg.DBPath))
+	}
 	probe := Probe(ctx, store)
 	add(probe)
 	add(Encryption(ctx, cfg, store, probe.OK))
@@ -120,6 +125,35 @@ func Database(path string) Item {
 	}
 	it.OK = true
 	it.Detail = fmt.Sprintf("%s: SQLite, WAL mode", path)
+	return it
+}
+
+// ServerDatabase connects to a PostgreSQL or MySQL/MariaDB server, reports
+// its version, and checks that the dump tool on PATH (tools, when set) can
+// dump it: a pg_dump older than the server refuses to, and a MySQL tool
+// against MariaDB (or the reverse) writes dumps the other does not load.
+func ServerDatabase(ctx context.Context, u *serverdb.URL, tools serverdb.Tools) Item {
+	it := Item{Name: "database"}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	db, err := serverdb.Open(ctx, u)
+	if err != nil {
+		it.Detail = err.Error()
+		return it
+	}
+	defer db.Close()
+	srv, err := serverdb.ServerInfo(ctx, db, u.Kind)
+	if err != nil {
+		it.Detail = u.Scrub(err.Error())
+		return it
+	}
+	tc, err := serverdb.CheckTool(ctx, tools, srv)
+	if err != nil {
+		it.Detail = fmt.Sprintf("%s %s at %s: %s", u.Kind, srv.Version, u.Addr(), tc.Problem)
+		return it
+	}
+	it.OK = true
+	it.Detail = fmt.Sprintf("%s %s at %s (database %s); %s can dump it; snapshots only (no continuous replication)", u.Kind, srv.Version, u.Addr(), u.Database, tc.Version)
 	return it
 }
 

@@ -114,6 +114,11 @@ func (hw *hashWriter) sum() string { return hex.EncodeToString(hw.h.Sum(nil)) }
 func writeArchive(ctx context.Context, w io.Writer, c *capture, m *Manifest) error {
 	tw := tar.NewWriter(w)
 	archived := map[string]int64{}
+	if c.server != nil {
+		if err := writeDump(ctx, tw, c, m); err != nil {
+			return err
+		}
+	}
 	for _, e := range c.files {
 		if err := ctx.Err(); err != nil {
 			return err

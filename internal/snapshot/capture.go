@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/vault"
 	_ "modernc.org/sqlite" // the project's only SQLite driver (litestream registers it too)
 )
@@ -38,16 +39,24 @@ type Source struct {
 	// TempDir holds the database copy while it is archived; empty means the
 	// database's own folder (same file system, so a copy that fits is likely).
 	TempDir string
+	// Server, when set, is the PostgreSQL or MySQL database to dump instead of
+	// the SQLite file at DBPath; ServerTools the dump tools (empty: PATH).
+	Server      *serverdb.URL
+	ServerTools serverdb.Tools
 }
 
 // capture is a consistent database copy plus the list of files to archive.
 type capture struct {
-	dbCopy  string // temporary copy of the database
-	dbSize  int64
-	db      DBInfo
-	files   []entry      // archive name -> path on disk, in archive order
-	rows    []attachment // attachment rows of the copy
-	cleanup func() error
+	dbCopy string // temporary copy of the database
+	dbSize int64
+	db     DBInfo
+	files  []entry            // archive name -> path on disk, in archive order
+	rows   []attachment       // attachment rows of the copy
+	server *serverdb.Snapshot // a server database's open snapshot, dumped into the archive
+	// checkRows: the server database's attachment rows are checked against
+	// the archived files (attachments are included).
+	checkRows bool
+	cleanup   func() error
 }
 
 type entry struct {
@@ -65,6 +74,9 @@ type attachment struct {
 // counts the copy, then lists the files. Listing after the copy means every
 // attachment row in the copy whose upload had finished has its file listed.
 func captureSource(ctx context.Context, src Source) (c *capture, err error) {
+	if src.Server != nil {
+		return captureServer(ctx, src)
+	}
 	dir := src.TempDir
 	if dir == "" {
 		dir = filepath.Dir(src.DBPath)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/vwstream/vwstream/internal/serverdb"
 )
 
 // ManifestName is the last entry of every archive.
@@ -34,6 +36,9 @@ type DBInfo struct {
 	Path      string           `json:"path"`      // entry name, db.sqlite3
 	Integrity string           `json:"integrity"` // PRAGMA integrity_check: "ok" or the first problems
 	Tables    map[string]int64 `json:"tables"`    // row counts of the main tables
+	// Server describes a PostgreSQL or MySQL dump (Path is then the dump's
+	// name before the part numbers); nil for SQLite.
+	Server *serverdb.Info `json:"server,omitempty"`
 }
 
 // File is one archive entry.

@@ -15,6 +15,7 @@ import (
 	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
+	"github.com/vwstream/vwstream/internal/serverdb"
 	"github.com/vwstream/vwstream/internal/vault"
 )
 
@@ -32,7 +33,11 @@ type RestoreOptions struct {
 	// AllowOpen replaces a database another process has open; without it a
 	// restore over one is refused (vault.ErrInUse).
 	AllowOpen bool
-	Logger    *slog.Logger
+	// DatabaseURL receives a server database's dump (empty unless Force);
+	// nil writes the dump into the restored folder as DumpFileName.
+	DatabaseURL *serverdb.URL
+	ServerTools serverdb.Tools
+	Logger      *slog.Logger
 }
 
 // RestoreResult is what a restore found and did.
@@ -48,6 +53,10 @@ type RestoreResult struct {
 	MissingAttachments int              `json:"missing_attachments"` // attachment rows without their file in the restored folder
 	Changed            []string         `json:"changed,omitempty"`   // large files that shrank during capture, zero-padded
 	Duration           time.Duration    `json:"duration_ns"`
+	// A server database's snapshot: its dump's facts, and where it went.
+	Database   *serverdb.Info `json:"database,omitempty"`
+	LoadedInto string         `json:"loaded_into,omitempty"` // the URL, password hidden
+	DumpFile   string         `json:"dump_file,omitempty"`   // in To, when not loaded
 }
 
 // Restore downloads a snapshot, decrypts, decompresses and unpacks it into a
@@ -86,6 +95,14 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 		}
 		if len(existing) > 0 && !o.Force {
 			return nil, fmt.Errorf("restore: %s is not empty; use --force to replace it (it is kept aside until the restore succeeds)", to)
+		}
+	}
+	if o.DatabaseURL != nil && !o.Force {
+		// Refuse early, before any download; Load checks again before loading.
+		if names, err := serverdb.Empty(ctx, o.DatabaseURL); err != nil {
+			return nil, fmt.Errorf("restore: %w", err)
+		} else if len(names) > 0 {
+			return nil, fmt.Errorf("restore: %w: %s holds %d tables; restore into an empty database, or use --force to replace the dumped tables", serverdb.ErrNotEmpty, o.DatabaseURL, len(names))
 		}
 	}
 	name, err := resolve(ctx, o.Store, o.Namer, o.Name)
@@ -131,8 +148,18 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 		res.Bytes += f.Size
 	}
 
-	// Check the database and the attachment references.
-	if err := checkRestored(ctx, tmp, res); err != nil {
+	// Check the database and the attachment references; a server database's
+	// dump, checked whole above, is loaded only now.
+	switch {
+	case m.DB.Server == nil && o.DatabaseURL != nil:
+		err = fmt.Errorf("the snapshot holds a SQLite database; a database URL applies to a PostgreSQL or MySQL snapshot")
+	case m.DB.Server != nil:
+		err = restoreServer(ctx, tmp, m, o, res)
+		res.MissingAttachments = len(m.MissingAttachments)
+	default:
+		err = checkRestored(ctx, tmp, res)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", name, err)
 	}
 	o.Logger.Info("snapshot unpacked and checked", "name", name, "files", res.Files, "bytes", res.Bytes, "missing_attachments", res.MissingAttachments)

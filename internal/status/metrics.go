@@ -59,7 +59,8 @@ var (
 	descErrors      = desc("vwstream_errors", "Number of current errors in the status document.")
 	descDBLag       = desc("vwstream_db_replication_lag_seconds", "How long the newest local transaction has waited for the replica; 0 when caught up.")
 	descDBTXID      = desc("vwstream_db_txid", "Last database transaction id, captured locally or replicated.", "kind")
-	descDBLastSync  = desc("vwstream_db_last_sync_timestamp_seconds", "When the replica was last confirmed caught up (secondary: last pull).")
+	descDBLastSync  = desc("vwstream_db_last_sync_timestamp_seconds", "When the replica was last confirmed caught up (secondary: last pull; a PostgreSQL or MySQL database: the newest good snapshot's dump).")
+	descDBEvery     = desc("vwstream_db_snapshot_interval_seconds", "A PostgreSQL or MySQL database, protected by snapshots alone: the snapshot interval, its recovery point.")
 	descFilesPend   = desc("vwstream_files_pending", "Changed files not yet uploaded.")
 	descFilesUp     = desc("vwstream_files_uploaded_total", "Files uploaded since start.")
 	descFilesBytes  = desc("vwstream_files_uploaded_bytes_total", "Bytes of files uploaded since start.")
@@ -79,7 +80,7 @@ var (
 type boardCollector struct{ b *Board }
 
 func (c *boardCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descInfo, descReady, descErrors, descDBLag, descDBTXID, descDBLastSync,
+	for _, d := range []*prometheus.Desc{descInfo, descReady, descErrors, descDBLag, descDBTXID, descDBLastSync, descDBEvery,
 		descFilesPend, descFilesUp, descFilesBytes, descFilesLast, descSnapLast, descSnapAge, descSnapSize,
 		descSnapOK, descLeaseHeld, descLeaseExp, descChildUp, descChildRestar} {
 		ch <- d
@@ -103,7 +104,10 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descInfo, 1, string(doc.Role), string(doc.Mode), doc.Version)
 	gauge(descReady, boolf(len(doc.Problems(c.b.Limits(), now)) == 0))
 	gauge(descErrors, float64(len(doc.Errors)))
-	if d := doc.DB; d != nil {
+	if d := doc.DB; d != nil && d.Server != "" {
+		gauge(descDBEvery, d.SnapshotEvery) // no replication: no lag, no transaction ids
+		stamp(descDBLastSync, d.LastSync)
+	} else if d != nil {
 		gauge(descDBLag, d.LagSeconds)
 		gauge(descDBTXID, float64(d.TXIDLocal), "local")
 		gauge(descDBTXID, float64(d.TXIDReplicated), "replicated")

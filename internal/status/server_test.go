@@ -267,3 +267,31 @@ func TestOutputs_NoSecrets(t *testing.T) {
 		t.Fatal("the scan looked at an empty document")
 	}
 }
+
+// TestMetrics_ServerDatabase: a PostgreSQL or MySQL database has no
+// replication: the metrics give the snapshot interval and the last dump's
+// time, no lag or transaction ids.
+func TestMetrics_ServerDatabase(t *testing.T) {
+	b := NewBoard(Options{Role: "primary", Mode: "persistent", Version: "1"})
+	m := NewMetrics(b)
+	srv, err := Listen("127.0.0.1:0", NewHandler(b, m), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	b.SetState(StateOK)
+	dump := time.Unix(1700000000, 0)
+	b.AddSource(func(s *Status) {
+		s.DB = &DB{Server: "postgresql vw (db:5432), snapshots every 1h0m0s", SnapshotEvery: 3600, LastSync: dump}
+	})
+	_, text := get(t, "http://"+srv.Addr()+"/metrics")
+	if got := metricValue(t, text, "vwstream_db_snapshot_interval_seconds"); got != 3600 {
+		t.Errorf("interval = %v", got)
+	}
+	if got := metricValue(t, text, "vwstream_db_last_sync_timestamp_seconds"); got != 1700000000 {
+		t.Errorf("last dump = %v", got)
+	}
+	if strings.Contains(text, "vwstream_db_replication_lag_seconds ") || strings.Contains(text, "vwstream_db_txid{") {
+		t.Errorf("replication series for a server database:\n%s", text)
+	}
+}

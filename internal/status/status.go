@@ -55,6 +55,11 @@ type DB struct {
 	LagSeconds     float64   `json:"lag_seconds"` // 0 when the replica holds every local transaction
 	LastSync       time.Time `json:"last_sync,omitzero"`
 	LastError      string    `json:"last_error,omitempty"`
+	// Server describes a PostgreSQL or MySQL database, protected by
+	// snapshots alone (no replication): LastSync is then the newest good
+	// snapshot's dump and SnapshotEvery the schedule's interval.
+	Server        string  `json:"server,omitempty"`
+	SnapshotEvery float64 `json:"snapshot_every_seconds,omitempty"`
 }
 
 // Files is file sync: attachments, sends, config.json, rsa_key*.

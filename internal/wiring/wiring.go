@@ -70,7 +70,7 @@ func SnapshotOptions(cfg *config.Config, version string, namer *snapshot.Namer, 
 
 // SnapshotSource is what BACKUP_INCLUDE_* and the Vaultwarden folders select.
 func SnapshotSource(cfg *config.Config) snapshot.Source {
-	src := snapshot.Source{DataFolder: cfg.DataFolder, DBPath: cfg.DBPath, Folders: map[string]string{}, Files: map[string]string{}}
+	src := snapshot.Source{DataFolder: cfg.DataFolder, DBPath: cfg.DBPath, Server: cfg.Server, Folders: map[string]string{}, Files: map[string]string{}}
 	vw := cfg.Vaultwarden
 	if cfg.Backup.IncludeAttachments {
 		src.Folders["attachments"] = vw.AttachmentsFolder
