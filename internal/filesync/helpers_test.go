@@ -221,8 +221,9 @@ func rawGet(t testing.TB, env testenv.S3, key string) ([]byte, error) {
 // between hang and resume it accepts requests and holds them unanswered, as a
 // frozen server or a partition that drops packets does.
 type faultProxy struct {
-	URL  string
-	fail atomic.Pointer[func(*http.Request) bool]
+	URL    string
+	fail   atomic.Pointer[func(*http.Request) bool]
+	refuse atomic.Pointer[func(*http.Request) bool] // 403: no client retries
 
 	mu      sync.Mutex
 	held    chan struct{} // closed by resume; nil while forwarding
@@ -242,6 +243,10 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 			http.Error(w, "<Error><Code>InternalError</Code><Message>injected</Message></Error>", http.StatusInternalServerError)
 			return
 		}
+		if f := fp.refuse.Load(); f != nil && (*f)(r) {
+			http.Error(w, "<Error><Code>AccessDenied</Code><Message>injected</Message></Error>", http.StatusForbidden)
+			return
+		}
 		if held := fp.hold(); held != nil {
 			select {
 			case <-held:
@@ -258,6 +263,10 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 }
 
 func (fp *faultProxy) failWhen(f func(*http.Request) bool) { fp.fail.Store(&f) }
+
+// refuseWhen answers 403 AccessDenied to the requests f picks: an error the
+// S3 client does not retry, so the syncer's own backoff grows quickly.
+func (fp *faultProxy) refuseWhen(f func(*http.Request) bool) { fp.refuse.Store(&f) }
 
 // hold returns the channel a request waits on, nil while forwarding.
 func (fp *faultProxy) hold() chan struct{} {

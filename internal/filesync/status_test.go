@@ -3,6 +3,7 @@ package filesync_test
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,5 +118,44 @@ func TestSyncer_S3_HungStoreInStatus(t *testing.T) {
 	got, err := rawGet(t, env, "vw/files/attachments/during-hang/a")
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("file held during the hang: %d bytes, %v", len(got), err)
+	}
+}
+
+// Uploads the store refuses are an error while they fail; once the store takes
+// uploads again, the first one that goes through retries the others at once,
+// so their error leaves the status without waiting out their backoff.
+func TestSyncer_S3_UploadErrorClears(t *testing.T) {
+	env := testenv.NewS3(t)
+	proxy := newFaultProxy(t, env.Endpoint)
+	dir := newVault(t, vaultsim.Options{Seed: 23, Attachments: 2})
+	opts := fastOptions(dir, newS3(t, env, proxy.URL))
+	start := time.Now()
+	s := open(t, opts)
+	waitIdle(t, s, start)
+
+	proxy.refuseWhen(func(r *http.Request) bool {
+		return r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/refused-")
+	})
+	for i := range 3 {
+		writeFile(t, filepath.Join(dir, "attachments", "c", "refused-"+string(rune('a'+i))), randomData(2000+i, byte(i)))
+	}
+	var st filesync.Status
+	waitFor(t, 10*time.Second, func() bool { st = s.Status(); return strings.Contains(st.Error, "3 files failing to upload") })
+	// Long enough for the backoff to reach 8 s (1, 2, 4, 8).
+	time.Sleep(8 * time.Second)
+	t.Logf("while refused: %q", s.Status().Error)
+
+	proxy.refuseWhen(func(*http.Request) bool { return false })
+	writeFile(t, filepath.Join(dir, "attachments", "c", "accepted"), randomData(1000, 7))
+	healed := time.Now()
+	waitFor(t, 3*time.Second, func() bool {
+		st = s.Status()
+		return st.Error == "" && st.Pending == 0 && st.LastSync.After(healed)
+	})
+	t.Logf("error cleared %v after the store took uploads again", time.Since(healed).Round(time.Millisecond))
+	for i := range 3 {
+		if _, err := rawGet(t, env, "vw/files/attachments/c/refused-"+string(rune('a'+i))); err != nil {
+			t.Errorf("refused-%c not stored: %v", 'a'+i, err)
+		}
 	}
 }

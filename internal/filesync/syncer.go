@@ -301,6 +301,7 @@ func (s *Syncer) settle(key string, p *pending, res result) {
 		} else {
 			s.status.FilesUploaded++
 			s.status.BytesUploaded += res.entry.Size
+			s.retryFailedLocked(now)
 			if s.remote != nil {
 				s.remote[key] = res.info
 			}
@@ -335,6 +336,17 @@ func (s *Syncer) settle(key string, p *pending, res result) {
 		s.dirty[key] = p
 	}
 	s.caughtUpLocked(now)
+}
+
+// retryFailedLocked makes the files waiting out an upload error's backoff due
+// now: an upload just went through, so the store answers again, and their
+// errors should not stay in the status for up to a minute more.
+func (s *Syncer) retryFailedLocked(now time.Time) {
+	for key, p := range s.dirty {
+		if _, failed := s.errs[opUpload+key]; failed && p.notBefore.After(now) {
+			p.notBefore = now
+		}
+	}
 }
 
 // Status returns a snapshot of what the syncer is doing.

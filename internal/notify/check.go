@@ -32,7 +32,7 @@ var sampleEvents = []Event{
 
 // parseTemplate parses a title or body template with the helpers.
 func parseTemplate(name, text string) (*template.Template, error) {
-	return template.New(name).Funcs(funcs).Option("missingkey=error").Parse(text)
+	return template.New(name).Funcs(funcs).Parse(text)
 }
 
 // CheckTemplate parses text as a title or body template and renders it for
