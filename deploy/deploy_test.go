@@ -1,5 +1,7 @@
-// Package deploy holds the container files; its test checks them against the
-// code, since no Docker engine runs where the tests do.
+// Package deploy holds the container files; its tests check them against the
+// code, and build the Dockerfile's sidecar stage against the Docker Engine
+// (nothing can be pulled where the tests run, so the images that start from
+// Vaultwarden's or Go's are not built here).
 package deploy
 
 import (
@@ -20,25 +22,7 @@ import (
 // with a .env from .env.example and the secrets it names, as a user would.
 func TestCompose_Config(t *testing.T) {
 	compose := testenv.Tool(t, "docker-compose")
-	root := t.TempDir()
-	dir := filepath.Join(root, "deploy")
-	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for src, dst := range map[string]string{"docker-compose.yml": "docker-compose.yml", ".env.example": ".env", "Dockerfile": "Dockerfile"} {
-		b, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, dst), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, s := range []string{"s3_secret_access_key", "encryption_passphrase"} {
-		if err := os.WriteFile(filepath.Join(dir, "secrets", s), []byte("x\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := layout(t, filepath.Join(t.TempDir(), "deploy"), "x", "docker-compose.yml", "Dockerfile")
 	cmd := exec.Command(compose, "-f", filepath.Join(dir, "docker-compose.yml"), "config")
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
@@ -91,4 +75,32 @@ func TestDockerfile_RunsVwstream(t *testing.T) {
 			t.Errorf("Dockerfile lacks %s", want)
 		}
 	}
+}
+
+// layout lays out the named files of deploy/ in dir as a user would: .env from
+// .env.example and the two secrets the compose files name (the encryption
+// passphrase given). It returns dir.
+func layout(t *testing.T, dir, passphrase string, files ...string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "secrets"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(files, ".env.example") {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == ".env.example" {
+			f = ".env"
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for s, v := range map[string]string{"s3_secret_access_key": "x", "encryption_passphrase": passphrase} {
+		if err := os.WriteFile(filepath.Join(dir, "secrets", s), []byte(v+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

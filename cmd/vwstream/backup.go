@@ -42,6 +42,9 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if opts.Quiesce, err = wiring.ContainerOps(ctx, cfg, log); err != nil {
+		return err
+	}
 	plain, err := bucket.Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -65,6 +68,18 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stdout, "%s  %s  %s\n", res.Name, humanBytes(res.Size), res.Duration.Round(time.Millisecond))
 		for _, d := range res.Destinations {
 			fmt.Fprintf(a.stdout, "  %-20s ok, verified by %s\n", d.Name, d.Verified)
+		}
+		for _, ct := range res.Containers {
+			state := "restarted"
+			if ct.Error != "" {
+				state = "NOT restarted: " + ct.Error
+			} else if !ct.Restarted {
+				state = "left stopped (no-restart label)"
+			}
+			fmt.Fprintf(a.stdout, "  container %-20s stopped %.1fs, %s\n", ct.Name, ct.Seconds, state)
+		}
+		if res.SpoolBytes > 0 {
+			fmt.Fprintf(a.stdout, "  spool %s (removed)\n", humanBytes(res.SpoolBytes))
 		}
 		if res.Degraded {
 			fmt.Fprintf(a.stdout, "  degraded: %d attachment row(s) without their file\n", res.MissingAttachments)

@@ -17,7 +17,7 @@ func (l *loader) finish() error {
 	if c.Location == nil {
 		c.Location = time.Local
 	}
-	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkDatabase, l.checkRemotes} {
+	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers, l.checkDatabase, l.checkRemotes} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -212,4 +212,11 @@ func (l *loader) warn() {
 			c.warnings = append(c.warnings, "DEPLOYMENT_MODE=serverless with NODE_ROLE=secondary: the data is pulled once at start and never refreshed")
 		}
 	}
+}
+
+// checkContainers turns container operations on when a label variable is set.
+func (l *loader) checkContainers() error {
+	c := l.c
+	c.Containers.Enabled = c.lookup("BACKUP_STOP_DURING_BACKUP_LABEL").from != "" || c.lookup("EXEC_LABEL").from != ""
+	return nil
 }

@@ -62,6 +62,7 @@ type Config struct {
 	Encryption  EncryptionConfig
 	Notify      NotifyConfig
 	Health      HealthConfig
+	Containers  ContainersConfig
 	Log         LogConfig
 	Vaultwarden VaultwardenConfig
 
@@ -138,6 +139,7 @@ type BackupConfig struct {
 	MinKeep            int
 	PruningLeeway      time.Duration
 	ExtraRemotes       []string // rclone "name:path"
+	Sources            []string // BACKUP_SOURCES: extra folders, absolute and clean
 	Verify             bool
 	RequireAll         bool
 	IncludeAttachments bool
@@ -204,6 +206,18 @@ type VaultwardenConfig struct {
 // bucket key itself is set.
 func (c *Config) Sealed() bool { return c.Encryption.Passphrase != "" || c.Encryption.Key != "" }
 
+// ContainersConfig is the container operations around a snapshot: stopping
+// labelled containers and running their command labels.
+type ContainersConfig struct {
+	// Enabled is true when BACKUP_STOP_DURING_BACKUP_LABEL (or its alias) or
+	// EXEC_LABEL is set: snapshots then need the Docker Engine and refuse to
+	// run without it.
+	Enabled    bool
+	DockerHost string // DOCKER_HOST
+	StopLabel  string // a label value (matched under the stop label keys), or key=value
+	ExecLabel  string // "" runs every container's command labels
+}
+
 // Remote reports whether the target is an S3 bucket rather than the local folder.
 func (c *Config) Remote() bool { return c.S3.Bucket != "" }
 
@@ -249,4 +263,17 @@ func (c *Config) requireReplicaEncryption() error {
 		Reason:   "the replica in S3 would be unencrypted: no passphrase is set",
 		Accepted: "set ENCRYPTION_PASSPHRASE (or ENCRYPTION_PASSPHRASE_FILE, GPG_PASSPHRASE, AGE_PASSPHRASE, ENCRYPTION_KEY), or ALLOW_UNENCRYPTED=true",
 	}
+}
+
+// SecretValues lists the values of the secret variables that are set
+// (passphrases, keys, tokens), for scrubbing text vwstream did not write
+// itself, such as the output of commands run inside containers.
+func (c *Config) SecretValues() []string {
+	var out []string
+	for _, r := range append(append([]resolved(nil), c.resolved...), c.rclone...) {
+		if r.secret && r.value != "" {
+			out = append(out, r.value)
+		}
+	}
+	return out
 }

@@ -240,6 +240,30 @@ func parseRemotes(s string) ([]string, error) {
 	return remotes, nil
 }
 
+// parseSources checks BACKUP_SOURCES: absolute folders whose last names, their
+// names in a snapshot (sources/<name>), are distinct.
+func parseSources(s string) ([]string, error) {
+	const accepted = "comma-separated absolute folder paths with distinct last names (/backup/app-data,/backup/dumps)"
+	var out []string
+	seen := map[string]string{}
+	for _, p := range parseList(s) {
+		if !filepath.IsAbs(p) {
+			return nil, bad(fmt.Sprintf("%q is not an absolute path", p), accepted)
+		}
+		p = filepath.Clean(p)
+		name := filepath.Base(p)
+		if name == "/" || name == "." {
+			return nil, bad(fmt.Sprintf("%q names no folder", p), accepted)
+		}
+		if other, ok := seen[name]; ok {
+			return nil, bad(fmt.Sprintf("%q and %q would both be sources/%s in a snapshot", other, p, name), accepted)
+		}
+		seen[name] = p
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // parseAgeRecipients checks AGE_PUBLIC_KEYS: age1... or ssh- public keys.
 func parseAgeRecipients(s string) ([]string, error) {
 	const accepted = "comma-separated age recipients (age1...) or SSH public keys (ssh-ed25519 ..., ssh-rsa ...)"
@@ -358,4 +382,36 @@ func parseCAPEM(data []byte) error {
 		return bad("file holds no PEM certificate", "a readable PEM file of CA certificates")
 	}
 	return nil
+}
+
+const acceptLabel = "a label value of letters, digits and . _ - (such as true), or key=value (such as backup.stop=true)"
+
+var (
+	labelValue = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	labelKey   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]*$`)
+)
+
+// parseLabel checks a label selector: a value, or key=value.
+func parseLabel(s string) (string, error) {
+	key, val, hasKey := strings.Cut(s, "=")
+	if !hasKey {
+		key, val = "", s
+	}
+	if (hasKey && !labelKey.MatchString(key)) || !labelValue.MatchString(val) {
+		return "", bad(fmt.Sprintf("%q is not a label value", s), acceptLabel)
+	}
+	return s, nil
+}
+
+const acceptDockerHost = "unix:///path/to/docker.sock or tcp://host:port"
+
+// parseDockerHost checks DOCKER_HOST's scheme (no TLS or ssh transport).
+func parseDockerHost(s string) (string, error) {
+	if rest, ok := strings.CutPrefix(s, "unix://"); ok && strings.HasPrefix(rest, "/") {
+		return s, nil
+	}
+	if rest, ok := strings.CutPrefix(s, "tcp://"); ok && rest != "" {
+		return s, nil
+	}
+	return "", bad("not a Docker Engine address", acceptDockerHost)
 }

@@ -45,13 +45,14 @@ const (
 	secEncryption  = "Encryption"
 	secNotify      = "Notifications"
 	secHealth      = "Health and status"
+	secContainers  = "Container operations"
 	secVaultwarden = "Vaultwarden settings vwstream must agree with"
 	secLog         = "Logging"
 )
 
 // Sections lists the reference's headings in order.
 func Sections() []string {
-	return []string{secData, secStorage, secEncryption, secRoles, secSync, secBackup, secNotify, secHealth, secVaultwarden, secLog}
+	return []string{secData, secStorage, secEncryption, secRoles, secSync, secBackup, secContainers, secNotify, secHealth, secVaultwarden, secLog}
 }
 
 // Providers are the accepted S3_PROVIDER values (rclone's names).
@@ -177,6 +178,9 @@ var vars = []*Var{
 	custom("BACKUP_EXTRA_REMOTES", "", secBackup, "extra snapshot destinations (rclone NAME:path, comma separated; NAME from RCLONE_CONFIG_NAME_*)",
 		"comma-separated rclone destinations NAME:path (remote NAME from RCLONE_CONFIG_NAME_TYPE)",
 		func(c *Config, s string) (err error) { c.Backup.ExtraRemotes, err = parseRemotes(s); return err }).alias("BACKUP_REMOTES"),
+	custom("BACKUP_SOURCES", "", secBackup, "extra folders in every snapshot (other containers' volumes, dumps), each under sources/<its folder name>; comma separated",
+		"comma-separated absolute folder paths with distinct last names (/backup/app-data,/backup/dumps)",
+		func(c *Config, s string) (err error) { c.Backup.Sources, err = parseSources(s); return err }),
 	boolean("BACKUP_VERIFY", "true", secBackup, "read every uploaded snapshot back and check it",
 		func(c *Config) *bool { return &c.Backup.Verify }),
 	boolean("BACKUP_REQUIRE_ALL", "true", secBackup, "a snapshot fails unless every destination got it",
@@ -191,6 +195,14 @@ var vars = []*Var{
 		func(c *Config) *bool { return &c.Backup.IncludeIconCache }),
 	duration("BACKUP_MAX_AGE", "48h", secBackup, "healthcheck fails when BACKUP_ENABLED and the newest snapshot is older",
 		false, func(c *Config) *time.Duration { return &c.Backup.MaxAge }),
+
+	// Container operations
+	custom("DOCKER_HOST", "unix:///var/run/docker.sock", secContainers, "the Docker Engine of the container operations (only used when a label variable below is set)",
+		acceptDockerHost, func(c *Config, s string) (err error) { c.Containers.DockerHost, err = parseDockerHost(s); return err }),
+	custom("BACKUP_STOP_DURING_BACKUP_LABEL", "true", secContainers, "stop running containers labelled docker-volume-backup.stop-during-backup=VALUE or vwstream.stop-during-backup=VALUE while a snapshot captures; key=value names the label itself; setting it turns container operations on",
+		acceptLabel, func(c *Config, s string) (err error) { c.Containers.StopLabel, err = parseLabel(s); return err }).alias("BACKUP_STOP_CONTAINER_LABEL"),
+	custom("EXEC_LABEL", "", secContainers, "run the command labels (archive-pre/-post, backup-pre/-post) only of containers labelled docker-volume-backup.exec-label=VALUE or vwstream.exec-label=VALUE; setting it turns container operations on",
+		acceptLabel, func(c *Config, s string) (err error) { c.Containers.ExecLabel, err = parseLabel(s); return err }),
 
 	// Notifications
 	custom("NOTIFICATION_URLS", "", secNotify, "shoutrrr URLs notified of events, separated by spaces or commas",

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,14 @@ type Replicator struct {
 	done      chan struct{}
 
 	syncStart atomic.Int64 // unix nanos when the sync in progress began; 0 when idle
+
+	// syncMu makes captures one at a time, so the continuity check sees the
+	// files it proves unchanged until they are uploaded.
+	syncMu         sync.Mutex
+	continuityBase ltx.TXID // last transaction trusted at start (continuity.go)
+	proven         bool     // the first files written after start are proven
+	legacy         bool     // state folder without a continuity marker: write a full copy
+	markedTXID     ltx.TXID // last transaction recorded in the continuity marker
 
 	statMu     sync.Mutex
 	lastSyncAt time.Time // replica confirmed caught up with the WAL
@@ -189,6 +198,15 @@ func (r *Replicator) Start(ctx context.Context) error {
 		return fmt.Errorf("start replication: read replica position: %w", err)
 	}
 	r.baseTXID = base
+	if r.continuityBase, r.legacy, err = continuityBase(r.opt.DBPath); err != nil {
+		return fmt.Errorf("start replication: %w", err)
+	}
+	if _, err := os.Stat(metaDir(r.opt.DBPath)); err == nil {
+		if err := writeContinuityMarker(r.opt.DBPath, r.continuityBase, true); err != nil {
+			return fmt.Errorf("start replication: %w", err)
+		}
+	}
+	r.markedTXID = r.continuityBase
 
 	// One loop (run) captures the WAL and uploads in the same tick, instead
 	// of litestream's two independent 1 s loops, whose phases add up to two
@@ -221,13 +239,21 @@ func (r *Replicator) Start(ctx context.Context) error {
 	if err := db.Open(); err != nil {
 		return fmt.Errorf("start replication of %s: %w", r.opt.DBPath, err)
 	}
-	if err := db.Sync(ctx); err != nil {
+	// The first capture proves that the replica continues where it stopped,
+	// and makes it whole if not, before start-up reports success. An upload
+	// that fails now is retried by the sync loop, whose first tick is at once.
+	r.db = db
+	if repaired, err := r.capture(ctx); err != nil {
 		r.opt.Logger.Warn("first capture before start failed; the sync loop retries", "db", r.opt.DBPath, "error", err)
+	} else if repaired {
+		if err := db.Replica.Sync(ctx); err != nil {
+			r.opt.Logger.Warn("upload of the full copy failed; the sync loop retries", "db", r.opt.DBPath, "error", err)
+		}
 	}
 	if err := s.Open(ctx); err != nil {
 		return fmt.Errorf("start replication of %s: %w", r.opt.DBPath, err)
 	}
-	r.db, r.lsStore, r.startedAt = db, s, time.Now()
+	r.lsStore, r.startedAt = s, time.Now()
 	runCtx, cancel := context.WithCancel(context.Background())
 	r.cancel, r.done = cancel, make(chan struct{})
 	go func() { defer close(r.done); r.run(runCtx) }()
@@ -345,8 +371,8 @@ func (r *Replicator) Sync(ctx context.Context) error {
 func (r *Replicator) sync(ctx context.Context) error {
 	r.syncStart.Store(time.Now().UnixNano())
 	defer r.syncStart.Store(0)
-	if err := r.db.Sync(ctx); err != nil {
-		return fmt.Errorf("capture wal: %w", err)
+	if _, err := r.capture(ctx); err != nil {
+		return err
 	}
 	pos, err := r.db.Pos()
 	if err != nil {
@@ -364,6 +390,39 @@ func (r *Replicator) sync(ctx context.Context) error {
 		return fmt.Errorf("upload: %w", err)
 	}
 	return nil
+}
+
+// capture reads new WAL frames into LTX files. Until the files written after
+// start are proven continuous it checks them (continuity.go), rewriting the
+// newest as a full copy of the database when they cannot be proven; repaired
+// reports that. Then it records the position reached for the next start.
+func (r *Replicator) capture(ctx context.Context) (repaired bool, err error) {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	if err := r.db.Sync(ctx); err != nil {
+		return false, fmt.Errorf("capture wal: %w", err)
+	}
+	if !r.proven {
+		proven, repaired, err := r.checkContinuity(ctx)
+		if err != nil {
+			return false, err
+		}
+		r.proven = proven
+		return repaired, nil
+	}
+	pos, err := r.db.Pos()
+	if err != nil {
+		return false, fmt.Errorf("local position: %w", err)
+	}
+	if pos.TXID > r.markedTXID {
+		// Files written by this running engine need no proof at the next
+		// start; a lost update only costs that start a full copy.
+		if err := writeContinuityMarker(r.opt.DBPath, pos.TXID, false); err != nil {
+			return false, err
+		}
+		r.markedTXID = pos.TXID
+	}
+	return false, nil
 }
 
 // recordSync keeps the outcome of a sync for Status.

@@ -196,11 +196,7 @@ func writeRestoreMarker(dbPath string, m restoreMarker) error {
 	if err != nil {
 		return fmt.Errorf("write restore marker: %w", err)
 	}
-	tmp := filepath.Join(dir, restoreMarkerName+".tmp")
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write restore marker: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, restoreMarkerName)); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, restoreMarkerName), b, false); err != nil {
 		return fmt.Errorf("write restore marker: %w", err)
 	}
 	return nil

@@ -76,7 +76,10 @@ type Node struct {
 	metrics  *status.Metrics
 	server   *status.Server
 	notifier *notify.Service
-	plain    objstore.Store // the target, instrumented; set once at start
+	// quiesce runs the container operations around a snapshot's capture;
+	// nil when none are configured; set once at start.
+	quiesce snapshot.Quiesce
+	plain   objstore.Store // the target, instrumented; set once at start
 	// writes is plain behind the lease's guard: what a primary writes through
 	// (the data view, snapshots), so no write passes once the lease is not
 	// confirmed. The lease itself is written through plain.
@@ -168,6 +171,13 @@ func (n *Node) Replication() (st dbrepl.Status, ok bool) {
 // exits or the lease is lost; then it shuts down in order. The error reports the
 // child's failure and any flush that did not complete.
 func (n *Node) Run(ctx context.Context) error {
+	// One live process per data folder (lock.go), before anything is served,
+	// written or asked of the bucket.
+	lock, lockErr := lockDataFolder(n.cfg.DataFolder)
+	if lockErr != nil {
+		return lockErr
+	}
+	defer lock.release()
 	statusCtx, stopStatus := context.WithCancel(context.WithoutCancel(ctx))
 	statusDone := n.serveStatus(statusCtx)
 	defer func() { stopStatus(); <-statusDone }()
@@ -201,6 +211,11 @@ func (n *Node) Run(ctx context.Context) error {
 
 // start runs the start-up sequence, top to bottom.
 func (n *Node) start(ctx context.Context) error {
+	q, err := wiring.ContainerOps(ctx, n.cfg, n.log)
+	if err != nil {
+		return err
+	}
+	n.quiesce = q
 	plain, err := bucket.Open(ctx, n.cfg, n.log)
 	if err != nil {
 		return err

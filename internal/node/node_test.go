@@ -211,7 +211,7 @@ func TestNode_StartUpRestoreAndStaleVolume(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(data)
 	for _, e := range entries {
-		if e.Name() != vault.NodeIDFile { // the volume's identity, from taking the lease
+		if e.Name() != vault.NodeIDFile && e.Name() != vault.LockFile { // the volume's identity and lock
 			t.Fatalf("a failed start left %s in the data folder", e.Name())
 		}
 	}

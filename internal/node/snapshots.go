@@ -25,6 +25,7 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	opts.Quiesce = n.quiesce
 	// The age of the newest snapshot counts from when it was made, not from
 	// this start, so a node that restarts often still shows missed backups.
 	if infos, err := snapshot.List(ctx, n.plain, opts.Namer); err == nil && len(infos) > 0 {
@@ -64,6 +65,7 @@ func (n *Node) recordSnapshot(res *snapshot.Result, err error) {
 		s.Snapshot.LastSuccess = res.Time
 		s.Snapshot.LastName, s.Snapshot.LastSize = res.Name, res.Size
 	})
+	n.recordStopWindow(res)
 	if err != nil {
 		n.board.SetError("snapshot", err.Error())
 	} else {

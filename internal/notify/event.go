@@ -25,6 +25,7 @@ type Event struct {
 	Duration     time.Duration // how long it took
 	Degraded     bool          // a snapshot missing attachment files
 	Destinations []Outcome     // per destination
+	Containers   []Container   // stopped for a snapshot's capture
 	Error        string        // why it failed, "" when OK
 	Time         time.Time     // when it ended; zero means now
 }
@@ -34,6 +35,14 @@ type Outcome struct {
 	Name  string
 	OK    bool
 	Error string
+}
+
+// Container is one container stopped for a snapshot and what became of it.
+type Container struct {
+	Name      string
+	Seconds   float64 // how long it was stopped
+	Restarted bool
+	Error     string // why it was not restarted
 }
 
 // Notifier sends events.

@@ -26,6 +26,8 @@ const (
 Degraded: attachment rows without their file (kept and flagged).{{end}}
 {{- range .Destinations}}
 - {{.Name}}: {{if .OK}}ok{{else}}FAILED: {{.Error}}{{end}}{{end}}
+{{- range .Containers}}
+- container {{.Name}}: stopped {{printf "%.1f" .Seconds}} s, {{if .Restarted}}restarted{{else if .Error}}NOT RESTARTED: {{.Error}}{{else}}left stopped (no-restart label){{end}}{{end}}
 {{- if .Error}}
 Error: {{.Error}}{{end}}{{else}}{{if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
 )

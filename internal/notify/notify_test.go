@@ -135,3 +135,23 @@ func TestService_RenderNodeEvent(t *testing.T) {
 		t.Fatalf("title %q body %q", title, body)
 	}
 }
+
+// A snapshot's notification lists the containers stopped for it, with their
+// stop window and whether they came back.
+func TestService_RenderContainers(t *testing.T) {
+	s, err := notify.New(notify.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body, err := s.Render(notify.Event{Kind: "snapshot", Name: "vw-1", Error: "after capture: start container db: boom",
+		Containers: []notify.Container{{Name: "vaultwarden", Seconds: 1.25, Restarted: true}, {Name: "db", Seconds: 3, Error: "boom"}, {Name: "once", Seconds: 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"- container vaultwarden: stopped 1.2 s, restarted", "- container db: stopped 3.0 s, NOT RESTARTED: boom",
+		"- container once: stopped 2.0 s, left stopped (no-restart label)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("body lacks %q:\n%s", want, body)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/docker"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/serverdb"
@@ -56,6 +57,9 @@ func Run(ctx context.Context, cfg *config.Config, store objstore.Store) Report {
 	probe := Probe(ctx, store)
 	add(probe)
 	add(Encryption(ctx, cfg, store, probe.OK))
+	if cfg.Containers.Enabled {
+		add(Engine(ctx, cfg.Containers.DockerHost))
+	}
 
 	r.OK = true
 	for _, it := range r.Items {
@@ -287,5 +291,26 @@ func Encryption(ctx context.Context, cfg *config.Config, store objstore.Store, r
 		it.OK = true
 		it.Detail = fmt.Sprintf("%s opens the bucket key %s; %s", cfg.Encryption.PassphraseSource, layout.KeyPath, snap)
 	}
+	return it
+}
+
+// Engine checks the Docker Engine the container operations use: the socket
+// answers, the API version is agreed, containers can be listed.
+func Engine(ctx context.Context, host string) Item {
+	it := Item{Name: "docker engine"}
+	c, err := docker.New(ctx, host)
+	if err != nil {
+		it.Detail = err.Error() + " (needed by BACKUP_STOP_DURING_BACKUP_LABEL / EXEC_LABEL)"
+		return it
+	}
+	defer c.Close()
+	running, err := c.List(ctx, docker.ListOptions{})
+	if err != nil {
+		it.Detail = err.Error()
+		return it
+	}
+	e := c.Engine()
+	it.OK = true
+	it.Detail = fmt.Sprintf("%s reachable, Engine %s (API %s, speaking %s), %d running containers", c.Host(), e.Version, e.APIVersion, c.APIVersion(), len(running))
 	return it
 }

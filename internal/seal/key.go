@@ -72,6 +72,10 @@ func (k *Key) WrapWorkFactor(passphrase string, logN int) ([]byte, error) {
 
 	var buf bytes.Buffer
 	w, err := age.Encrypt(&buf, r)
+	// The scrypt run inside Encrypt left its working memory as garbage, as in
+	// Unwrap: hand it back now, on every path that wraps (a new bucket's
+	// first start, an adopted ENCRYPTION_KEY, a passphrase change).
+	debug.FreeOSMemory()
 	if err != nil {
 		return nil, fmt.Errorf("wrap bucket key: %w", err)
 	}

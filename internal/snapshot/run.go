@@ -27,7 +27,15 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	start := o.Now()
 	res.Time = start
 	var cleanups []func() error
+	var resumeErr error                    // a container not restarted: the run fails with it
+	var finish func(context.Context) error // the post commands of the container operations
 	defer func() {
+		err = errors.Join(err, resumeErr)
+		if finish != nil {
+			if ferr := finish(context.WithoutCancel(ctx)); ferr != nil {
+				err = errors.Join(err, fmt.Errorf("after snapshot: %w", ferr))
+			}
+		}
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			if cerr := cleanups[i](); cerr != nil {
 				err = errors.Join(err, fmt.Errorf("snapshot cleanup: %w", cerr))
@@ -56,14 +64,15 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	key := layout.Snapshots + res.Name
 	log := o.Logger.With("name", res.Name)
 
-	// 1. Capture.
-	c, err := captureSource(ctx, o.Source)
+	// 1. Capture, inside o.Quiesce and its Resume when set (containers
+	// stopped, their data spooled, restarted before step 2).
+	c, finish, resumeErr, err := o.captureQuiesced(ctx, res)
 	if err != nil {
 		return res, fmt.Errorf("snapshot: %w", err)
 	}
 	cleanups = append(cleanups, c.cleanup)
 	res.DBCopyBytes = c.dbSize
-	log.Info("snapshot captured", "db_copy_bytes", c.dbSize, "files", len(c.files), "attachment_rows", len(c.rows))
+	log.Info("snapshot captured", "db_copy_bytes", c.dbSize, "files", len(c.files), "attachment_rows", len(c.rows), "containers_stopped", len(res.Containers), "spool_bytes", res.SpoolBytes)
 	m := &Manifest{Format: ManifestFormat, Version: o.Version, CapturedAt: start.UTC(), DB: c.db}
 
 	// 2-5. Archive, compress, encrypt, upload: one stream into the first destination.

@@ -51,6 +51,9 @@ type Options struct {
 	// destination, as they go.
 	Progress func(n int64)
 	Now      func() time.Time
+	// Quiesce, when set, runs around the capture (pre commands, containers
+	// stopped, restarted as soon as the data is captured, post commands).
+	Quiesce Quiesce
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -89,7 +92,11 @@ type Result struct {
 	MissingAttachments int           `json:"missing_attachments"`
 	Duration           time.Duration `json:"duration_ns"`
 	Destinations       []DestResult  `json:"destinations"`
-	Error              string        `json:"error,omitempty"`
+	// Containers stopped for the capture, with their stop windows; SpoolBytes
+	// is what was set aside meanwhile (0 when nothing was stopped).
+	Containers []Container `json:"containers,omitempty"`
+	SpoolBytes int64       `json:"spool_bytes"`
+	Error      string      `json:"error,omitempty"`
 }
 
 // DestResult is what happened at one destination.
@@ -163,6 +170,9 @@ func (o Options) notifyRun(ctx context.Context, res *Result) {
 	}
 	for _, d := range res.Destinations {
 		ev.Destinations = append(ev.Destinations, notify.Outcome{Name: d.Name, OK: d.OK, Error: d.Error})
+	}
+	for _, c := range res.Containers {
+		ev.Containers = append(ev.Containers, notify.Container{Name: c.Name, Seconds: c.Seconds, Restarted: c.Restarted, Error: c.Error})
 	}
 	if err := o.Notifier.Notify(ctx, ev); err != nil {
 		o.Logger.Warn("snapshot notification failed", "error", err)

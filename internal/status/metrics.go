@@ -69,6 +69,8 @@ var (
 	descSnapAge     = desc("vwstream_snapshot_age_seconds", "Age of the newest good snapshot.")
 	descSnapSize    = desc("vwstream_snapshot_last_size_bytes", "Size of the newest good snapshot.")
 	descSnapOK      = desc("vwstream_snapshot_last_ok", "1 when the last snapshot attempt succeeded, 0 when it failed.")
+	descSnapStop    = desc("vwstream_snapshot_last_stop_seconds", "Longest time a container was stopped for the last snapshot.")
+	descSnapSpool   = desc("vwstream_snapshot_last_spool_bytes", "Bytes set aside while containers were stopped for the last snapshot.")
 	descLeaseHeld   = desc("vwstream_lease_held", "1 while this node holds the primary's lease.")
 	descLeaseExp    = desc("vwstream_lease_expires_timestamp_seconds", "When the lease expires unless renewed.")
 	descChildUp     = desc("vwstream_child_running", "1 while the supervised Vaultwarden runs.")
@@ -82,7 +84,7 @@ type boardCollector struct{ b *Board }
 func (c *boardCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descReady, descErrors, descDBLag, descDBTXID, descDBLastSync, descDBEvery,
 		descFilesPend, descFilesUp, descFilesBytes, descFilesLast, descSnapLast, descSnapAge, descSnapSize,
-		descSnapOK, descLeaseHeld, descLeaseExp, descChildUp, descChildRestar} {
+		descSnapOK, descSnapStop, descSnapSpool, descLeaseHeld, descLeaseExp, descChildUp, descChildRestar} {
 		ch <- d
 	}
 }
@@ -127,6 +129,8 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if s.LastResult != "" {
 			gauge(descSnapOK, boolf(s.LastResult == ResultOK))
+			gauge(descSnapStop, s.LastStopSeconds)
+			gauge(descSnapSpool, float64(s.LastSpoolBytes))
 		}
 	}
 	if l := doc.Lease; l != nil {

@@ -80,6 +80,10 @@ type Snapshot struct {
 	LastSize    int64     `json:"last_size"`             // bytes of the last good snapshot
 	LastSuccess time.Time `json:"last_success,omitzero"` // when the last good snapshot was made
 	LastError   string    `json:"last_error,omitempty"`
+	// Container operations of the last attempt: the longest time a container
+	// was stopped, and the bytes spooled meanwhile (0 when none was stopped).
+	LastStopSeconds float64 `json:"last_stop_seconds"`
+	LastSpoolBytes  int64   `json:"last_spool_bytes"`
 }
 
 // Lease is the primary's lease as this node knows it.
