@@ -26,9 +26,9 @@ func TestComposeSidecar_UpDownLosesNothing(t *testing.T) { composeE2E(t, false) 
 
 // TestComposeSidecar_StopsVaultwardenForSnapshots adds
 // compose.sidecar.containers.yml and snapshots every minute (the shortest
-// BACKUP_CRON accepted): vwstream stops the
-// labelled stand-in through the mounted socket and starts it again, a
-// snapshot is stored, and nothing of the ledger is lost.
+// BACKUP_CRON accepted): vwstream stops the labelled stand-in through the
+// mounted socket and starts it again, a snapshot is stored, and nothing of the
+// ledger is lost.
 func TestComposeSidecar_StopsVaultwardenForSnapshots(t *testing.T) { composeE2E(t, true) }
 
 func composeE2E(t *testing.T, containerOps bool) {
