@@ -105,6 +105,8 @@ func TestLoad_Defaults(t *testing.T) {
 
 // badValues holds a wrong value for every variable that can have one.
 var badValues = []struct{ name, value string }{
+	{"PROMOTE_TOKEN", "short"},
+	{"RUN_AS", "vaultwarden"},
 	{"DATA_FOLDER", " "},
 	{"DATABASE_URL", "postgresql://u:p@db/"},
 	{"DATABASE_URL", "mysql://u:p@/vw"},
