@@ -25,9 +25,10 @@ const e2ePassphrase = "correct horse battery staple"
 func TestComposeSidecar_UpDownLosesNothing(t *testing.T) { composeE2E(t, false) }
 
 // TestComposeSidecar_StopsVaultwardenForSnapshots adds
-// compose.sidecar.containers.yml and snapshots every 10 s: vwstream stops the
-// labelled stand-in through the mounted socket and starts it again, a
-// snapshot is stored, and nothing of the ledger is lost.
+// compose.sidecar.containers.yml and snapshots every minute (the shortest
+// BACKUP_CRON accepted): vwstream stops the labelled stand-in through the
+// mounted socket and starts it again, a snapshot is stored, and nothing of the
+// ledger is lost.
 func TestComposeSidecar_StopsVaultwardenForSnapshots(t *testing.T) { composeE2E(t, true) }
 
 func composeE2E(t *testing.T, containerOps bool) {
@@ -76,7 +77,7 @@ ENTRYPOINT ["/vwload", "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "-
       LOCAL_TARGET: /backup
       LOG_LEVEL: debug
       BACKUP_ENABLED: "` + strconv.FormatBool(containerOps) + `"
-      BACKUP_CRON: "@every 10s"
+      BACKUP_CRON: "@every 1m"
     volumes:
       - ` + data + `:/data
       - ` + backup + `:/backup

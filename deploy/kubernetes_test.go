@@ -169,10 +169,10 @@ statusPort: 9100
 		name: "server database and the bucket key",
 		values: `
 s3: {bucket: vault-backup, secretAccessKey: s3-secret-value-2, accessKeyId: AKIDEXAMPLE2}
-encryption: {key: AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQSVJGGR6}
+encryption: {key: AGE-SECRET-KEY-1L2ANMRUEFH6HKW6SHKWDALPW8X9NUYG2KYLQ8RKN9LADT7Z9ZW0SA74VHZ}
 database: {existingSecret: vaultwarden-database, key: url}
 `,
-		secrets: []string{"s3-secret-value-2", "AKIDEXAMPLE2", "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQSVJGGR6"},
+		secrets: []string{"s3-secret-value-2", "AKIDEXAMPLE2", "AGE-SECRET-KEY-1L2ANMRUEFH6HKW6SHKWDALPW8X9NUYG2KYLQ8RKN9LADT7Z9ZW0SA74VHZ"},
 		check: func(t *testing.T, o *objects) {
 			for _, c := range podContainers(o.sets[0]) {
 				if got := effectiveEnv(t, o, o.sets[0], c)["DATABASE_URL_FILE"]; got != "/run/secrets/database/url" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/preflight"
 )
 
@@ -25,6 +26,9 @@ func runCheck(ctx context.Context, a *app, args []string) error {
 	asJSON := c.Bool("json", false, "print the checklist as JSON")
 	cfg, err := a.parseAndLoad(c, args, false)
 	if err != nil {
+		return err
+	}
+	if err := cfg.CheckHost(config.OSHost{}); err != nil {
 		return err
 	}
 	if err := cfg.RequireEncryption(); err != nil {

@@ -72,10 +72,6 @@ func TestCheck_Failures(t *testing.T) {
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	notDir := filepath.Join(dir, "file")
-	if err := os.WriteFile(notDir, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	notDB := filepath.Join(dir, "data2")
 	if err := os.MkdirAll(notDB, 0o755); err != nil {
 		t.Fatal(err)
@@ -90,7 +86,6 @@ func TestCheck_Failures(t *testing.T) {
 		item  string // the checklist line that must fail
 		words []string
 	}{
-		{"data folder is a file", append(s3Env(s, s.Bucket, s.SecretKey), "DATA_FOLDER="+notDir), "data folder", []string{notDir, "not a directory"}},
 		{"data folder missing", append(s3Env(s, s.Bucket, s.SecretKey), "DATA_FOLDER="+filepath.Join(dir, "nope")), "data folder", []string{"does not exist"}},
 		{"not a database", append(s3Env(s, s.Bucket, s.SecretKey), "DATA_FOLDER="+notDB), "database", []string{"not an SQLite database"}},
 		{"missing bucket", append(s3Env(s, "no-such-bucket-vw", s.SecretKey), "DATA_FOLDER="+data), "target", []string{"no-such-bucket-vw", "does not exist"}},

@@ -34,6 +34,9 @@ func runConfig(_ context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckHost(config.OSHost{}); err != nil {
+		return err
+	}
 	if *asJSON {
 		return printJSON(a.stdout, cfg.Rows())
 	}

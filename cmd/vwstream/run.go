@@ -21,6 +21,9 @@ func runRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckHost(config.OSHost{}); err != nil {
+		return err
+	}
 	if err := cfg.RequireEncryption(); err != nil {
 		return err
 	}

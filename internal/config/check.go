@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +17,7 @@ func (l *loader) finish() error {
 	if c.Location == nil {
 		c.Location = time.Local
 	}
-	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers} {
+	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers, l.checkDatabase, l.checkRemotes} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -55,6 +56,9 @@ func (l *loader) checkCron() error {
 	if spec, ok := sched.(*cron.SpecSchedule); ok && !strings.Contains(c.Backup.Cron, "TZ=") {
 		spec.Location = c.Location
 	}
+	if reason := cronProblem(sched, time.Now()); reason != "" {
+		return c.errFor("BACKUP_CRON", reason, acceptCron+"; firing at most once a minute and at least once in "+cronHorizon)
+	}
 	c.Backup.Schedule = sched
 	return nil
 }
@@ -72,7 +76,32 @@ func parseSchedule(s string, loc *time.Location) (cron.Schedule, error) {
 	if spec, ok := sched.(*cron.SpecSchedule); ok && !strings.Contains(s, "TZ=") && loc != nil {
 		spec.Location = loc
 	}
+	if reason := cronProblem(sched, time.Now()); reason != "" {
+		return nil, bad(reason, acceptCron+"; firing at most once a minute and at least once in "+cronHorizon+"; empty for none")
+	}
 	return sched, nil
+}
+
+// cronHorizon is how far ahead robfig/cron looks for a fire time before it
+// gives up and returns the zero time.
+const cronHorizon = "5 years"
+
+// cronProblem says why sched is no usable snapshot schedule: it never fires
+// (0 0 31 2 *), or fires more often than once a minute (@every 0s fires every
+// second), which would start a snapshot before the last one ended.
+func cronProblem(sched cron.Schedule, now time.Time) string {
+	first := sched.Next(now)
+	if first.IsZero() {
+		return "never fires (no date matches within " + cronHorizon + ")"
+	}
+	second := sched.Next(first)
+	if second.IsZero() {
+		return "fires at most once and then never again"
+	}
+	if gap := second.Sub(first); gap < time.Minute {
+		return fmt.Sprintf("fires every %s: snapshots need at least a minute between them", gap)
+	}
+	return ""
 }
 
 func (l *loader) checkCA() error {
@@ -142,6 +171,42 @@ func (l *loader) checkIntervals() error {
 	return nil
 }
 
+// checkDatabase refuses a database outside the data folder: restores stage the
+// database and the files together in DATA_FOLDER and swap them in as one.
+func (l *loader) checkDatabase() error {
+	c := l.c
+	if c.Server != nil || sameDir(filepath.Dir(c.DBPath), c.DataFolder) { // a server database has no file
+		return nil
+	}
+	return c.errFor("DATABASE_URL", fmt.Sprintf("not a file directly in DATA_FOLDER (%s): restores put the database and the files in place together", c.DataFolder),
+		"a SQLite file path in DATA_FOLDER, such as $DATA_FOLDER/db.sqlite3 (the default)")
+}
+
+// sameDir compares two folders, relative ones as seen from the working folder.
+func sameDir(a, b string) bool {
+	if a, b = filepath.Clean(a), filepath.Clean(b); a == b {
+		return true
+	}
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
+}
+
+// checkRemotes refuses an extra snapshot destination whose rclone remote is
+// not defined: every snapshot would fail there (and, with
+// BACKUP_REQUIRE_ALL, fail as a whole).
+func (l *loader) checkRemotes() error {
+	c := l.c
+	for _, remote := range c.Backup.ExtraRemotes {
+		name, _, _ := strings.Cut(remote, ":")
+		if name != "" && c.Rclone[strings.ToLower(name)] == nil {
+			return c.errFor("BACKUP_EXTRA_REMOTES", fmt.Sprintf("remote %q is not defined: RCLONE_CONFIG_%s_TYPE is not set", name, strings.ToUpper(name)),
+				"rclone destinations NAME:path whose RCLONE_CONFIG_NAME_TYPE is set, or :backend,option=value:path")
+		}
+	}
+	return nil
+}
+
 func (l *loader) warn() {
 	c := l.c
 	if !c.Remote() {
@@ -164,12 +229,6 @@ func (l *loader) warn() {
 		}
 		if c.Role == RoleSecondary {
 			c.warnings = append(c.warnings, "DEPLOYMENT_MODE=serverless with NODE_ROLE=secondary: the data is pulled once at start and never refreshed")
-		}
-	}
-	for _, remote := range c.Backup.ExtraRemotes {
-		name, _, _ := strings.Cut(remote, ":")
-		if name != "" && c.Rclone[strings.ToLower(name)] == nil {
-			c.warnings = append(c.warnings, fmt.Sprintf("BACKUP_EXTRA_REMOTES: remote %q has no RCLONE_CONFIG_%s_TYPE", name, strings.ToUpper(name)))
 		}
 	}
 }

@@ -184,7 +184,33 @@ var badValues = []struct{ name, value string }{
 	{"LOG_LEVEL", "verbose"},
 	{"LOG_FORMAT", "xml"},
 	{"ENCRYPTION_KEY", "age1notasecretkey"},
+	{"ENCRYPTION_KEY", testKey[:len(testKey)-1] + "Q"}, // checksum wrong
+	// Accepted by a pattern, refused at the first use: each is caught at load.
+	{"BACKUP_CRON", "@every 0s"},
+	{"BACKUP_CRON", "@every 30s"},
+	{"BACKUP_CRON", "0 0 31 2 *"},
+	{"BACKUP_CRON", "0 0 30 2 *"},
+	{"NOTIFICATION_TITLE", "{{.Event}}"},
+	{"NOTIFICATION_BODY", "{{range .Destinations}}{{.Nmae}}{{end}}"},
+	{"NOTIFICATION_BODY", "{{bytes .Name}}"},
+	{"NOTIFICATION_URLS", "smpt://user:pw@mail.example.com/?to=a@example.com"},
+	{"NOTIFICATION_URLS", "ntfy://ntfy.sh/t https://example.com/hook"},
+	{"AGE_PUBLIC_KEYS", "age1xyz"},
+	{"AGE_PUBLIC_KEYS", "ssh-ed25519 AAAA"},
+	{"AGE_PUBLIC_KEYS", testRecipient + ",ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFRt7IEHTUkFJBFGzhFxwxtqq"},
+	{"DATABASE_URL", "/srv/elsewhere/db.sqlite3"},
+	{"DATABASE_URL", "sqlite:///data/sub/db.sqlite3"},
+	{"BACKUP_EXTRA_REMOTES", "undefined:vw"},
+	{"BACKUP_FILENAME", "vaultwarden-latest"},
+	{"S3_PREFIX", "../other"},
+	{"S3_PREFIX", "vw/../../x"},
 }
+
+// Valid keys for AGE_PUBLIC_KEYS.
+const (
+	testRecipient = "age126wfuflegpakvevqafrju8fa8ed89kwr0ucu95m2cvl3qpk02uzshgu0ur"
+	testSSHKey    = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFRt7IEHTUkFJBFGzhFxwxtqqSQYLaMiPIZjAkvI+kEI test"
+)
 
 func TestLoad_BadValue(t *testing.T) {
 	for _, tc := range badValues {
@@ -210,7 +236,7 @@ func TestLoad_BadValue(t *testing.T) {
 // Every variable of the table that can be wrong is in badValues.
 func TestVars_BadValueCoverage(t *testing.T) {
 	anyValue := map[string]bool{"S3_BUCKET": true, "S3_ACCESS_KEY_ID": true, "S3_SECRET_ACCESS_KEY": true,
-		"S3_PREFIX": true, "S3_REGION": true, "ENCRYPTION_PASSPHRASE": true, "GPG_PASSPHRASE": true,
+		"S3_REGION": true, "ENCRYPTION_PASSPHRASE": true, "GPG_PASSPHRASE": true,
 		"AGE_PASSPHRASE": true, "NEW_ENCRYPTION_PASSPHRASE": true, "ROCKET_TLS": true,
 		"BACKUP_FALLBACK_DIR": true} // empty turns it off
 	tested := map[string]bool{}
@@ -229,9 +255,9 @@ func TestLoad_Aliases(t *testing.T) {
 		for _, alias := range v.Aliases {
 			t.Run(alias, func(t *testing.T) {
 				good := map[string][2]string{ // a value for the name and a different one for the alias
-					"DATABASE_URL": {"/a/db.sqlite3", "/b/db.sqlite3"}, "S3_ENDPOINT": {"https://a", "https://b"},
+					"DATABASE_URL": {"/data/a.sqlite3", "/data/b.sqlite3"}, "S3_ENDPOINT": {"https://a", "https://b"},
 					"S3_FORCE_PATH_STYLE": {"true", "false"}, "S3_CA_FILE": {"", ""}, "BACKUP_CRON": {"@daily", "@hourly"},
-					"BACKUP_COMPRESSION": {"zst", "none"}, "BACKUP_EXTRA_REMOTES": {"a:x", "b:y"},
+					"BACKUP_COMPRESSION": {"zst", "none"}, "BACKUP_EXTRA_REMOTES": {":local:x", ":local:y"},
 					"NOTIFICATION_URLS": {"ntfy://a/t", "ntfy://b/t"}, "NOTIFICATION_LEVEL": {"info", "error"},
 					"GPG_PASSPHRASE": {"p1", "p2"},
 				}[v.Name]
@@ -374,7 +400,7 @@ func TestLoad_DatabaseURL(t *testing.T) {
 		"sqlite:///a/db.sqlite3?x=1":  "/a/db.sqlite3",
 		"data/db.sqlite3":             "data/db.sqlite3",
 	} {
-		if got := mustLoad(t, nil, "DATABASE_URL="+in).DBPath; got != want {
+		if got := mustLoad(t, nil, "DATABASE_URL="+in, "DATA_FOLDER="+filepath.Dir(want)).DBPath; got != want {
 			t.Errorf("%q -> %q, want %q", in, got, want)
 		}
 	}
@@ -425,7 +451,7 @@ func TestLoad_SnapshotModes(t *testing.T) {
 	if !strings.Contains(e.Error(), "AGE_PASSPHRASE") {
 		t.Errorf("error names one mode only: %v", e)
 	}
-	e = mustFail(t, "BACKUP_PASSWORD", nil, "BACKUP_PASSWORD=a", "AGE_PUBLIC_KEYS=age1xyz")
+	e = mustFail(t, "BACKUP_PASSWORD", nil, "BACKUP_PASSWORD=a", "AGE_PUBLIC_KEYS="+testRecipient)
 	if !strings.Contains(e.Error(), "AGE_PUBLIC_KEYS") {
 		t.Errorf("error names one mode only: %v", e)
 	}
@@ -437,7 +463,7 @@ func TestLoad_SnapshotModes(t *testing.T) {
 	if c.Encryption.Passphrase != "own" {
 		t.Errorf("ENCRYPTION_PASSPHRASE must win over the fallback")
 	}
-	c = mustLoad(t, nil, "AGE_PUBLIC_KEYS=age1abc, ssh-ed25519 AAAA")
+	c = mustLoad(t, nil, "AGE_PUBLIC_KEYS="+testRecipient+", "+testSSHKey)
 	if len(c.Encryption.AgePublicKeys) != 2 || c.Encryption.Passphrase != "" {
 		t.Errorf("public keys: %q, passphrase set %v", c.Encryption.AgePublicKeys, c.Encryption.Passphrase != "")
 	}
@@ -452,10 +478,10 @@ func TestConfig_RequireEncryption(t *testing.T) {
 		{[]string{"S3_BUCKET=b"}, "ENCRYPTION_PASSPHRASE"},
 		{[]string{"S3_BUCKET=b", "ALLOW_UNENCRYPTED=true"}, ""},
 		{[]string{"S3_BUCKET=b", "ENCRYPTION_PASSPHRASE=x"}, ""},
-		{[]string{"S3_BUCKET=b", "ENCRYPTION_KEY=# bucket key\nAGE-SECRET-KEY-1QQQ\n"}, ""},
+		{[]string{"S3_BUCKET=b", "ENCRYPTION_KEY=# bucket key\n" + testKey + "\n"}, ""},
 		{[]string{"S3_BUCKET=b", "GPG_PASSPHRASE=x", "BACKUP_ENABLED=true"}, ""},
 		{[]string{"S3_BUCKET=b", "ENCRYPTION_PASSPHRASE=x", "BACKUP_ENABLED=true"}, "GPG_PASSPHRASE"},
-		{[]string{"BACKUP_ENABLED=true", "BACKUP_EXTRA_REMOTES=off:vw"}, "GPG_PASSPHRASE"},
+		{[]string{"BACKUP_ENABLED=true", "BACKUP_EXTRA_REMOTES=off:vw", "RCLONE_CONFIG_OFF_TYPE=local"}, "GPG_PASSPHRASE"},
 		{[]string{"BACKUP_ENABLED=true"}, ""},
 	} {
 		err := mustLoad(t, nil, tc.env...).RequireEncryption()

@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/notify"
+	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/serverdb"
+	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
 // Accepted-value descriptions shared by errors, help and docs.
@@ -223,6 +225,10 @@ func parseNotificationURLs(s string) ([]string, error) {
 		if err != nil || u.Scheme == "" || !strings.Contains(raw, "://") {
 			return nil, bad(fmt.Sprintf("URL #%d is not a URL", i+1), accepted)
 		}
+		if !notify.KnownScheme(u.Scheme) {
+			return nil, bad(fmt.Sprintf("URL #%d has a scheme no notification service uses", i+1),
+				"shoutrrr URLs of the schemes "+strings.Join(notify.Schemes(), ", "))
+		}
 	}
 	return urls, nil
 }
@@ -290,6 +296,9 @@ func parseAgeRecipients(s string) ([]string, error) {
 	if len(keys) == 0 {
 		return nil, bad("no key", accepted)
 	}
+	if err := seal.CheckAgeRecipients(keys); err != nil {
+		return nil, bad(err.Error(), accepted)
+	}
 	return keys, nil
 }
 
@@ -313,6 +322,9 @@ func parseBucketKey(s string) (string, error) {
 	if len(keys) != 1 {
 		return "", bad(fmt.Sprintf("want one age identity, found %d", len(keys)), acceptBucketKey)
 	}
+	if _, err := seal.ParseKey(keys[0]); err != nil {
+		return "", bad("not a valid age identity (a character is wrong or missing)", acceptBucketKey)
+	}
 	return keys[0], nil
 }
 
@@ -332,6 +344,9 @@ func parseFilename(s string) (string, error) {
 	if strings.ContainsAny(s, `/\`) || s == "." || s == ".." {
 		return "", bad("must be a file name, not a path", accepted)
 	}
+	if s == snapshot.LatestBase {
+		return "", bad("is the name of the copy of the newest snapshot, which every snapshot overwrites", accepted)
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] != '%' {
 			continue
@@ -344,9 +359,23 @@ func parseFilename(s string) (string, error) {
 	return s, nil
 }
 
+// parseTemplate parses a notification template and renders it for sample
+// events, so one that would fail at send time (and drop every alert) is refused.
 func parseTemplate(s string) (string, error) {
-	if _, err := template.New("notification").Parse(s); err != nil {
-		return "", bad("not a valid template: "+err.Error(), "a Go text/template ({{.Event}}, {{.Error}} ...)")
+	if err := notify.CheckTemplate(s); err != nil {
+		return "", bad("not a valid template: "+err.Error(), "a Go text/template of an event ({{.Kind}}, {{.OK}}, {{.Name}}, {{.Error}} ...)")
+	}
+	return s, nil
+}
+
+// parsePrefix checks S3_PREFIX: a key prefix, or a sub-folder of LOCAL_TARGET,
+// which a .. segment would leave.
+func parsePrefix(s string) (string, error) {
+	s = strings.Trim(strings.TrimSpace(s), "/")
+	for _, seg := range strings.Split(s, "/") {
+		if seg == ".." || seg == "." {
+			return "", bad("a . or .. segment points outside the target", "a key prefix such as vaultwarden or prod/vw")
+		}
 	}
 	return s, nil
 }

@@ -15,6 +15,10 @@ var update = flag.Bool("update", false, "rewrite docs/CONFIGURATION.md from the 
 
 const secretMark = "S3CR3T"
 
+// testKey is a valid age identity, for ENCRYPTION_KEY: as a secret, no part of
+// it may show.
+const testKey = "AGE-SECRET-KEY-1L2ANMRUEFH6HKW6SHKWDALPW8X9NUYG2KYLQ8RKN9LADT7Z9ZW0SA74VHZ"
+
 // secretEnv sets every secret, through every way in, to a value holding secretMark.
 func secretEnv(t *testing.T) []string {
 	file := writeFile(t, secretMark+"-file\n")
@@ -24,7 +28,7 @@ func secretEnv(t *testing.T) []string {
 		"AWS_SECRET_ACCESS_KEY=" + secretMark + "-aws",
 		"GPG_PASSPHRASE_FILE=" + file,
 		"ENCRYPTION_PASSPHRASE=" + secretMark + "-enc",
-		"ENCRYPTION_KEY=AGE-SECRET-KEY-1" + secretMark,
+		"ENCRYPTION_KEY=" + testKey,
 		"NOTIFICATION_URLS=telegram://" + secretMark + "tok@telegram?chats=1,2 gotify://host/" + secretMark + "path, ntfy://u:" + secretMark + "pw@ntfy.sh/t",
 		"DOMAIN=https://vault.example.com/?k=" + secretMark + "d",
 		"S3_ENDPOINT=https://s3.example.com",
@@ -49,7 +53,7 @@ func TestConfig_RowsNeverShowSecrets(t *testing.T) {
 		all.WriteString(r.Name + r.Value + r.Source)
 	}
 	all.WriteString(strings.Join(c.Warnings(), "\n"))
-	if strings.Contains(all.String(), secretMark) {
+	if strings.Contains(all.String(), secretMark) || strings.Contains(all.String(), testKey[16:]) {
 		t.Fatalf("a secret is printed:\n%s", all.String())
 	}
 	got := map[string]config.Row{}
@@ -88,6 +92,10 @@ func TestError_NeverShowsSecrets(t *testing.T) {
 		{"S3_BUCKET=b", "S3_SECRET_ACCESS_KEY=" + secretMark},                    // RequireEncryption
 		{"ENCRYPTION_KEY=" + secretMark},                                         // not an identity
 		{"ENCRYPTION_KEY=AGE-SECRET-KEY-1" + secretMark + "\nAGE-SECRET-KEY-1X"}, // two
+		{"ENCRYPTION_KEY=AGE-SECRET-KEY-1" + secretMark},                         // a wrong character
+		{"ENCRYPTION_KEY=" + testKey[:40] + secretMark + testKey[46:]},           // a wrong checksum
+		{"NOTIFICATION_URLS=" + secretMark + "://tok@x"},                         // unknown scheme
+		{"NOTIFICATION_URLS=ntfy://" + secretMark + "@x", "NOTIFICATION_TITLE={{.Nope}}"},
 	}
 	for _, env := range cases {
 		c, err := load(t, nil, env...)

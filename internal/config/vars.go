@@ -84,7 +84,7 @@ var vars = []*Var{
 		func(c *Config) *string { return &c.S3.SecretAccessKey }).alias("AWS_SECRET_ACCESS_KEY").secret(),
 	custom("S3_PREFIX", "vaultwarden", secStorage, "key prefix inside the bucket (or sub-folder of LOCAL_TARGET); / for none",
 		"a key prefix such as vaultwarden or prod/vw",
-		func(c *Config, s string) error { c.S3.Prefix = strings.Trim(strings.TrimSpace(s), "/"); return nil }).alias("AWS_S3_PATH"),
+		func(c *Config, s string) (err error) { c.S3.Prefix, err = parsePrefix(s); return err }).alias("AWS_S3_PATH"),
 	str("S3_REGION", "auto", secStorage, "S3 region; auto asks the endpoint or uses us-east-1",
 		func(c *Config) *string { return &c.S3.Region }),
 	enum("S3_PROVIDER", "Other", secStorage, "S3 provider, for its quirks (rclone's names)", Providers,

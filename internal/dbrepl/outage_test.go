@@ -38,26 +38,30 @@ func TestReplicator_SurvivesOutage(t *testing.T) {
 	}
 	t.Parallel() // mostly waiting: overlap with the other server tests
 	srv := testenv.NewOwnS3(t)
-	checkOutage(t, srv, outageDuration(t, "VWSTREAM_DBREPL_OUTAGE", 30*time.Second), srv.Stop, srv.Start)
+	checkOutage(t, srv, outageDuration(t, "VWSTREAM_DBREPL_OUTAGE", 30*time.Second), 0, srv.Stop, srv.Start)
 }
 
 // TestReplicator_SurvivesHungServer is the outage of a server that accepts
 // connections but never answers (SIGSTOP; a partition that drops packets
 // looks the same): the status must show the problem too, not an in-flight
-// request that waits forever. 15 s by default, VWSTREAM_DBREPL_HUNG_OUTAGE
-// to change it.
+// request that waits forever, and within the stall timeout and one sync
+// interval (plus a second of slack for a busy machine). 15 s by default,
+// VWSTREAM_DBREPL_HUNG_OUTAGE to change it.
 func TestReplicator_SurvivesHungServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("freezes an S3 server for 15 s")
 	}
 	t.Parallel()
 	srv := testenv.NewOwnS3(t)
-	checkOutage(t, srv, outageDuration(t, "VWSTREAM_DBREPL_HUNG_OUTAGE", 15*time.Second), srv.Freeze, srv.Thaw)
+	const interval = time.Second // checkOutage's SyncInterval
+	checkOutage(t, srv, outageDuration(t, "VWSTREAM_DBREPL_HUNG_OUTAGE", 15*time.Second),
+		stallTimeout(interval)+interval+time.Second, srv.Freeze, srv.Thaw)
 }
 
 // checkOutage replicates a workload, calls down, checks Status for the
-// outage's length, calls up and checks the catch-up, Close and a restore.
-func checkOutage(t *testing.T, srv *testenv.OwnS3, outage time.Duration, down, up func()) {
+// outage's length (the error within errWithin of down, unless 0), calls up and
+// checks the catch-up, Close and a restore.
+func checkOutage(t *testing.T, srv *testenv.OwnS3, outage, errWithin time.Duration, down, up func()) {
 	ctx := context.Background()
 	inner, err := objstore.NewS3(ctx, objstore.S3Options{
 		Endpoint: srv.Env.Endpoint, Region: srv.Env.Region, Bucket: srv.Env.Bucket, Prefix: "vaultwarden",
@@ -109,7 +113,7 @@ func checkOutage(t *testing.T, srv *testenv.OwnS3, outage time.Duration, down, u
 	down()
 	downAt := time.Now()
 	var sawError string
-	var firstLag, lastLag time.Duration
+	var firstErr, firstLag, lastLag time.Duration
 	var st Status
 	for time.Since(downAt) < outage {
 		time.Sleep(250 * time.Millisecond)
@@ -123,11 +127,16 @@ func checkOutage(t *testing.T, srv *testenv.OwnS3, outage time.Duration, down, u
 		lastLag = st.Lag
 		if st.LastError != "" {
 			sawError = st.LastError
+			if firstErr == 0 {
+				firstErr = time.Since(downAt)
+			}
 		}
 	}
 	// Errorf, not Fatalf: the catch-up and the restore below are still worth checking.
 	if sawError == "" {
 		t.Errorf("status showed no error during a %v outage: %+v", outage, st)
+	} else if errWithin > 0 && firstErr > errWithin {
+		t.Errorf("status showed the error %v after the outage began, want within %v", firstErr, errWithin)
 	} else if st.LastError == "" {
 		t.Errorf("status cleared the error while the server was still down: %+v", st)
 	}
@@ -139,8 +148,8 @@ func checkOutage(t *testing.T, srv *testenv.OwnS3, outage time.Duration, down, u
 	if lastLag <= firstLag || lastLag < outage-5*time.Second {
 		t.Errorf("lag did not grow during the outage: first %v, last %v, outage %v", firstLag, lastLag, outage)
 	}
-	t.Logf("during the outage: error %q, lag %v -> %v, local txid %d, replicated %d",
-		sawError, firstLag, lastLag, st.LocalTXID, st.ReplicatedTXID)
+	t.Logf("during the outage: error %q (first after %v), lag %v -> %v, local txid %d, replicated %d",
+		sawError, firstErr.Round(time.Millisecond), firstLag, lastLag, st.LocalTXID, st.ReplicatedTXID)
 
 	up()
 	upAt := time.Now()

@@ -493,10 +493,16 @@ func (r *Replicator) stalledFor() time.Duration {
 	}
 	last := max(start, r.client.progress.Load())
 	idle := time.Since(time.Unix(0, last))
-	if idle < max(10*time.Second, 10*r.opt.SyncInterval) {
+	if idle < stallTimeout(r.opt.SyncInterval) {
 		return 0
 	}
 	return time.Since(time.Unix(0, start))
+}
+
+// stallTimeout is how long a sync may go without an answer from the store
+// before Status reports the store as not answering: max(10 s, 10 intervals).
+func stallTimeout(syncInterval time.Duration) time.Duration {
+	return max(10*time.Second, 10*syncInterval)
 }
 
 // localTXID returns the last transaction litestream wrote to its local L0

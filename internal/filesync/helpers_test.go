@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -216,10 +217,17 @@ func rawGet(t testing.TB, env testenv.S3, key string) ([]byte, error) {
 }
 
 // faultProxy is a reverse proxy in front of the S3 server that answers 500 to
-// the requests fail picks, for faults the real server cannot produce on demand.
+// the requests fail picks, for faults the real server cannot produce on demand;
+// between hang and resume it accepts requests and holds them unanswered, as a
+// frozen server or a partition that drops packets does.
 type faultProxy struct {
-	URL  string
-	fail atomic.Pointer[func(*http.Request) bool]
+	URL    string
+	fail   atomic.Pointer[func(*http.Request) bool]
+	refuse atomic.Pointer[func(*http.Request) bool] // 403: no client retries
+
+	mu      sync.Mutex
+	held    chan struct{} // closed by resume; nil while forwarding
+	firstAt time.Time     // when the first request was held
 }
 
 func newFaultProxy(t testing.TB, target string) *faultProxy {
@@ -235,14 +243,64 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 			http.Error(w, "<Error><Code>InternalError</Code><Message>injected</Message></Error>", http.StatusInternalServerError)
 			return
 		}
+		if f := fp.refuse.Load(); f != nil && (*f)(r) {
+			http.Error(w, "<Error><Code>AccessDenied</Code><Message>injected</Message></Error>", http.StatusForbidden)
+			return
+		}
+		if held := fp.hold(); held != nil {
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		rp.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(fp.resume) // never leave a request held behind a failed test
 	fp.URL = srv.URL
 	return fp
 }
 
 func (fp *faultProxy) failWhen(f func(*http.Request) bool) { fp.fail.Store(&f) }
+
+// refuseWhen answers 403 AccessDenied to the requests f picks: an error the
+// S3 client does not retry, so the syncer's own backoff grows quickly.
+func (fp *faultProxy) refuseWhen(f func(*http.Request) bool) { fp.refuse.Store(&f) }
+
+// hold returns the channel a request waits on, nil while forwarding.
+func (fp *faultProxy) hold() chan struct{} {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if fp.held != nil && fp.firstAt.IsZero() {
+		fp.firstAt = time.Now()
+	}
+	return fp.held
+}
+
+func (fp *faultProxy) hang() {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if fp.held == nil {
+		fp.held, fp.firstAt = make(chan struct{}), time.Time{}
+	}
+}
+
+func (fp *faultProxy) resume() {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	if fp.held != nil {
+		close(fp.held)
+		fp.held = nil
+	}
+}
+
+// firstHeld is when the first request was held since hang, zero before one.
+func (fp *faultProxy) firstHeld() time.Time {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return fp.firstAt
+}
 
 func isList(r *http.Request) bool {
 	return r.Method == http.MethodGet && r.URL.Query().Has("list-type")

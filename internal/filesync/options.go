@@ -23,7 +23,11 @@ const (
 	DefaultTrashRetention    = 30 * 24 * time.Hour
 	DefaultTrashPurgeEvery   = 24 * time.Hour
 	DefaultShutdownTimeout   = 30 * time.Second
-	DefaultParallelism       = 8
+	// DefaultStallTimeout is how long a store request may go without an
+	// answer or a byte of upload before Status reports the store as not
+	// answering.
+	DefaultStallTimeout = 10 * time.Second
+	DefaultParallelism  = 8
 	// DefaultRestoreParallelism is higher: a restore is many small GETs that a
 	// cold start waits for, and at 20 ms per request 8 in flight left the
 	// downloads latency-bound (566 files: 2.2 s at 8, 1.7 s at 16).
@@ -108,6 +112,7 @@ type Options struct {
 	TrashPurgeEvery   time.Duration // how often trash/ is listed for expired objects
 	ShutdownTimeout   time.Duration // SYNC_SHUTDOWN_TIMEOUT: Close's flush bound
 	Parallelism       int           // uploads in flight
+	StallTimeout      time.Duration // a store request without progress this long is an error in Status
 
 	// The mass-deletion guard: deletions in an include are refused when more than
 	// MassDeleteMin of its remote files and more than MassDeleteRatio of them
@@ -134,6 +139,7 @@ func (o Options) withDefaults() Options {
 	def(&o.TrashRetention, DefaultTrashRetention)
 	def(&o.TrashPurgeEvery, DefaultTrashPurgeEvery)
 	def(&o.ShutdownTimeout, DefaultShutdownTimeout)
+	def(&o.StallTimeout, DefaultStallTimeout)
 	if o.Parallelism <= 0 {
 		o.Parallelism = DefaultParallelism
 	}

@@ -55,7 +55,6 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 	start := time.Now()
 	s.mu.Lock()
 	s.recentPuts = map[string]objstore.ObjectInfo{}
-	s.errsSince = 0
 	s.mu.Unlock()
 
 	local, incErrs := s.walk()
@@ -109,27 +108,24 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 	}
 	notify := s.setAlarmLocked(alarm)
 	err := errors.Join(listErr, trashErr, purgeErr)
-	switch {
-	case alarm != nil:
-		s.recordErrorLocked(errors.Join(alarm, err))
-	case err != nil:
-		s.recordErrorLocked(err)
-	case s.errsSince == 0:
-		s.status.Error = ""
+	s.setErrLocked(opReconcile, err)
+	if alarm != nil { // reported as Status.Alarm; kept as the last error too
+		s.status.LastError, s.status.LastErrorAt = alarm.Error(), time.Now()
 	}
 	if listErr == nil {
 		s.status.LastReconcile = time.Now()
 	}
-	if s.status.Error == "" && len(s.dirty) == 0 && len(s.inflight) == 0 {
+	if len(s.errs) == 0 && len(s.dirty) == 0 && len(s.inflight) == 0 {
 		s.status.LastSync = start
 	}
 	s.saveLocked(time.Now())
+	nRemote := len(remote) // s.remote from now on: uploads add to it
 	s.mu.Unlock()
 
 	if notify && s.opts.OnAlarm != nil {
 		s.opts.OnAlarm(alarm)
 	}
-	s.opts.Logger.Debug("file sync reconcile", "local", len(local), "remote", len(remote), "queued", queued,
+	s.opts.Logger.Debug("file sync reconcile", "local", len(local), "remote", nRemote, "queued", queued,
 		"trashed", len(due), "took", time.Since(start), "error", err)
 	if alarm != nil {
 		s.opts.Logger.Error("file sync refuses remote deletions", "error", alarm)

@@ -22,10 +22,10 @@ var ErrMassDeletion = errors.New("remote deletion refused")
 
 // Status is what the syncer is doing, for the status file, /metrics and healthcheck.
 type Status struct {
-	Pending       int       `json:"pending"`        // files waiting to be uploaded or uploading
-	LastSync      time.Time `json:"last_sync"`      // last moment everything known was in the store
-	LastReconcile time.Time `json:"last_reconcile"` // end of the last full reconcile that listed the store
-	Error         string    `json:"error,omitempty"`
+	Pending       int       `json:"pending"`         // files waiting to be uploaded or uploading
+	LastSync      time.Time `json:"last_sync"`       // last moment everything known was in the store
+	LastReconcile time.Time `json:"last_reconcile"`  // end of the last full reconcile that listed the store
+	Error         string    `json:"error,omitempty"` // what fails now; cleared by the failing operation's next success
 	LastError     string    `json:"last_error,omitempty"`
 	LastErrorAt   time.Time `json:"last_error_at"`
 	FilesUploaded int64     `json:"files_uploaded"`
@@ -62,9 +62,10 @@ type Syncer struct {
 	readyQ      []string
 	inflight    map[string]bool
 	status      Status
-	errsSince   int       // upload errors since the last reconcile started
-	reconcileAt time.Time // a requested reconcile; zero when none
-	nextFull    time.Time // the periodic reconcile
+	errs        map[string]string // failing operation (opManifest, opUpload+key, ...) -> its error
+	requests    requestWatch      // the store requests in flight
+	reconcileAt time.Time         // a requested reconcile; zero when none
+	nextFull    time.Time         // the periodic reconcile
 	reconciling bool
 	scanned     bool // a reconcile has queued what the folder held
 	closing     bool
@@ -95,8 +96,10 @@ func Open(ctx context.Context, opts Options) (*Syncer, error) {
 		manPath:  filepath.Join(opts.StateDir, ManifestName),
 		dirty:    map[string]*pending{},
 		inflight: map[string]bool{},
+		errs:     map[string]string{},
 		loopDone: make(chan struct{}),
 	}
+	s.opts.Store = watchedStore{Store: opts.Store, w: &s.requests}
 	s.cond = sync.NewCond(&s.mu)
 	exclude := append(slices.Clone(opts.Exclude), opts.StateDir)
 	if opts.DataDir != "" {
@@ -209,12 +212,14 @@ func (s *Syncer) dispatchLocked(now time.Time, force bool) {
 }
 
 func (s *Syncer) saveLocked(now time.Time) {
-	if err := s.man.save(s.manPath); err != nil {
-		s.recordErrorLocked(err)
+	err := s.man.save(s.manPath)
+	s.setErrLocked(opManifest, err)
+	if err != nil {
 		return
 	}
 	s.manDirty = false
 	s.lastSave = now
+	s.caughtUpLocked(now)
 }
 
 // requestReconcile asks for a full reconcile at (or soon after) at.
@@ -296,6 +301,7 @@ func (s *Syncer) settle(key string, p *pending, res result) {
 		} else {
 			s.status.FilesUploaded++
 			s.status.BytesUploaded += res.entry.Size
+			s.retryFailedLocked(now)
 			if s.remote != nil {
 				s.remote[key] = res.info
 			}
@@ -306,7 +312,9 @@ func (s *Syncer) settle(key string, p *pending, res result) {
 		s.man.Files[key] = e
 		delete(s.man.Missing, key)
 		s.manDirty = true
+		s.setErrLocked(opUpload+key, nil)
 	case gone:
+		s.setErrLocked(opUpload+key, nil)
 		_, known := s.man.Files[key]
 		_, stored := s.remote[key]
 		if (known || stored) && s.man.Missing[key].IsZero() {
@@ -323,20 +331,22 @@ func (s *Syncer) settle(key string, p *pending, res result) {
 			p.attempts++
 			backoff := min(time.Second<<min(p.attempts-1, 6), time.Minute)
 			p.notBefore = now.Add(backoff)
-			s.errsSince++
-			s.recordErrorLocked(res.err)
+			s.setErrLocked(opUpload+key, res.err)
 		}
 		s.dirty[key] = p
 	}
-	if len(s.dirty) == 0 && len(s.inflight) == 0 && s.status.Error == "" {
-		s.status.LastSync = now
-	}
+	s.caughtUpLocked(now)
 }
 
-func (s *Syncer) recordErrorLocked(err error) {
-	s.status.Error = err.Error()
-	s.status.LastError = err.Error()
-	s.status.LastErrorAt = time.Now()
+// retryFailedLocked makes the files waiting out an upload error's backoff due
+// now: an upload just went through, so the store answers again, and their
+// errors should not stay in the status for up to a minute more.
+func (s *Syncer) retryFailedLocked(now time.Time) {
+	for key, p := range s.dirty {
+		if _, failed := s.errs[opUpload+key]; failed && p.notBefore.After(now) {
+			p.notBefore = now
+		}
+	}
 }
 
 // Status returns a snapshot of what the syncer is doing.
@@ -345,6 +355,7 @@ func (s *Syncer) Status() Status {
 	defer s.mu.Unlock()
 	st := s.status
 	st.Pending = len(s.dirty) + len(s.inflight)
+	st.Error = s.errorLocked(time.Now())
 	return st
 }
 

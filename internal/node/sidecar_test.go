@@ -212,6 +212,11 @@ func TestRun_SidecarStandbyPromote(t *testing.T) {
 	probeUntilReady(t, primary.sidecar, primary.statusAddr)
 	primary.startApp()
 
+	// The standby's volume is there, its data folder not yet; STATUS_FILE is
+	// beside it, in a folder that must exist.
+	if err := os.MkdirAll(filepath.Dir(standbyDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	standby := startSidecar(t, s, "standby", standbyDir, ledger, "NODE_ROLE=secondary")
 	waitStatus(t, standby.sidecar, standby.statusAddr, "the first pull", func(doc *status.Status) bool {
 		return doc.Status == status.StateOK && doc.DB != nil && doc.DB.TXIDReplicated > 0

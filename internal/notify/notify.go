@@ -75,12 +75,11 @@ func New(o Options) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	funcs := template.FuncMap{"bytes": humanBytes, "dur": func(d time.Duration) string { return d.Round(time.Millisecond).String() }}
 	var err error
-	if s.title, err = template.New("title").Funcs(funcs).Parse(orDefault(o.Title, DefaultTitle)); err != nil {
+	if s.title, err = parseTemplate("title", orDefault(o.Title, DefaultTitle)); err != nil {
 		return nil, fmt.Errorf("notification title template: %w", err)
 	}
-	if s.body, err = template.New("body").Funcs(funcs).Parse(orDefault(o.Body, DefaultBody)); err != nil {
+	if s.body, err = parseTemplate("body", orDefault(o.Body, DefaultBody)); err != nil {
 		return nil, fmt.Errorf("notification body template: %w", err)
 	}
 	for i, raw := range o.URLs {

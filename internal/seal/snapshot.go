@@ -88,7 +88,7 @@ func NewSnapshotEncrypter(opts SnapshotOptions) (*SnapshotEncrypter, error) {
 			return nil, errors.New("snapshot encryption: empty age passphrase")
 		}
 	case SnapshotAgePublicKey:
-		rs, err := age.ParseRecipients(strings.NewReader(strings.Join(opts.AgeRecipients, "\n")))
+		rs, err := parseAgeRecipients(opts.AgeRecipients)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot encryption: parse age recipients: %w", err)
 		}
