@@ -51,7 +51,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	c.StringVar(&opts.Snapshot, "snapshot", "", "restore this snapshot `NAME`, or latest")
 	c.BoolVar(&opts.Force, "force", false, "replace DIR even if it holds data")
 	c.BoolVar(&opts.Open, "allow-open", false, "with --force, replace a database another process has open\n(its next commit is lost: stop Vaultwarden instead)")
-	c.BoolVar(&opts.Older, "accept-older", false, "restore even when the replica holds less than its head promised (newest objects deleted)")
+	c.BoolVar(&opts.Older, "accept-older", false, "restore even when the replica holds less than its head promised (newest objects deleted,\nan older config.json or rsa_key put back)")
 	c.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	if err := a.parse(c, args, true); err != nil {
 		return err
@@ -102,6 +102,10 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
+	var verify func(string) error // config.json and rsa_key* against the head
+	if !opts.Older {
+		verify = func(stage string) error { return wiring.CheckHeadFiles(ctx, cfg, data, stage) }
+	}
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:     data,
 		Dir:       opts.To,
@@ -110,6 +114,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		Force:     opts.Force,
 		AllowOpen: opts.Open,
 		Files:     wiring.RestoreFiles(cfg, data),
+		Verify:    verify,
 		Logger:    log,
 	})
 	if err := bucket.AfterKey(ctx, ready, err); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
 )
 
@@ -452,4 +453,31 @@ func allFlushed(m map[string]*pending) bool {
 		}
 	}
 	return true
+}
+
+// Recorded returns the SHA-256 (hex) of what file sync last stored for each of
+// its single-file includes (config.json, rsa_key*), keyed by object key: the
+// files whose older copy put back would matter most (an old admin token, a
+// replaced JWT key), which the replica's head records.
+func (s *Syncer) Recorded() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for _, in := range s.opts.Includes {
+		if in.Dir {
+			continue
+		}
+		key := layout.Files + in.Name
+		if e, ok := s.man.Files[key]; ok && e.Hash != "" {
+			out[key] = e.Hash
+		}
+	}
+	return out
+}
+
+// LocalPath is where the object key under files/ lands among includes; ok is
+// false for a key they do not sync.
+func LocalPath(includes []Include, key string) (string, bool) {
+	abs, _, ok := newPaths(includes, nil).localOf(key)
+	return abs, ok
 }

@@ -9,10 +9,15 @@ package head
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"os"
+	"slices"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/bucket/layout"
@@ -34,6 +39,9 @@ type Head struct {
 	Epoch uint64    `json:"epoch"` // lease epoch of the primary that wrote it
 	Time  time.Time `json:"time"`  // when it was written
 	Node  string    `json:"node,omitempty"`
+	// Files maps the object keys of config.json and rsa_key* to the SHA-256
+	// of the copy file sync last stored: an older copy put back is caught.
+	Files map[string]string `json:"files,omitempty"`
 }
 
 // Read returns the head and its ETag; nil when there is none.
@@ -91,7 +99,7 @@ func (w *Writer) Advance(ctx context.Context, h Head) (bool, error) {
 				w.last = *cur
 			}
 		}
-		if h.Epoch < w.last.Epoch || (h.Epoch == w.last.Epoch && h.TXID <= w.last.TXID) {
+		if !ahead(h, w.last) {
 			return false, nil
 		}
 		if h.Time.IsZero() {
@@ -115,6 +123,59 @@ func (w *Writer) Advance(ctx context.Context, h Head) (bool, error) {
 		w.etag, w.last = info.ETag, h
 		return true, nil
 	}
+}
+
+// ahead reports whether h may replace last: a newer lease epoch, or under the
+// same epoch a newer transaction, or the same one with other files recorded.
+func ahead(h, last Head) bool {
+	switch {
+	case h.Epoch != last.Epoch:
+		return h.Epoch > last.Epoch
+	case h.TXID != last.TXID:
+		return h.TXID > last.TXID
+	}
+	return len(h.Files) > 0 && !maps.Equal(h.Files, last.Files)
+}
+
+// ErrOlderFile reports a restored file that is not the copy its head recorded.
+var ErrOlderFile = errors.New("a file is not the copy the replica's head recorded")
+
+// CheckFiles compares the files a restore staged with the copies the head
+// recorded; path says where the staged copy of an object key is. A missing
+// or different copy (an older one put back, or deleted) is an error naming it.
+func (h *Head) CheckFiles(path func(key string) (string, bool)) error {
+	if h == nil {
+		return nil
+	}
+	for _, key := range slices.Sorted(maps.Keys(h.Files)) {
+		p, ok := path(key)
+		if !ok {
+			continue // not restored here (SYNC_INCLUDE_CONFIG=false)
+		}
+		got, err := fileSHA256(p)
+		if err != nil {
+			return fmt.Errorf("%w: %s is missing from the restore (%v); "+
+				"`vwstream restore --accept-older` restores without it", ErrOlderFile, key, err)
+		}
+		if want := h.Files[key]; got != want {
+			return fmt.Errorf("%w: %s has SHA-256 %.12s…, the head (written %s) recorded %.12s…: an older copy was put back; "+
+				"`vwstream restore --accept-older` restores it anyway", ErrOlderFile, key, got, h.Time.UTC().Format(time.RFC3339), want)
+		}
+	}
+	return nil
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	hash := sha256.New()
+	if _, err := io.Copy(hash, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(hash.Sum(nil)), nil
 }
 
 // Check compares the newest transaction a replica holds with its head. A

@@ -11,7 +11,8 @@ import (
 
 // keepHead advances the replica's head (internal/head) while this node
 // replicates: every head.DefaultInterval, to the newest transaction known
-// durable in the bucket, under this node's lease epoch. It ends when the
+// durable in the bucket and the copies of config.json and rsa_key* file sync
+// last stored, under this node's lease epoch. It ends when the
 // replicator stops (ctx may be a promote request's, which ends sooner).
 func (n *Node) keepHead(ctx context.Context, repl *dbrepl.Replicator) {
 	ctx = context.WithoutCancel(ctx)
@@ -30,8 +31,15 @@ func (n *Node) keepHead(ctx context.Context, repl *dbrepl.Replicator) {
 		if txid == 0 || l == nil {
 			continue
 		}
+		n.mu.Lock()
+		files := n.primary.files
+		n.mu.Unlock()
+		var recorded map[string]string // config.json and rsa_key* as last stored
+		if files != nil {
+			recorded = files.Recorded()
+		}
 		actx, cancel := context.WithTimeout(ctx, head.DefaultInterval)
-		_, err := w.Advance(actx, head.Head{TXID: txid, Epoch: l.Info().Epoch, Node: id})
+		_, err := w.Advance(actx, head.Head{TXID: txid, Epoch: l.Info().Epoch, Node: id, Files: recorded})
 		cancel()
 		if err != nil {
 			n.log.Warn("replica head not advanced", "error", err)

@@ -480,6 +480,7 @@ func (n *Node) restoreMissing(ctx context.Context) error {
 		Dir:    filepath.Clean(dbDir),
 		DBName: dbName,
 		Files:  wiring.RestoreFiles(n.cfg, n.data),
+		Verify: func(stage string) error { return wiring.CheckHeadFiles(ctx, n.cfg, n.data, stage) },
 		Logger: n.log,
 	})
 	if errors.Is(err, restore.ErrNotEmpty) {

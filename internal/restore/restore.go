@@ -40,6 +40,9 @@ type Options struct {
 	KeepOthers bool
 	// Files restores files/ into the staging folder; nil skips files.
 	Files FilesFunc
+	// Verify checks the staged folder (its path is given) once everything is
+	// restored and checked, before anything in Dir changes; an error aborts.
+	Verify func(stage string) error
 	// BeforeSwap runs once everything is staged and checked, just before the
 	// move into Dir (a secondary stops Vaultwarden there); an error aborts.
 	BeforeSwap func() error
@@ -122,6 +125,11 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 	}
 	res.Database = filepath.Join(opts.Dir, opts.DBName)
 	res.Replaced = len(existing) > 0
+	if opts.Verify != nil {
+		if err := opts.Verify(stage); err != nil {
+			return res, err
+		}
+	}
 	if opts.BeforeSwap != nil {
 		if err := opts.BeforeSwap(); err != nil {
 			return res, fmt.Errorf("restore: %w", err)

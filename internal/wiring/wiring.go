@@ -21,6 +21,7 @@ import (
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/drill"
 	"github.com/vwstream/vwstream/internal/filesync"
+	"github.com/vwstream/vwstream/internal/head"
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/objstore/rclone"
@@ -306,4 +307,16 @@ func DrillOptions(cfg *config.Config, data, plain objstore.Store) (drill.Options
 		o.Note = strings.TrimSpace("a server database has no replica: only snapshots are drilled. " + o.Note)
 	}
 	return o, nil
+}
+
+// CheckHeadFiles compares config.json and rsa_key* as a restore staged them in
+// stage with the copies the replica's head recorded (head.CheckFiles): an
+// older copy put back in the bucket is refused by name.
+func CheckHeadFiles(ctx context.Context, cfg *config.Config, data objstore.Store, stage string) error {
+	h, _, err := head.Read(ctx, data)
+	if err != nil {
+		return err
+	}
+	includes := FileLayout(cfg, stage).Includes()
+	return h.CheckFiles(func(key string) (string, bool) { return filesync.LocalPath(includes, key) })
 }
