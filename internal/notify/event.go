@@ -27,6 +27,7 @@ type Event struct {
 	Destinations []Outcome     // per destination
 	Containers   []Container   // stopped for a snapshot's capture
 	Error        string        // why it failed, "" when OK
+	Detail       string        // what happened, in a few lines, for kinds other than snapshot
 	Time         time.Time     // when it ended; zero means now
 }
 

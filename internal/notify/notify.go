@@ -29,7 +29,7 @@ Degraded: attachment rows without their file (kept and flagged).{{end}}
 {{- range .Containers}}
 - container {{.Name}}: stopped {{printf "%.1f" .Seconds}} s, {{if .Restarted}}restarted{{else if .Error}}NOT RESTARTED: {{.Error}}{{else}}left stopped (no-restart label){{end}}{{end}}
 {{- if .Error}}
-Error: {{.Error}}{{end}}{{else}}{{if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
+Error: {{.Error}}{{end}}{{else}}{{if .Detail}}{{.Detail}}{{else if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
 )
 
 // Options configure a Service; the fields mirror NotifyConfig.
