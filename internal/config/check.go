@@ -16,7 +16,7 @@ func (l *loader) finish() error {
 	if c.Location == nil {
 		c.Location = time.Local
 	}
-	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers} {
+	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers, l.checkUpdate} {
 		if err := step(); err != nil {
 			return err
 		}

@@ -63,6 +63,7 @@ type Config struct {
 	Notify      NotifyConfig
 	Health      HealthConfig
 	Containers  ContainersConfig
+	Update      UpdateConfig
 	Log         LogConfig
 	Vaultwarden VaultwardenConfig
 
