@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
-	"net/http"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -40,27 +38,7 @@ CMD ["run"]
 
 func newRig(t *testing.T) *rig {
 	testenv.Docker(t)
-	crane := os.Getenv("VWSTREAM_TEST_CRANE")
-	if crane == "" {
-		crane = testenv.Tool(t, "crane")
-	}
-	r := &rig{t: t, prefix: testenv.UniqueName(t), reg: testenv.FreeAddr(t)}
-	srv := exec.Command(crane, "registry", "serve", "--address", r.reg)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
-	for i := 0; ; i++ {
-		resp, err := http.Get("http://" + r.reg + "/v2/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i > 100 {
-			t.Fatalf("registry on %s does not answer: %v", r.reg, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	r := &rig{t: t, prefix: testenv.UniqueName(t), reg: testenv.Registry(t)}
 	box := testenv.StaticBinary(t, "github.com/vwstream/vwstream/internal/docker/testdata/box", t.TempDir())
 	for _, v := range []struct{ ver, health string }{{"1", "0"}, {"2", "0"}, {"3", "1"}} {
 		// The test's own label keeps its images apart from every other
