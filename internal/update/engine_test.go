@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -28,6 +30,7 @@ type rig struct {
 
 const dockerfile = `FROM scratch
 COPY box /box
+COPY box /bin/sh
 LABEL org.opencontainers.image.version=%V
 ENV APP_VERSION=%V
 VOLUME /data
@@ -322,6 +325,47 @@ func TestUpdate_RegistryFailuresTouchNothing(t *testing.T) {
 		}
 		if now := r.inspect(name); now.ID != old.ID || !now.State.StartedAt.Equal(old.State.StartedAt) {
 			t.Errorf("%s: the container changed", c.ref)
+		}
+	}
+}
+
+// TestUpdate_Hooks: a failing pre-update hook skips the update with nothing
+// stopped; pre-update and post-update hooks run in the old and the new
+// container around a successful one.
+func TestUpdate_Hooks(t *testing.T) {
+	r := newRig(t)
+	ref := r.push("app", "1")
+	events := t.TempDir()
+	skipped := r.run("skipped", ref, "--label", "vwstream.update=true", "--label", "vwstream.update.pre-update=box exit 3")
+	hooked := r.run("hooked", ref, "--label", "vwstream.update=true", "-v", events+":/events",
+		"--label", "com.centurylinklabs.watchtower.lifecycle.pre-check=box write /events/pre-check yes",
+		"--label", "vwstream.update.pre-update=box write /events/pre-update yes",
+		"--label", "vwstream.update.post-update=box write /events/post-update yes")
+	oldSkipped, oldHooked := r.inspect(skipped), r.inspect(hooked)
+	r.push("app", "2")
+	rep, err := r.options().Run(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]update.Item{}
+	for _, it := range rep.Items {
+		got[it.Container] = it
+	}
+	if it := got[skipped]; it.Action != update.ActionSkipped || !strings.Contains(it.Error, "pre-update hook exited 3") {
+		t.Errorf("skipped: %+v", it)
+	}
+	if now := r.inspect(skipped); now.ID != oldSkipped.ID || !now.State.StartedAt.Equal(oldSkipped.State.StartedAt) {
+		t.Errorf("a failing pre-update hook did not leave the container alone")
+	}
+	if it := got[hooked]; it.Action != update.ActionUpdated {
+		t.Fatalf("hooked: %+v\n%s", it, r.log.String())
+	}
+	if now := r.inspect(hooked); now.ID == oldHooked.ID {
+		t.Errorf("hooked not replaced")
+	}
+	for _, f := range []string{"pre-check", "pre-update", "post-update"} {
+		if b, err := os.ReadFile(filepath.Join(events, f)); err != nil || string(b) != "yes" {
+			t.Errorf("%s hook: %q %v", f, b, err)
 		}
 	}
 }

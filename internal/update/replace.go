@@ -39,6 +39,12 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 		it.Action, it.Error = ActionFailed, err.Error()
 		return it
 	}
+	if ran, err := o.runHook(ctx, cur.id, cur.labels, HookPreUpdate); err != nil {
+		it.Action, it.Error = ActionSkipped, err.Error()+"; not updated"
+		return it
+	} else if ran {
+		step("ran the pre-update hook")
+	}
 
 	r := &rollback{o: o, cur: cur}
 	newID, err := o.swap(ctx, cur, create, extra, r, step)
@@ -56,6 +62,11 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 	}
 	step("the new container is healthy")
 	it.Action = ActionUpdated
+	if ran, err := o.runHook(ctx, newID, cur.labels, HookPostUpdate); err != nil {
+		step("%v", err)
+	} else if ran {
+		step("ran the post-update hook")
+	}
 	if err := o.Docker.Remove(ctx, cur.id, docker.RemoveOptions{}); err != nil {
 		step("old container %s kept: %v", cur.name+AsideSuffix, err)
 		return it

@@ -59,7 +59,7 @@ const (
 	ActionUpdated    = "updated"     // replaced, the new container is healthy
 	ActionRolledBack = "rolled-back" // the new container was not healthy; the old one runs again
 	ActionSelf       = "self"        // vwstream's own container: reported, not replaced
-	ActionSkipped    = "skipped"     // pinned by digest, or no registry digest to compare
+	ActionSkipped    = "skipped"     // pinned by digest, no registry digest to compare, or a pre-update hook failed
 	ActionFailed     = "failed"      // the check or the update failed; see Error
 )
 
@@ -85,6 +85,8 @@ type Options struct {
 	Logger       *slog.Logger
 	// PollInterval is how often a wait looks at the container; 0 means 1 s.
 	PollInterval time.Duration
+	// HookTimeout bounds one lifecycle hook; 0 means DefaultHookTimeout.
+	HookTimeout time.Duration
 }
 
 // Item is what a pass found and did for one container.
@@ -125,6 +127,9 @@ func (o *Options) defaults() {
 	}
 	if o.StableFor <= 0 {
 		o.StableFor = DefaultStableFor
+	}
+	if o.HookTimeout <= 0 {
+		o.HookTimeout = DefaultHookTimeout
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
@@ -174,6 +179,7 @@ type current struct {
 	imageID   string
 	image     *docker.ImageInfo
 	raw       json.RawMessage
+	labels    map[string]string
 	hostname  string
 	entrypath string // first element of entrypoint+cmd
 }
@@ -198,6 +204,14 @@ func (o Options) one(ctx context.Context, c docker.Container) Item {
 		return it
 	}
 	it.OldDigest = repoDigest(cur.image.RepoDigests, cur.ref)
+	if !o.DryRun {
+		if ran, err := o.runHook(ctx, cur.id, cur.labels, HookPreCheck); err != nil {
+			it.Steps = append(it.Steps, err.Error())
+			o.Logger.Warn("update: "+cur.name+": "+err.Error(), "container", cur.name)
+		} else if ran {
+			it.Steps = append(it.Steps, "ran the pre-check hook")
+		}
+	}
 	remote, err := o.Registry.Digest(ctx, cur.ref)
 	if err != nil {
 		return fail(err)
@@ -236,10 +250,11 @@ func (o Options) inspect(ctx context.Context, id string) (*current, error) {
 		Name   string `json:"Name"`
 		Image  string `json:"Image"`
 		Config struct {
-			Image      string   `json:"Image"`
-			Hostname   string   `json:"Hostname"`
-			Entrypoint []string `json:"Entrypoint"`
-			Cmd        []string `json:"Cmd"`
+			Labels     map[string]string `json:"Labels"`
+			Image      string            `json:"Image"`
+			Hostname   string            `json:"Hostname"`
+			Entrypoint []string          `json:"Entrypoint"`
+			Cmd        []string          `json:"Cmd"`
 		} `json:"Config"`
 	}
 	if err := json.Unmarshal(raw, &ins); err != nil {
@@ -254,7 +269,7 @@ func (o Options) inspect(ctx context.Context, id string) (*current, error) {
 		return nil, fmt.Errorf("inspect image %s: %w", ins.Config.Image, err)
 	}
 	cur := &current{id: ins.ID, name: strings.TrimPrefix(ins.Name, "/"), ref: ref, imageID: ins.Image,
-		image: img, raw: raw, hostname: ins.Config.Hostname}
+		image: img, raw: raw, labels: ins.Config.Labels, hostname: ins.Config.Hostname}
 	if argv := append(ins.Config.Entrypoint, ins.Config.Cmd...); len(argv) > 0 {
 		cur.entrypath = argv[0]
 	}
