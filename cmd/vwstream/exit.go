@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/seal"
 )
 
 // Exit codes of the contract.
@@ -54,7 +55,9 @@ func (a *app) exit(err error) int {
 	case errors.As(err, &code):
 		fmt.Fprintf(a.stderr, "vwstream %s: %s\n", a.cmd, oneLine(err.Error()))
 		return code.code
-	case errors.As(err, &ce), errors.As(err, &ue):
+	case errors.As(err, &ce), errors.As(err, &ue), errors.Is(err, seal.ErrSealedPrefix):
+		// A sealed prefix without ENCRYPTION_PASSPHRASE or ENCRYPTION_KEY is a
+		// missing variable, like the configuration errors.
 		fmt.Fprintf(a.stderr, "vwstream: %s\n", oneLine(err.Error()))
 		return exitUsage
 	}

@@ -12,6 +12,11 @@ import (
 )
 
 func main() {
+	// Before anything reads a secret: /proc/<pid>/environ and mem of a
+	// non-dumpable process are closed to the child (see dumpable_linux.go).
+	if err := undumpable(); err != nil {
+		fmt.Fprintf(os.Stderr, "vwstream: prctl(PR_SET_DUMPABLE, 0): %v\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()

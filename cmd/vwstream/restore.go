@@ -9,6 +9,8 @@ import (
 
 	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/dbrepl"
+	"github.com/vwstream/vwstream/internal/head"
 	"github.com/vwstream/vwstream/internal/objstore"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/serverdb"
@@ -23,6 +25,7 @@ type restoreOptions struct {
 	Snapshot string    // snapshot name, "latest", or "" to restore from the replica
 	Force    bool      // replace a non-empty target
 	Open     bool      // replace a database another process has open
+	Older    bool      // accept a replica older than its head
 	JSON     bool
 	// DatabaseURL is --database-url given on this command line naming a
 	// PostgreSQL or MySQL server: a snapshot's dump is loaded there. The
@@ -48,6 +51,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	c.StringVar(&opts.Snapshot, "snapshot", "", "restore this snapshot `NAME`, or latest")
 	c.BoolVar(&opts.Force, "force", false, "replace DIR even if it holds data")
 	c.BoolVar(&opts.Open, "allow-open", false, "with --force, replace a database another process has open\n(its next commit is lost: stop Vaultwarden instead)")
+	c.BoolVar(&opts.Older, "accept-older", false, "restore even when the replica holds less than its head promised (newest objects deleted)")
 	c.BoolVar(&opts.JSON, "json", false, "print the result as JSON")
 	if err := a.parse(c, args, true); err != nil {
 		return err
@@ -93,6 +97,11 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	}
 	// The bucket key unwraps while the restore lists and plans.
 	data, ready := bucket.DataLater(ctx, plain, cfg, bucket.ReadKey)
+	if opts.At.IsZero() && !opts.Older {
+		if err := bucket.AfterKey(ctx, ready, checkHead(ctx, data)); err != nil {
+			return err
+		}
+	}
 	res, err := restore.Replica(ctx, restore.Options{
 		Store:     data,
 		Dir:       opts.To,
@@ -151,4 +160,13 @@ func restoreSnapshot(ctx context.Context, a *app, cfg *config.Config, plain objs
 		fmt.Fprintf(a.stdout, "  changed    %s was being rewritten during the snapshot: its end is zero-padded\n", f)
 	}
 	return nil
+}
+
+// checkHead refuses a replica older than its head (head.Check).
+func checkHead(ctx context.Context, data objstore.Store) error {
+	txid, err := dbrepl.ReplicaTXID(ctx, data)
+	if err != nil {
+		return err
+	}
+	return head.Check(ctx, data, txid)
 }

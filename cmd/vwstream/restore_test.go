@@ -255,6 +255,12 @@ func TestRestore_FaultsLeaveTargetUntouched(t *testing.T) {
 		{name: "truncated sealed object", sealed: true, damage: func(t *testing.T, s testenv.S3) {
 			rewriteObject(t, s, restoreBase(t, s), truncateHalf)
 		}, words: []string{"db/", "damaged"}},
+		{name: "object forged with the published recipient", sealed: true, damage: func(t *testing.T, s testenv.S3) {
+			rewriteObject(t, s, restoreBase(t, s), func(b []byte) []byte { return ageSealToBucket(t, s, b[:len(b)/2]) })
+		}, words: []string{"db/", "forged"}},
+		{name: "swapped genuine objects", sealed: true, damage: func(t *testing.T, s testenv.S3) {
+			swapObjects(t, s, restoreBase(t, s), otherLTX(t, s, restoreBase(t, s)))
+		}, words: []string{"db/", "forged"}},
 		{name: "wrong passphrase", sealed: true, env: []string{"ENCRYPTION_PASSPHRASE=not-the-passphrase-5521"},
 			words: []string{"wrong passphrase", "ENCRYPTION_PASSPHRASE"}},
 		{name: "another bucket's key", sealed: true, env: []string{"ENCRYPTION_PASSPHRASE=", "ENCRYPTION_KEY=" + otherKey.String()},
@@ -370,6 +376,70 @@ func TestRestore_ReplacesExistingFolder(t *testing.T) {
 	if _, ok := after["config.json"]; ok {
 		t.Error("a file the replica does not hold survived the forced restore")
 	}
+}
+
+// ageSealToBucket seals b with the stock age CLI to the recipient the bucket
+// publishes in keys/age-recipient.txt: a forgery anyone who can write the
+// bucket can make.
+func ageSealToBucket(t *testing.T, s testenv.S3, b []byte) []byte {
+	t.Helper()
+	out, err := s.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &s.Bucket, Key: new(objectKey("keys/age-recipient.txt"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recipient, err := io.ReadAll(out.Body)
+	_ = out.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(testenv.Tool(t, "age"), "-r", strings.TrimSpace(string(recipient)))
+	cmd.Stdin = bytes.NewReader(b)
+	sealed, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("age -r: %v", err)
+	}
+	return sealed
+}
+
+// otherLTX returns an LTX object of the replica other than key.
+func otherLTX(t *testing.T, s testenv.S3, key string) string {
+	t.Helper()
+	out, err := s.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: new(objectKey("db/"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		if strings.HasSuffix(*o.Key, ".ltx") && *o.Key != key {
+			return *o.Key
+		}
+	}
+	t.Fatal("the replica has one LTX object only")
+	return ""
+}
+
+// swapObjects exchanges the bytes of two objects behind vwstream's back.
+func swapObjects(t *testing.T, s testenv.S3, a, b string) {
+	t.Helper()
+	var bBytes []byte
+	rewriteObject(t, s, b, func(old []byte) []byte { bBytes = append([]byte{}, old...); return old })
+	var aBytes []byte
+	rewriteObject(t, s, a, func(old []byte) []byte { aBytes = old; return bBytes })
+	rewriteObject(t, s, b, func([]byte) []byte { return aBytes })
+}
+
+// A restore without the passphrase or key of a sealed prefix says so, and
+// exits 2 (a missing variable), even with ALLOW_UNENCRYPTED: it does not call
+// the sealed objects damaged, and touches neither the folder nor the bucket.
+func TestRestore_SealedPrefixWithoutKey(t *testing.T) {
+	s := testenv.NewS3(t)
+	env := withEnv(replicaFixture(t, s, true), "ENCRYPTION_PASSPHRASE=", "ALLOW_UNENCRYPTED=true", "LOG_LEVEL=error")
+	dir, before := existingDataFolder(t)
+	code, stdout, stderr := invoke(t, env, "restore", "--to", dir, "--force")
+	if code != exitUsage || strings.Count(stderr, "\n") != 1 ||
+		!strings.Contains(stderr, "this bucket is encrypted: set ENCRYPTION_PASSPHRASE or ENCRYPTION_KEY") || strings.Contains(stderr, "damaged") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	}
+	sameContents(t, dir, before)
 }
 
 // restore --force never replaces a database another process has open (its

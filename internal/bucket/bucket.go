@@ -71,6 +71,12 @@ func Data(ctx context.Context, plain objstore.Store, cfg *config.Config, use Key
 // key's error, which callers report instead of the errors it caused.
 func DataLater(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyUse) (data objstore.Store, ready func(context.Context) error) {
 	if !cfg.Sealed() {
+		// Never plaintext on a sealed prefix, whatever ALLOW_UNENCRYPTED says.
+		if err := seal.CheckUnsealed(ctx, plain); err != nil {
+			err = fmt.Errorf("this bucket is encrypted: set ENCRYPTION_PASSPHRASE or ENCRYPTION_KEY (%w)", err)
+			refused := seal.NewPendingStore(plain, func() (*seal.Key, error) { return nil, err })
+			return refused, refused.Ready
+		}
 		return plain, func(context.Context) error { return nil }
 	}
 	sealed := seal.NewPendingStore(plain, func() (*seal.Key, error) { return Key(ctx, plain, cfg, use) })
@@ -92,6 +98,9 @@ func Key(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyU
 			// A new prefix: the primary stores the key, wrapped with the passphrase.
 			err = seal.AdoptKey(ctx, plain, key, pass, seal.KeyOptions{})
 		}
+		if err == nil && use == WriteKey {
+			_, err = seal.Upgrade(ctx, plain, key, pass, seal.KeyOptions{})
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ENCRYPTION_KEY: %w", err)
 		}
@@ -102,6 +111,11 @@ func Key(ctx context.Context, plain objstore.Store, cfg *config.Config, use KeyU
 		load = seal.LoadOrCreateKey
 	}
 	key, err := load(ctx, plain, pass, seal.KeyOptions{})
+	if err == nil && use == WriteKey {
+		// The primary makes a prefix from before object authentication refuse
+		// unauthenticated objects from now on (docs/FORMAT.md, Authentication).
+		_, err = seal.Upgrade(ctx, plain, key, pass, seal.KeyOptions{})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bucket key (passphrase from %s): %w", cfg.Encryption.PassphraseSource, err)
 	}

@@ -140,6 +140,7 @@ type BackupConfig struct {
 	MinKeep            int
 	PruningLeeway      time.Duration
 	ExtraRemotes       []string // rclone "name:path"
+	Sources            []string // BACKUP_SOURCES: extra folders, absolute and clean
 	Verify             bool
 	RequireAll         bool
 	IncludeAttachments bool
@@ -181,6 +182,9 @@ type HealthConfig struct {
 	MaxSyncAge time.Duration
 	StatusFile string
 	StatusAddr string // host:port, "" when the HTTP endpoint is off
+	// PromoteToken is the secret POST /promote requires; "" uses the token file
+	// in the data folder and serves /promote on a loopback STATUS_ADDR only.
+	PromoteToken string
 }
 
 // LogConfig is the process logger.
@@ -200,7 +204,12 @@ type VaultwardenConfig struct {
 	RocketTLS         string
 	Domain            string
 	EnableWebsocket   bool
+	// RunAs is the user the child runs as (RUN_AS), nil to keep vwstream's own.
+	RunAs *UserGroup
 }
+
+// UserGroup is a numeric user and group id.
+type UserGroup struct{ UID, GID uint32 }
 
 // Sealed reports whether db/ and files/ are encrypted: a passphrase or the
 // bucket key itself is set.

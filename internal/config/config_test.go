@@ -105,6 +105,8 @@ func TestLoad_Defaults(t *testing.T) {
 
 // badValues holds a wrong value for every variable that can have one.
 var badValues = []struct{ name, value string }{
+	{"PROMOTE_TOKEN", "short"},
+	{"RUN_AS", "vaultwarden"},
 	{"DATA_FOLDER", " "},
 	{"DATABASE_URL", "postgresql://u:p@db/"},
 	{"DATABASE_URL", "mysql://u:p@/vw"},
@@ -157,6 +159,7 @@ var badValues = []struct{ name, value string }{
 	{"BACKUP_MIN_KEEP", "three"},
 	{"BACKUP_PRUNING_LEEWAY", "-1m"},
 	{"BACKUP_EXTRA_REMOTES", "nocolon"},
+	{"BACKUP_SOURCES", "relative/dumps"},
 	{"BACKUP_VERIFY", "x"},
 	{"BACKUP_REQUIRE_ALL", "x"},
 	{"BACKUP_INCLUDE_ATTACHMENTS", "x"},

@@ -234,6 +234,30 @@ func parseRemotes(s string) ([]string, error) {
 	return remotes, nil
 }
 
+// parseSources checks BACKUP_SOURCES: absolute folders whose last names, their
+// names in a snapshot (sources/<name>), are distinct.
+func parseSources(s string) ([]string, error) {
+	const accepted = "comma-separated absolute folder paths with distinct last names (/backup/app-data,/backup/dumps)"
+	var out []string
+	seen := map[string]string{}
+	for _, p := range parseList(s) {
+		if !filepath.IsAbs(p) {
+			return nil, bad(fmt.Sprintf("%q is not an absolute path", p), accepted)
+		}
+		p = filepath.Clean(p)
+		name := filepath.Base(p)
+		if name == "/" || name == "." {
+			return nil, bad(fmt.Sprintf("%q names no folder", p), accepted)
+		}
+		if other, ok := seen[name]; ok {
+			return nil, bad(fmt.Sprintf("%q and %q would both be sources/%s in a snapshot", other, p, name), accepted)
+		}
+		seen[name] = p
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // parseAgeRecipients checks AGE_PUBLIC_KEYS: age1... or ssh- public keys.
 func parseAgeRecipients(s string) ([]string, error) {
 	const accepted = "comma-separated age recipients (age1...) or SSH public keys (ssh-ed25519 ..., ssh-rsa ...)"

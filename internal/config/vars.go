@@ -179,6 +179,9 @@ var vars = []*Var{
 	custom("BACKUP_EXTRA_REMOTES", "", secBackup, "extra snapshot destinations (rclone NAME:path, comma separated; NAME from RCLONE_CONFIG_NAME_*)",
 		"comma-separated rclone destinations NAME:path (remote NAME from RCLONE_CONFIG_NAME_TYPE)",
 		func(c *Config, s string) (err error) { c.Backup.ExtraRemotes, err = parseRemotes(s); return err }).alias("BACKUP_REMOTES"),
+	custom("BACKUP_SOURCES", "", secBackup, "extra folders in every snapshot (other containers' volumes, dumps), each under sources/<its folder name>; comma separated",
+		"comma-separated absolute folder paths with distinct last names (/backup/app-data,/backup/dumps)",
+		func(c *Config, s string) (err error) { c.Backup.Sources, err = parseSources(s); return err }),
 	boolean("BACKUP_VERIFY", "true", secBackup, "read every uploaded snapshot back and check it",
 		func(c *Config) *bool { return &c.Backup.Verify }),
 	boolean("BACKUP_REQUIRE_ALL", "true", secBackup, "a snapshot fails unless every destination got it",
@@ -239,6 +242,14 @@ var vars = []*Var{
 	custom("STATUS_ADDR", "127.0.0.1:8081", secHealth, "listen address of /healthz, /metrics and /status; off disables",
 		"host:port (127.0.0.1:8081, :8081) or off",
 		func(c *Config, s string) (err error) { c.Health.StatusAddr, err = parseAddr(s); return err }),
+	custom("PROMOTE_TOKEN", "", secHealth, "secret POST /promote requires; empty: a token file made in the data folder (0600) that promote reads, and promote answers loopback callers only",
+		"empty, or at least 16 characters without spaces", func(c *Config, s string) error {
+			if s != "" && (len(s) < 16 || strings.ContainsAny(s, " \t\r\n")) {
+				return bad("too short or has spaces", "empty, or at least 16 characters without spaces")
+			}
+			c.Health.PromoteToken = s
+			return nil
+		}).secret(),
 
 	// Vaultwarden
 	path("ATTACHMENTS_FOLDER", "$DATA_FOLDER/attachments", secVaultwarden, "Vaultwarden's attachments folder",
@@ -251,6 +262,20 @@ var vars = []*Var{
 		func(c *Config) *string { return &c.Vaultwarden.TmpFolder }),
 	path("RSA_KEY_FILENAME", "$DATA_FOLDER/rsa_key", secVaultwarden, "Vaultwarden's JWT key, without the .pem extension",
 		func(c *Config) *string { return &c.Vaultwarden.RSAKeyFilename }),
+	custom("RUN_AS", "", secVaultwarden, "uid:gid the child (Vaultwarden) runs as when vwstream runs as root; empty keeps vwstream's user",
+		"empty, or numeric uid:gid (1000:1000)", func(c *Config, s string) error {
+			if s == "" {
+				return nil
+			}
+			u, g, ok := strings.Cut(s, ":")
+			uid, uerr := strconv.ParseUint(u, 10, 32)
+			gid, gerr := strconv.ParseUint(g, 10, 32)
+			if !ok || uerr != nil || gerr != nil {
+				return bad("not numeric uid:gid", "empty, or numeric uid:gid (1000:1000)")
+			}
+			c.Vaultwarden.RunAs = &UserGroup{UID: uint32(uid), GID: uint32(gid)}
+			return nil
+		}),
 	integer("ROCKET_PORT", "80", secVaultwarden, "Vaultwarden's HTTP port, probed at /alive",
 		1, 65535, func(c *Config) *int { return &c.Vaultwarden.RocketPort }),
 	str("ROCKET_TLS", "", secVaultwarden, "Vaultwarden's TLS setting; set means /alive is probed over https",

@@ -169,6 +169,13 @@ func localStateTXID(dbPath string) (ltx.TXID, error) {
 }
 
 // replicaMaxTXID returns the newest TXID at any level, in one listing.
+// ReplicaTXID is the newest transaction the replica in store holds, at any
+// level; 0 for an empty replica.
+func ReplicaTXID(ctx context.Context, store objstore.Store) (uint64, error) {
+	txid, err := replicaMaxTXID(ctx, store)
+	return uint64(txid), err
+}
+
 func replicaMaxTXID(ctx context.Context, store objstore.Store) (ltx.TXID, error) {
 	var txid ltx.TXID
 	for oi, err := range store.List(ctx, layout.DB) {

@@ -123,6 +123,8 @@ func TestSyncer_Delete_Trash(t *testing.T) {
 			t.Fatalf("trash key %s, want trash/%s@<time>", k, victim)
 		}
 	}
+	// The status counts the move once the delete that ends it has returned.
+	waitFor(t, 5*time.Second, func() bool { return s.Status().FilesTrashed == 1 })
 	if st := s.Status(); st.FilesTrashed != 1 || st.Alarm {
 		t.Fatalf("status %+v, want one trashed file and no alarm", st)
 	}

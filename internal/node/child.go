@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/vwstream/vwstream/internal/config"
 )
 
 // child is the supervised program (Vaultwarden's /start.sh, or a stand-in).
@@ -21,12 +24,13 @@ type child struct {
 // startChild starts argv in its own process group, so a signal meant for it can
 // be sent to everything it started, and a Ctrl-C on a terminal reaches vwstream
 // first (which then stops it in order).
-func startChild(argv, env []string, stdout, stderr io.Writer) (*child, error) {
+// cred, when set, is the user and group it runs as (RUN_AS).
+func startChild(argv, env []string, stdout, stderr io.Writer, cred *syscall.Credential) (*child, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", argv[0], err)
 	}
@@ -89,3 +93,15 @@ type ChildExitError struct {
 }
 
 func (e *ChildExitError) Error() string { return "child " + e.State }
+
+// childCredential is the credential the child starts with for RUN_AS: nil
+// when unset; an error when vwstream is not root, which cannot switch users.
+func childCredential(runAs *config.UserGroup) (*syscall.Credential, error) {
+	if runAs == nil {
+		return nil, nil
+	}
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("RUN_AS=%d:%d needs vwstream to run as root to start the child as that user", runAs.UID, runAs.GID)
+	}
+	return &syscall.Credential{Uid: runAs.UID, Gid: runAs.GID, Groups: []uint32{}}, nil
+}

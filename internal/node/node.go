@@ -242,6 +242,13 @@ func (n *Node) start(ctx context.Context) error {
 	n.writes = lease.NewGuard(n.plain)
 	data, ready := bucket.DataLater(ctx, n.writes, n.cfg, bucket.WriteKey)
 	n.data = data
+	if !n.cfg.Sealed() {
+		// Without a key, DataLater has looked for sealed data already: a
+		// refusal comes before the lease is written.
+		if err := ready(ctx); err != nil {
+			return err
+		}
+	}
 	if err := n.acquireLease(ctx); err != nil {
 		return err
 	}
@@ -317,7 +324,11 @@ func (n *Node) serveStatus(ctx context.Context) <-chan struct{} {
 	if addr := n.cfg.Health.StatusAddr; addr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("/", status.NewHandler(n.board, n.metrics))
-		mux.HandleFunc("POST /promote", n.servePromote)
+		if h, err := status.PromoteHandler(addr, n.cfg.Health.PromoteToken, filepath.Join(n.cfg.DataFolder, vault.PromoteTokenFile), http.HandlerFunc(n.servePromote)); err != nil {
+			n.log.Error("POST /promote not served", "error", err)
+		} else {
+			mux.Handle("POST /promote", h)
+		}
 		srv, err := status.Listen(addr, mux, n.log)
 		if err != nil {
 			n.log.Error("status endpoint not started", "addr", addr, "error", err)
@@ -447,6 +458,12 @@ func (n *Node) prepareData(ctx context.Context) (restored bool, err error) {
 		return false, err
 	}
 	n.log.Info("start-up state", "state", st.State.String(), "local_txid", st.LocalTXID, "replica_txid", st.ReplicaTXID)
+	if !st.LocalExists {
+		// About to restore (or to start empty): not from less than the head promised.
+		if err := n.checkHead(ctx, st.ReplicaTXID); err != nil {
+			return false, err
+		}
+	}
 	switch st.State {
 	case dbrepl.StateStale:
 		return false, fmt.Errorf("%w: %s", ErrStale, st.Message)
@@ -501,6 +518,7 @@ func (n *Node) startReplication(ctx context.Context) error {
 	n.mu.Lock()
 	n.primary.repl = repl
 	n.mu.Unlock()
+	go n.keepHead(ctx, repl)
 	n.board.AddSource(func(s *status.Status) {
 		st := repl.Status()
 		s.DB = &status.DB{TXIDLocal: st.LocalTXID, TXIDReplicated: st.ReplicatedTXID,
@@ -537,7 +555,11 @@ func (n *Node) startChild() error {
 	if len(n.opt.Command) == 0 {
 		return nil
 	}
-	c, err := startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr)
+	cred, err := childCredential(n.cfg.Vaultwarden.RunAs)
+	if err != nil {
+		return err
+	}
+	c, err := startChild(n.opt.Command, n.opt.Env, n.opt.Stdout, n.opt.Stderr, cred)
 	if err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ type rig struct {
 	prefix string
 	image  string
 	events string // host folder mounted at /events in every container
+	stop   string // this test's value of the stop label
 	client *docker.Client
 	log    bytes.Buffer
 	logMu  sync.Mutex
@@ -36,6 +37,9 @@ type rig struct {
 func newRig(t *testing.T) *rig {
 	testenv.Docker(t)
 	r := &rig{t: t, prefix: testenv.UniqueName(t), events: t.TempDir()}
+	// The label values are the test's own: another test's containers on the
+	// same Engine (a compose run, a parallel package) are never touched.
+	r.stop = r.prefix
 	r.image = r.prefix + ":box"
 	bin := t.TempDir()
 	box := testenv.StaticBinary(t, "github.com/vwstream/vwstream/internal/docker/testdata/box", bin)
@@ -132,18 +136,18 @@ func indexOf(list []string, s string) int {
 // says so in one line; an unlabelled one is never touched.
 func TestQuiesce_StopStartOrder(t *testing.T) {
 	r := newRig(t)
-	db := r.run("db", map[string]string{quiesce.LabelOwnStop: "true", quiesce.LabelComposeService: "db"}, nil)
-	app := r.run("app", map[string]string{quiesce.LabelStop: "true", quiesce.LabelComposeService: "app",
+	db := r.run("db", map[string]string{quiesce.LabelOwnStop: r.stop, quiesce.LabelComposeService: "db"}, nil)
+	app := r.run("app", map[string]string{quiesce.LabelStop: r.stop, quiesce.LabelComposeService: "app",
 		quiesce.LabelComposeDependsOn: "db:service_started:false"}, nil)
-	web := r.run("web", map[string]string{quiesce.LabelStop: "true", quiesce.LabelComposeService: "web",
+	web := r.run("web", map[string]string{quiesce.LabelStop: r.stop, quiesce.LabelComposeService: "web",
 		quiesce.LabelComposeDependsOn: "app:service_healthy:true,db:service_started:false"}, nil)
-	once := r.run("once", map[string]string{quiesce.LabelStopNoRestart: "true"}, nil)
-	stubborn := r.run("stubborn", map[string]string{quiesce.LabelStop: "true"}, []string{"--stop-timeout", "1"}, "run", "--ignore-term", "--log", "/events/log")
+	once := r.run("once", map[string]string{quiesce.LabelStopNoRestart: r.stop}, nil)
+	stubborn := r.run("stubborn", map[string]string{quiesce.LabelStop: r.stop}, []string{"--stop-timeout", "1"}, "run", "--ignore-term", "--log", "/events/log")
 	other := r.run("other", map[string]string{quiesce.LabelStop: "false"}, nil)
 	_, otherStarted := r.state(other)
 
 	ctx := t.Context()
-	p, err := r.options("", "").Quiesce(ctx)
+	p, err := r.options(r.stop, r.prefix).Quiesce(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +203,7 @@ func TestQuiesce_Commands(t *testing.T) {
 	const secret = "s3cr3t-token"
 	dump := t.TempDir()
 	vw := r.run("vw", map[string]string{
-		quiesce.LabelStop:                     "true",
+		quiesce.LabelStop:                     r.stop,
 		"docker-volume-backup.archive-pre":    "box write /dump/dump.sql dump of " + secret,
 		"vwstream.backup-post":                "box echo post token=" + secret,
 		"vwstream.backup-post.user":           "4321",
@@ -210,7 +214,7 @@ func TestQuiesce_Commands(t *testing.T) {
 	r.run("elsewhere", map[string]string{"vwstream.backup-pre": "box write /dump/other x", quiesce.LabelExecLabel: "other"},
 		[]string{"-v", dump + ":/dump"})
 
-	o := r.options("", "vw", secret)
+	o := r.options(r.stop, "vw", secret)
 	p, err := o.Quiesce(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -236,8 +240,8 @@ func TestQuiesce_Commands(t *testing.T) {
 	}
 
 	// A failing pre command: one line, nothing stopped.
-	failing := r.run("failing", map[string]string{quiesce.LabelStop: "yes", "vwstream.backup-pre": "box exit 3"}, nil)
-	p, err = r.options("yes", "").Quiesce(t.Context())
+	failing := r.run("failing", map[string]string{quiesce.LabelStop: r.stop + "-yes", "vwstream.backup-pre": "box exit 3", quiesce.LabelExecLabel: r.prefix}, nil)
+	p, err = r.options(r.stop+"-yes", r.prefix).Quiesce(t.Context())
 	if err == nil || p != nil || !strings.Contains(err.Error(), "container "+failing+": vwstream.backup-pre exited with status 3") {
 		t.Fatalf("failing pre command: %v, pause %+v", err, p)
 	}
@@ -283,8 +287,11 @@ func TestSnapshot_WithStandIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.Close()
-	vw := r.run("vaultwarden", map[string]string{quiesce.LabelStop: "true"},
-		[]string{"-v", data + ":/data", "--entrypoint", "/vwload", "--health-cmd", "box get http://127.0.0.1:8080/alive", "--health-interval", "1s"},
+	// Its archive-pre command dumps into another volume, which the snapshot
+	// takes as an extra source (BACKUP_SOURCES).
+	dumps := t.TempDir()
+	vw := r.run("vaultwarden", map[string]string{quiesce.LabelStop: r.stop, quiesce.LabelExecLabel: r.prefix, "docker-volume-backup.archive-pre": "box write /dump/dump.sql dump taken before the stop"},
+		[]string{"-v", data + ":/data", "-v", dumps + ":/dump", "--entrypoint", "/vwload", "--health-cmd", "box get http://127.0.0.1:8080/alive", "--health-interval", "1s"},
 		"serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "--write-rate", "20")
 	waitHealthy(t, vw)
 
@@ -293,7 +300,9 @@ func TestSnapshot_WithStandIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	store := &recordingStore{Store: local}
-	o := snapshot.Options{Source: snapshot.SourceFromFolder(data), Quiesce: r.options("", "").Quiesce}
+	src := snapshot.SourceFromFolder(data)
+	src.Folders[snapshot.SourcesEntry+"dumps"] = dumps
+	o := snapshot.Options{Source: src, Quiesce: r.options(r.stop, r.prefix).Quiesce}
 	res, err := snapshot.Run(t.Context(), o, []snapshot.Destination{{Name: "target", Store: store, Verify: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -317,6 +326,9 @@ func TestSnapshot_WithStandIn(t *testing.T) {
 		t.Fatalf("restored folder does not open: %v", err)
 	}
 	rv.Close()
+	if b, err := os.ReadFile(filepath.Join(to, "sources", "dumps", "dump.sql")); err != nil || string(b) != "dump taken before the stop" {
+		t.Fatalf("the pre command's dump, restored: %q %v", b, err)
+	}
 
 	// Failing runs leave the stand-in running.
 	store.fail = io.ErrUnexpectedEOF
@@ -329,7 +341,7 @@ func TestSnapshot_WithStandIn(t *testing.T) {
 	store.fail = nil
 	testenv.DockerRun(t, "stop", vw)
 	testenv.DockerRun(t, "rm", vw)
-	vw = r.run("vaultwarden", map[string]string{quiesce.LabelStop: "true", "vwstream.backup-pre": "box exit 1"},
+	vw = r.run("vaultwarden", map[string]string{quiesce.LabelStop: r.stop, quiesce.LabelExecLabel: r.prefix, "vwstream.backup-pre": "box exit 1"},
 		[]string{"-v", data + ":/data", "--entrypoint", "/vwload"}, "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "--write-rate", "0")
 	res, err = snapshot.Run(t.Context(), o, []snapshot.Destination{{Name: "target", Store: local}})
 	if err == nil || !strings.Contains(err.Error(), "exited with status 1") || len(res.Containers) != 0 {

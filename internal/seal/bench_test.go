@@ -18,7 +18,7 @@ func BenchmarkKey_Encrypt(b *testing.B) {
 	plain := randomBytes(b, benchSize)
 	b.SetBytes(benchSize)
 	for b.Loop() {
-		w, err := k.Encrypt(io.Discard)
+		w, err := k.Encrypt(io.Discard, "files/x")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -37,7 +37,7 @@ func BenchmarkKey_Decrypt(b *testing.B) {
 	sealed := sealBytes(b, k, randomBytes(b, benchSize))
 	b.SetBytes(benchSize)
 	for b.Loop() {
-		r, err := k.Decrypt(bytes.NewReader(sealed))
+		r, err := k.Decrypt(bytes.NewReader(sealed), "files/x")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -2,8 +2,10 @@ package seal_test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,15 +84,26 @@ func vectorPlaintext() []byte {
 
 // TestVector checks the committed vector with this package and with the age
 // CLI, so the format cannot drift from what is documented and already stored.
-// go test ./internal/seal -run TestVector -update rewrites it.
+// go test ./internal/seal -run TestVector -update rewrites it. vector-legacy
+// is the same prefix as written before objects were authenticated: the age CLI
+// still opens it, and so does a Store while the prefix is not upgraded, but an
+// authenticated read refuses it.
 func TestVector(t *testing.T) {
-	keyPath := filepath.Join(vectorDir, filepath.FromSlash(layout.KeyPath))
-	objPath := filepath.Join(vectorDir, filepath.FromSlash(vectorObject))
-	plainPath := filepath.Join(vectorDir, "plaintext", filepath.FromSlash(vectorObject))
-	if *update {
-		writeVector(t, keyPath, objPath, plainPath)
+	for _, dir := range []string{vectorDir, vectorDir + "-legacy"} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			legacy := dir != vectorDir
+			keyPath := filepath.Join(dir, filepath.FromSlash(layout.KeyPath))
+			objPath := filepath.Join(dir, filepath.FromSlash(vectorObject))
+			plainPath := filepath.Join(dir, "plaintext", filepath.FromSlash(vectorObject))
+			if *update && !legacy {
+				writeVector(t, keyPath, objPath, plainPath)
+			}
+			checkVector(t, dir, keyPath, objPath, plainPath, legacy)
+		})
 	}
+}
 
+func checkVector(t *testing.T, dir, keyPath, objPath, plainPath string, legacy bool) {
 	wrapped, err := os.ReadFile(keyPath)
 	if err != nil {
 		t.Fatal(err)
@@ -111,8 +124,23 @@ func TestVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := openBytes(key, sealed); err != nil || !bytes.Equal(got, plain) {
+	got, err := openNamed(key, sealed, vectorObject)
+	switch {
+	case legacy && !errors.Is(err, seal.ErrForged):
+		t.Fatalf("authenticated read of the legacy vector: %v, want ErrForged", err)
+	case !legacy && (err != nil || !bytes.Equal(got, plain)):
 		t.Fatalf("Go decryption of the vector: %d bytes, %v", len(got), err)
+	}
+	if _, err := openNamed(key, sealed, "files/other.txt"); !legacy && !errors.Is(err, seal.ErrForged) {
+		t.Fatalf("the vector object read under another name: %v, want ErrForged", err)
+	}
+	// Through a Store on the folder, as restore reads it.
+	local, err := objstore.NewLocal(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := getAll(t, seal.NewStore(local, key), vectorObject, 0, -1); err != nil || !bytes.Equal(got, plain) {
+		t.Fatalf("Store read of the vector: %d bytes, %v", len(got), err)
 	}
 	if n, err := seal.PlaintextSize(int64(len(sealed))); err != nil || n != int64(len(plain)) {
 		t.Fatalf("PlaintextSize of the vector = %d, %v; want %d", n, err, len(plain))
@@ -128,6 +156,14 @@ func TestVector(t *testing.T) {
 	}
 }
 
+func openNamed(k *seal.Key, sealed []byte, name string) ([]byte, error) {
+	r, err := k.Decrypt(bytes.NewReader(sealed), name)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
 func writeVector(t *testing.T, keyPath, objPath, plainPath string) {
 	key := mustKey(t)
 	wrapped, err := key.WrapWorkFactor(vectorPassphrase, testWorkFactor)
@@ -137,7 +173,7 @@ func writeVector(t *testing.T, keyPath, objPath, plainPath string) {
 	plain := vectorPlaintext()
 	for path, data := range map[string][]byte{
 		keyPath:   wrapped,
-		objPath:   sealBytes(t, key, plain),
+		objPath:   sealNamed(t, key, plain, vectorObject),
 		plainPath: plain,
 	} {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

@@ -83,6 +83,9 @@ func (k *Key) WrapWorkFactor(passphrase string, logN int) ([]byte, error) {
 	// identity file for `age -d -i`.
 	fmt.Fprintf(w, "# vwstream bucket key: opens every object under db/ and files/\n")
 	fmt.Fprintf(w, "# public key: %s\n", k.Recipient())
+	if k.authenticated {
+		fmt.Fprintf(w, "%s\n", AuthFlag)
+	}
 	fmt.Fprintf(w, "%s\n", k.identity.String())
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("wrap bucket key: %w", err)
@@ -119,7 +122,11 @@ func Unwrap(data []byte, passphrase string) (*Key, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("unwrap bucket key: %w", err)
 	}
-	ids, err := age.ParseIdentities(r)
+	plain, err := io.ReadAll(io.LimitReader(r, maxWrappedKeySize))
+	if err != nil {
+		return nil, fmt.Errorf("unwrap bucket key: %w", err)
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(plain))
 	if err != nil {
 		return nil, fmt.Errorf("unwrap bucket key: parse identity: %w", err)
 	}
@@ -130,7 +137,7 @@ func Unwrap(data []byte, passphrase string) (*Key, error) {
 	if !ok {
 		return nil, fmt.Errorf("unwrap bucket key: identity is %T, not X25519", ids[0])
 	}
-	return &Key{identity: x, recipient: x.Recipient()}, nil
+	return &Key{identity: x, recipient: x.Recipient(), authenticated: hasAuthFlag(plain)}, nil
 }
 
 // LoadKey reads and unwraps the bucket key. It is what every command uses once a

@@ -93,6 +93,7 @@ func AdoptKey(ctx context.Context, store objstore.Store, key *Key, passphrase st
 	} else if prefix != "" {
 		return fmt.Errorf("%w at %s, but %s holds sealed objects: a key given directly cannot take its place", ErrNoKey, opts.path(), prefix)
 	}
+	key.authenticated = true // a new bucket: its objects are authenticated from the start
 	data, err := key.WrapWorkFactor(passphrase, opts.workFactor())
 	if err != nil {
 		return err

@@ -45,6 +45,9 @@ var (
 type Key struct {
 	identity  *age.X25519Identity
 	recipient *age.X25519Recipient
+	// authenticated records that the bucket's objects are authenticated: true
+	// for a new key, and for a wrapped key that carries AuthFlag.
+	authenticated bool
 }
 
 // GenerateKey returns a new random bucket key.
@@ -53,7 +56,7 @@ func GenerateKey() (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate bucket key: %w", err)
 	}
-	return &Key{identity: id, recipient: id.Recipient()}, nil
+	return &Key{identity: id, recipient: id.Recipient(), authenticated: true}, nil
 }
 
 // Recipient is the public key ("age1...") that objects are sealed to.
@@ -66,31 +69,39 @@ func (k *Key) String() string { return "bucket key " + k.Recipient() }
 // LogValue keeps the secret out of structured logs for the same reason.
 func (k *Key) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
-// Encrypt returns a writer that seals what is written to it into w. Close must be
-// called to write the final chunk; it does not close w.
-func (k *Key) Encrypt(w io.Writer) (io.WriteCloser, error) {
-	wc, err := age.Encrypt(w, k.recipient)
+// Encrypt returns a writer that seals what is written to it into w as the
+// object named name (its key under the bucket prefix, which the object is
+// bound to). Close must be called to write the final chunk; it does not close w.
+func (k *Key) Encrypt(w io.Writer, name string) (io.WriteCloser, error) {
+	wc, err := age.Encrypt(w, objectRecipient{key: k, name: name})
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	return wc, nil
 }
 
-// EncryptReader returns a reader of the sealed form of r, for uploads that pull.
-func (k *Key) EncryptReader(r io.Reader) (io.Reader, error) {
-	sr, err := age.EncryptReader(r, k.recipient)
+// EncryptReader returns a reader of the sealed form of r as the object named
+// name, for uploads that pull.
+func (k *Key) EncryptReader(r io.Reader, name string) (io.Reader, error) {
+	sr, err := age.EncryptReader(r, objectRecipient{key: k, name: name})
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	return sr, nil
 }
 
-// Decrypt returns a reader of the plaintext of the sealed object read from r.
-// Every chunk is authenticated before it is returned, and a missing or damaged
+// Decrypt returns a reader of the plaintext of the sealed object named name
+// read from r. An object not sealed by a holder of the key under that name is
+// refused with an error matching ErrForged. Every chunk is authenticated before it is returned, and a missing or damaged
 // end is reported as an error matching ErrCorrupt when the reader reaches it:
 // only a read that ends in io.EOF has seen the whole, genuine object. Errors of
 // r itself are returned unchanged.
-func (k *Key) Decrypt(r io.Reader) (io.Reader, error) {
+func (k *Key) Decrypt(r io.Reader, name string) (io.Reader, error) {
+	return k.decrypt(r, name, false)
+}
+
+// decrypt is Decrypt; legacy accepts objects sealed before authentication.
+func (k *Key) decrypt(r io.Reader, name string, legacy bool) (io.Reader, error) {
 	br := bufio.NewReaderSize(&sourceReader{r: r}, 4096)
 	hdr, err := br.Peek(PayloadOffset)
 	if err != nil {
@@ -102,7 +113,7 @@ func (k *Key) Decrypt(r io.Reader) (io.Reader, error) {
 	if err := checkHeader(hdr); err != nil {
 		return nil, err
 	}
-	dec, err := age.Decrypt(br, k.identity)
+	dec, err := age.Decrypt(br, objectIdentity{key: k, name: name, legacy: legacy})
 	if err != nil {
 		return nil, k.openError(err)
 	}
@@ -113,7 +124,12 @@ func (k *Key) Decrypt(r io.Reader) (io.Reader, error) {
 // access. It reads the header and authenticates the final chunk before it
 // returns, so a truncated object fails here; afterwards each ReadAt reads and
 // authenticates only the chunks it covers. It returns the plaintext size.
-func (k *Key) DecryptReaderAt(src io.ReaderAt, size int64) (io.ReaderAt, int64, error) {
+// Like Decrypt, it refuses an object not sealed under name (ErrForged).
+func (k *Key) DecryptReaderAt(src io.ReaderAt, size int64, name string) (io.ReaderAt, int64, error) {
+	return k.decryptReaderAt(src, size, name, false)
+}
+
+func (k *Key) decryptReaderAt(src io.ReaderAt, size int64, name string, legacy bool) (io.ReaderAt, int64, error) {
 	if _, err := PlaintextSize(size); err != nil {
 		return nil, 0, err
 	}
@@ -127,7 +143,7 @@ func (k *Key) DecryptReaderAt(src io.ReaderAt, size int64) (io.ReaderAt, int64, 
 	if err := checkHeader(hdr); err != nil {
 		return nil, 0, err
 	}
-	ra, n, err := age.DecryptReaderAt(&sourceReaderAt{r: src}, size, k.identity)
+	ra, n, err := age.DecryptReaderAt(&sourceReaderAt{r: src}, size, objectIdentity{key: k, name: name, legacy: legacy})
 	if err != nil {
 		return nil, 0, k.openError(err)
 	}

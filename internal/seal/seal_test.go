@@ -15,6 +15,9 @@ import (
 
 // sizes are the plaintext sizes every round trip covers: empty, one byte, and
 // both sides of the 64 KiB chunk boundary.
+// testName is the object name the tests seal under.
+const testName = "files/attachments/x/y"
+
 var sizes = []int{0, 1, seal.ChunkSize - 1, seal.ChunkSize, seal.ChunkSize + 1, 1<<20 + 7}
 
 func mustKey(t testing.TB) *seal.Key {
@@ -37,8 +40,14 @@ func randomBytes(t testing.TB, n int) []byte {
 
 func sealBytes(t testing.TB, k *seal.Key, plain []byte) []byte {
 	t.Helper()
+	return sealNamed(t, k, plain, testName)
+}
+
+// sealNamed seals plain as the object named name.
+func sealNamed(t testing.TB, k *seal.Key, plain []byte, name string) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	w, err := k.Encrypt(&buf)
+	w, err := k.Encrypt(&buf, name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +61,7 @@ func sealBytes(t testing.TB, k *seal.Key, plain []byte) []byte {
 }
 
 func openBytes(k *seal.Key, sealed []byte) ([]byte, error) {
-	r, err := k.Decrypt(bytes.NewReader(sealed))
+	r, err := k.Decrypt(bytes.NewReader(sealed), testName)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +166,7 @@ func TestKey_DecryptReaderAt(t *testing.T) {
 	k := mustKey(t)
 	plain := randomBytes(t, 3*seal.ChunkSize+100)
 	sealed := sealBytes(t, k, plain)
-	ra, n, err := k.DecryptReaderAt(bytes.NewReader(sealed), int64(len(sealed)))
+	ra, n, err := k.DecryptReaderAt(bytes.NewReader(sealed), int64(len(sealed)), testName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +221,7 @@ func TestKey_Decrypt_FlippedByte(t *testing.T) {
 		if _, err := openBytes(k, damaged); !errors.Is(err, seal.ErrCorrupt) {
 			t.Errorf("stream read with byte %d flipped: error = %v, want ErrCorrupt", pos, err)
 		}
-		ra, n, err := k.DecryptReaderAt(bytes.NewReader(damaged), int64(len(damaged)))
+		ra, n, err := k.DecryptReaderAt(bytes.NewReader(damaged), int64(len(damaged)), testName)
 		if err == nil {
 			_, err = io.ReadAll(io.NewSectionReader(ra, 0, n))
 		}
@@ -235,7 +244,7 @@ func TestKey_Decrypt_Truncated(t *testing.T) {
 		if _, err := openBytes(k, cut); !errors.Is(err, seal.ErrCorrupt) {
 			t.Errorf("stream read of %d bytes: error = %v, want ErrCorrupt", size, err)
 		}
-		_, _, err := k.DecryptReaderAt(bytes.NewReader(cut), int64(size))
+		_, _, err := k.DecryptReaderAt(bytes.NewReader(cut), int64(size), testName)
 		if !errors.Is(err, seal.ErrCorrupt) {
 			t.Errorf("random access to %d bytes: error = %v, want ErrCorrupt", size, err)
 		}
@@ -254,7 +263,7 @@ func TestKey_Decrypt_SourceError(t *testing.T) {
 	k := mustKey(t)
 	sealed := sealBytes(t, k, randomBytes(t, 3*seal.ChunkSize))
 	boom := errors.New("connection reset")
-	r, err := k.Decrypt(io.MultiReader(bytes.NewReader(sealed[:seal.PayloadOffset+100]), errReader{boom}))
+	r, err := k.Decrypt(io.MultiReader(bytes.NewReader(sealed[:seal.PayloadOffset+100]), errReader{boom}), testName)
 	if err != nil {
 		t.Fatal(err)
 	}

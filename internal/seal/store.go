@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"sync"
+	"time"
 
 	"github.com/vwstream/vwstream/internal/objstore"
 )
@@ -25,6 +27,10 @@ type Store struct {
 	keyReady chan struct{} // closed once key or keyErr is set
 	key      *Key
 	keyErr   error
+
+	authMu     sync.Mutex
+	strict     bool      // the bucket is upgraded: unauthenticated objects are refused
+	legacySeen time.Time // when the bucket was last found not upgraded yet
 }
 
 var _ objstore.Store = (*Store)(nil)
@@ -73,7 +79,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opts objstore.
 		return objstore.ObjectInfo{}, err
 	}
 	cr := &countingReader{r: r}
-	enc, err := k.EncryptReader(cr)
+	enc, err := k.EncryptReader(cr, key)
 	if err != nil {
 		return objstore.ObjectInfo{}, fmt.Errorf("seal %s: %w", key, err)
 	}
@@ -101,12 +107,12 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 		if err != nil {
 			return nil, err
 		}
-		k, err := s.waitKey(ctx)
+		k, legacy, err := s.openKey(ctx)
 		if err != nil {
 			rc.Close()
 			return nil, err
 		}
-		r, err := k.Decrypt(rc)
+		r, err := k.decrypt(rc, key, legacy)
 		if err != nil {
 			rc.Close()
 			return nil, fmt.Errorf("open sealed %s: %w", key, err)
@@ -118,7 +124,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if err != nil {
 		return nil, err
 	}
-	k, err := s.waitKey(ctx)
+	k, legacy, err := s.openKey(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -139,13 +145,44 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if err := ra.prefetch(); err != nil {
 		return nil, err
 	}
-	pra, _, err := k.DecryptReaderAt(ra, info.Size)
+	pra, _, err := k.decryptReaderAt(ra, info.Size, key, legacy)
 	if err != nil {
 		ra.Close()
 		return nil, fmt.Errorf("open sealed %s: %w", key, err)
 	}
 	sr := io.NewSectionReader(pra, offset, end-offset)
 	return &readCloser{Reader: &namedReader{r: sr, key: key}, Closer: ra}, nil
+}
+
+// legacyRecheck is how long a Store trusts that the bucket is not upgraded yet
+// before it looks for the marker again (a secondary runs for months).
+const legacyRecheck = time.Minute
+
+// openKey waits for the key and says whether objects sealed before
+// authentication are still accepted: only while the bucket is not upgraded.
+func (s *Store) openKey(ctx context.Context) (*Key, bool, error) {
+	k, err := s.waitKey(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	s.authMu.Lock()
+	defer s.authMu.Unlock()
+	if s.strict {
+		return k, false, nil
+	}
+	if !s.legacySeen.IsZero() && time.Since(s.legacySeen) < legacyRecheck {
+		return k, true, nil
+	}
+	legacy, err := acceptsLegacy(ctx, s.inner, k)
+	if err != nil {
+		return nil, false, err
+	}
+	if legacy {
+		s.legacySeen = time.Now()
+	} else {
+		s.strict = true
+	}
+	return k, legacy, nil
 }
 
 // spanOf returns the stored byte range of the chunks holding plaintext [off, end).
@@ -192,7 +229,10 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return s.inner.Delete(ctx, keys...)
 }
 
-// Copy copies the sealed object as it is: nothing in it depends on its key.
+// Copy copies the sealed object as it is. The object stays bound to the name
+// it was sealed under, so the copy opens only where AuthName maps dst back to
+// src (files/<path> into trash/files/<path>@<unix time>); elsewhere it reads
+// as a renamed object (ErrForged).
 func (s *Store) Copy(ctx context.Context, src, dst string) (objstore.ObjectInfo, error) {
 	info, err := s.inner.Copy(ctx, src, dst)
 	if err != nil {

@@ -284,17 +284,25 @@ func TestStore_CopyDelete(t *testing.T) {
 		if _, err := s.Put(ctx, "files/a", bytes.NewReader(plain), objstore.PutOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		info, err := s.Copy(ctx, "files/a", "files/b")
+		// A copy into the trash keeps the name it is bound to; a copy to
+		// another name is refused as a renamed object.
+		info, err := s.Copy(ctx, "files/a", "trash/files/a@1700000000")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if info.Size != int64(len(plain)) {
 			t.Fatalf("Copy size = %d, want %d", info.Size, len(plain))
 		}
-		if got, err := getAll(t, s, "files/b", 0, -1); err != nil || !bytes.Equal(got, plain) {
+		if got, err := getAll(t, s, "trash/files/a@1700000000", 0, -1); err != nil || !bytes.Equal(got, plain) {
 			t.Fatalf("Get of the copy: %d bytes, %v", len(got), err)
 		}
-		if err := s.Delete(ctx, "files/a", "files/b"); err != nil {
+		if _, err := s.Copy(ctx, "files/a", "files/b"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := getAll(t, s, "files/b", 0, -1); !errors.Is(err, seal.ErrForged) {
+			t.Fatalf("Get of a copy under another name: %v, want ErrForged", err)
+		}
+		if err := s.Delete(ctx, "files/a", "files/b", "trash/files/a@1700000000"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Get(ctx, "files/a", 0, -1); !errors.Is(err, objstore.ErrNotFound) {

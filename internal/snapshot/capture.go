@@ -24,6 +24,10 @@ const DBEntry = "db.sqlite3"
 var mainTables = []string{"users", "ciphers", "attachments", "folders", "organizations",
 	"collections", "sends", "devices", "twofactor", "users_organizations"}
 
+// SourcesEntry is the folder of a snapshot that holds the extra folders of
+// BACKUP_SOURCES, each under its own name; a restore puts it back as it is.
+const SourcesEntry = "sources/"
+
 // Source is what a snapshot captures.
 type Source struct {
 	DataFolder string

@@ -37,10 +37,15 @@ func safeName(name string) (string, error) {
 	return clean, nil
 }
 
+// ErrTooLarge reports an archive that unpacks to more than it declares.
+var ErrTooLarge = errors.New("the archive unpacks to more than its sidecar declares (a decompression bomb?): refused before it fills the disk")
+
 // extractTo returns an eachFunc writing regular files and folders under dir.
 // Links of any kind, devices and FIFOs are refused: a symlink pointing outside
 // dir would let a later entry write through it, and vwstream never archives one.
-func extractTo(dir string) eachFunc {
+// Writing stops with ErrTooLarge as soon as the files pass limit bytes.
+func extractTo(dir string, limit int64) eachFunc {
+	budget := &budgetWriter{left: limit}
 	return func(hdr *tar.Header, r io.Reader) error {
 		name, err := safeName(hdr.Name)
 		if err != nil {
@@ -54,7 +59,7 @@ func extractTo(dir string) eachFunc {
 			}
 			return nil
 		case tar.TypeReg:
-			return writeEntry(dst, name, hdr, r)
+			return writeEntry(dst, name, hdr, r, budget)
 		case tar.TypeSymlink, tar.TypeLink:
 			return fmt.Errorf("%w: %q is a link to %q (links are refused; one could point outside the folder)", ErrUnsafe, name, hdr.Linkname)
 		default:
@@ -63,7 +68,7 @@ func extractTo(dir string) eachFunc {
 	}
 }
 
-func writeEntry(dst, name string, hdr *tar.Header, r io.Reader) error {
+func writeEntry(dst, name string, hdr *tar.Header, r io.Reader, budget *budgetWriter) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return fmt.Errorf("extract %s: %w", name, err)
 	}
@@ -72,8 +77,12 @@ func writeEntry(dst, name string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("extract %s: %w", name, err)
 	}
-	if _, err := io.Copy(f, r); err != nil {
+	budget.w = f
+	if _, err := io.Copy(budget, r); err != nil {
 		f.Close()
+		if errors.Is(err, ErrTooLarge) {
+			return fmt.Errorf("%w (%s)", err, name)
+		}
 		return damaged(err)
 	}
 	if err := f.Sync(); err != nil {
@@ -87,4 +96,19 @@ func writeEntry(dst, name string, hdr *tar.Header, r io.Reader) error {
 		_ = os.Chtimes(dst, hdr.ModTime, hdr.ModTime)
 	}
 	return nil
+}
+
+// budgetWriter writes to w until left bytes are used up.
+type budgetWriter struct {
+	w    io.Writer
+	left int64
+}
+
+func (b *budgetWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > b.left {
+		return 0, ErrTooLarge
+	}
+	n, err := b.w.Write(p)
+	b.left -= int64(n)
+	return n, err
 }

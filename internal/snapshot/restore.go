@@ -136,7 +136,7 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 	}
 	defer rc.Close()
 	comp, enc := splitExt(name)
-	m, err := readSnapshot(rc, comp, enc, o.Keys, extractTo(tmp))
+	m, err := readSnapshot(rc, comp, enc, o.Keys, extractTo(tmp, expansionLimit(ctx, o.Store, name)))
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: %w", name, oneLine(err))
 	}
@@ -264,3 +264,22 @@ type flatError struct{ err error }
 
 func (e *flatError) Error() string { return strings.Join(strings.Fields(e.err.Error()), " ") }
 func (e *flatError) Unwrap() error { return e.err }
+
+// expansionLimit is how many bytes the archive name may unpack to: what its
+// sidecar declares plus a margin for the tar headers, or, for an archive
+// without that figure (written by an earlier version or another tool), 200
+// times its size, at least 1 GiB: far past what a vault compresses to.
+func expansionLimit(ctx context.Context, store objstore.Store, name string) int64 {
+	const floor = 1 << 30
+	info, _ := readSidecar(ctx, store, name)
+	if info != nil && info.Expanded > 0 {
+		return info.Expanded + max(info.Expanded/100, 16<<20)
+	}
+	var size int64
+	if info != nil {
+		size = info.Size
+	} else if oi, err := store.Stat(ctx, layout.Snapshots+name); err == nil {
+		size = oi.Size
+	}
+	return max(200*size, floor)
+}

@@ -3,7 +3,10 @@ package snapshot_test
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -194,3 +197,54 @@ func evilTar(t *testing.T, hdr *tar.Header) []byte {
 	}
 	return b.Bytes()
 }
+
+// A decompression bomb (a small archive that unpacks to far more than its
+// sidecar declares) is refused as soon as it passes that size, not at the
+// end, and leaves the target as it was.
+func TestRestore_DecompressionBombStopsEarly(t *testing.T) {
+	store := newLocal(t)
+	const name = "vaultwarden-20200101-000003.tar.gz"
+	var archive bytes.Buffer
+	zw := gzip.NewWriter(&archive)
+	tw := tar.NewWriter(zw)
+	const bomb = 256 << 20
+	if err := tw.WriteHeader(&tar.Header{Name: snapshot.DBEntry, Mode: 0o600, Size: bomb, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(tw, zeros{}, bomb); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(store.Root(), "snapshots")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), archive.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sidecar := fmt.Sprintf(`{"name":%q,"size":%d,"expanded_bytes":4096}`, name, archive.Len())
+	if err := os.WriteFile(filepath.Join(dir, name+snapshot.SidecarExt), []byte(sidecar), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	to := filepath.Join(t.TempDir(), "restored")
+	_, err := snapshot.Restore(t.Context(), snapshot.RestoreOptions{Store: store, Name: name, To: to})
+	if !errors.Is(err, snapshot.ErrTooLarge) || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("restore of a %d-byte archive unpacking to %d bytes = %v, want ErrTooLarge on one line", archive.Len(), bomb, err)
+	}
+	if names, _ := vault.Entries(to); len(names) != 0 {
+		t.Fatalf("the refused restore left %v in the target", names)
+	}
+	if left, _ := filepath.Glob(filepath.Join(to, ".vwstream-*")); len(left) != 0 {
+		t.Fatalf("the refused restore left %v", left)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }

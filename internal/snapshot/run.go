@@ -87,7 +87,7 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	if m.Degraded {
 		log.Warn("snapshot is degraded: attachment rows without their file", "missing", len(m.MissingAttachments))
 	}
-	info := Info{Name: res.Name, Time: start, Size: up.size, SHA256: up.sha256,
+	info := Info{Name: res.Name, Time: start, Size: up.size, SHA256: up.sha256, Expanded: up.expanded,
 		Encryption: encryptionOf(res.Name), Compression: compressionOf(res.Name),
 		Degraded: m.Degraded, MissingAttachments: len(m.MissingAttachments), Files: len(m.Files),
 		Integrity: m.DB.Integrity, Version: o.Version, Sidecar: true}
@@ -154,7 +154,8 @@ func (o Options) outcome(res *Result) error {
 
 // uploaded describes the archive as it was streamed.
 type uploaded struct {
-	size   int64
+	size     int64
+	expanded int64 // bytes of the tar stream inside
 	sha256 string
 	etag   string
 }
@@ -171,8 +172,10 @@ func (o Options) upload(ctx context.Context, d Destination, key string, c *captu
 	pr, pw := io.Pipe()
 	hw := newHashWriter(pw)
 	done := make(chan error, 1)
+	var expanded int64
 	go func() {
-		err := o.pipeline(ctx, hw, c, m)
+		var err error
+		expanded, err = o.pipeline(ctx, hw, c, m)
 		pw.CloseWithError(err) // nil closes with io.EOF
 		done <- err
 	}()
@@ -206,29 +209,43 @@ func (o Options) upload(ctx context.Context, d Destination, key string, c *captu
 	if info.Size != hw.n {
 		return uploaded{}, fmt.Errorf("upload: stored %d bytes, sent %d", info.Size, hw.n)
 	}
-	return uploaded{size: hw.n, sha256: hw.sum(), etag: info.ETag}, nil
+	return uploaded{size: hw.n, expanded: expanded, sha256: hw.sum(), etag: info.ETag}, nil
 }
 
-// pipeline writes tar -> compression -> encryption into w.
-func (o Options) pipeline(ctx context.Context, w io.Writer, c *capture, m *Manifest) error {
+// pipeline writes tar -> compression -> encryption into w and returns the
+// size of the tar stream.
+func (o Options) pipeline(ctx context.Context, w io.Writer, c *capture, m *Manifest) (int64, error) {
 	enc, err := o.Encrypter.Encrypt(w)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	zw, err := compressor(enc, o.Compression)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := writeArchive(ctx, zw, c, m); err != nil {
-		return err
+	tarw := &countingWriter{w: zw}
+	if err := writeArchive(ctx, tarw, c, m); err != nil {
+		return 0, err
 	}
 	if err := zw.Close(); err != nil {
-		return fmt.Errorf("compress: %w", err)
+		return 0, fmt.Errorf("compress: %w", err)
 	}
 	if err := enc.Close(); err != nil {
-		return fmt.Errorf("encrypt: %w", err)
+		return 0, fmt.Errorf("encrypt: %w", err)
 	}
-	return nil
+	return tarw.n, nil
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 type progressReader struct {

@@ -126,6 +126,9 @@ type Info struct {
 	Files              int         `json:"files,omitempty"`
 	Integrity          string      `json:"integrity,omitempty"`
 	Version            string      `json:"vwstream_version,omitempty"`
+	// Expanded is the size of the archive's tar stream: a restore stops as
+	// soon as an archive unpacks to more (a decompression bomb).
+	Expanded int64 `json:"expanded_bytes,omitempty"`
 	// Sidecar is false for an archive without metadata (written by another
 	// tool, or its sidecar lost): then only Name, Time, Size and the suffix
 	// facts are known.

@@ -24,6 +24,9 @@ const (
 	NodeIDFile = ".vwstream-node-id"
 	// LockFile is held (flock) by the one process that runs a node on the folder.
 	LockFile = ".vwstream.lock"
+	// PromoteTokenFile holds the token POST /promote requires when
+	// PROMOTE_TOKEN is unset (mode 0600): the node makes it, promote reads it.
+	PromoteTokenFile = ".vwstream-promote-token"
 	// stagePrefix names a restore being built (not yet checked): removed by Recover.
 	stagePrefix = ".vwstream-restore-"
 	// swapPrefix names a checked restore being moved in: completed by Recover.
@@ -41,7 +44,7 @@ var legacyAsidePrefixes = []string{".vwstream-replaced-", ".vwstream-old-"}
 // Own reports whether name (an entry of a data folder) is vwstream's own
 // bookkeeping rather than data.
 func Own(name string) bool {
-	if name == NodeIDFile || name == LockFile {
+	if name == NodeIDFile || name == LockFile || name == PromoteTokenFile {
 		return true
 	}
 	for _, p := range append([]string{stagePrefix, swapPrefix, asidePrefix, keptPrefix}, legacyAsidePrefixes...) {

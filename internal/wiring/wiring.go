@@ -82,6 +82,9 @@ func SnapshotSource(cfg *config.Config) snapshot.Source {
 	if cfg.Backup.IncludeIconCache {
 		src.Folders["icon_cache"] = vw.IconCacheFolder
 	}
+	for _, dir := range cfg.Backup.Sources {
+		src.Folders[snapshot.SourcesEntry+filepath.Base(dir)] = dir
+	}
 	if cfg.Backup.IncludeConfig {
 		rsa := vw.RSAKeyFilename
 		if rsa == "" {

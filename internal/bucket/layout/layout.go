@@ -28,6 +28,11 @@ const (
 	KeyPath = Keys + "age-identity.age"
 	// RecipientPath is the bucket key's public age recipient, in plain text.
 	RecipientPath = Keys + "age-recipient.txt"
+	// MarkerPath records that the prefix's objects are authenticated (the
+	// upgrade marker, docs/FORMAT.md "Authentication").
+	MarkerPath = Keys + "objects-authenticated"
+	// Head is the replica's freshness record (internal/head), sealed.
+	Head = "head"
 	// Snapshots holds the snapshot archives, their sidecars and the latest copy.
 	Snapshots = "snapshots/"
 	// Lease is the primary's lease (conditional writes).
