@@ -3,9 +3,12 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/update"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
@@ -28,13 +31,36 @@ func (n *Node) startUpdates(ctx context.Context) error {
 		return fmt.Errorf("UPDATE_ENABLED: %w", err)
 	}
 	n.log.Info("image updates on", "schedule", n.cfg.Update.Cron, "monitor_only", o.MonitorOnly)
+	var (
+		mu     sync.Mutex
+		counts status.Updates
+	)
+	n.board.AddSource(func(s *status.Status) {
+		mu.Lock()
+		c := counts
+		mu.Unlock()
+		s.Updates = &c
+	})
 	job := func(ctx context.Context) error {
 		rep, err := o.Run(ctx)
+		mu.Lock()
+		defer mu.Unlock()
+		counts.LastCheck = time.Now()
 		if err != nil {
+			counts.Failures++
 			n.log.Warn("image update pass failed: " + err.Error())
 			return err
 		}
 		for _, it := range rep.Items {
+			counts.Checks++
+			switch it.Action {
+			case update.ActionUpdated:
+				counts.Updated++
+			case update.ActionRolledBack:
+				counts.RolledBack++
+			case update.ActionFailed:
+				counts.Failures++
+			}
 			if it.Action != update.ActionUpToDate {
 				n.log.Info("image update: "+update.Describe(it), "container", it.Container, "action", it.Action)
 			}

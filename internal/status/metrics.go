@@ -75,6 +75,11 @@ var (
 	descLeaseExp    = desc("vwstream_lease_expires_timestamp_seconds", "When the lease expires unless renewed.")
 	descChildUp     = desc("vwstream_child_running", "1 while the supervised Vaultwarden runs.")
 	descChildRestar = desc("vwstream_child_restarts_total", "Restarts of the supervised process.")
+	descUpdChecks   = desc("vwstream_update_checks_total", "Containers checked against their registry for a newer image.")
+	descUpdDone     = desc("vwstream_updates_total", "Containers replaced by a newer image that came up healthy.")
+	descUpdRollback = desc("vwstream_update_rollbacks_total", "Updates rolled back: the new container was not healthy.")
+	descUpdFailures = desc("vwstream_update_failures_total", "Image checks or updates that failed.")
+	descUpdLast     = desc("vwstream_update_last_check_timestamp_seconds", "When the last image-update pass ended.")
 )
 
 // boardCollector turns the board's document into metrics at scrape time, so the
@@ -84,7 +89,8 @@ type boardCollector struct{ b *Board }
 func (c *boardCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descReady, descErrors, descDBLag, descDBTXID, descDBLastSync, descDBEvery,
 		descFilesPend, descFilesUp, descFilesBytes, descFilesLast, descSnapLast, descSnapAge, descSnapSize,
-		descSnapOK, descSnapStop, descSnapSpool, descLeaseHeld, descLeaseExp, descChildUp, descChildRestar} {
+		descSnapOK, descSnapStop, descSnapSpool, descLeaseHeld, descLeaseExp, descChildUp, descChildRestar,
+		descUpdChecks, descUpdDone, descUpdRollback, descUpdFailures, descUpdLast} {
 		ch <- d
 	}
 }
@@ -140,6 +146,13 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 	if k := doc.Child; k != nil {
 		gauge(descChildUp, boolf(k.Running))
 		counter(descChildRestar, float64(k.Restarts))
+	}
+	if u := doc.Updates; u != nil {
+		counter(descUpdChecks, float64(u.Checks))
+		counter(descUpdDone, float64(u.Updated))
+		counter(descUpdRollback, float64(u.RolledBack))
+		counter(descUpdFailures, float64(u.Failures))
+		stamp(descUpdLast, u.LastCheck)
 	}
 }
 

@@ -43,6 +43,7 @@ type Status struct {
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Lease    *Lease    `json:"lease,omitempty"`
 	Child    *Child    `json:"child,omitempty"`
+	Updates  *Updates  `json:"updates,omitempty"`
 
 	// Errors lists what is wrong now, one line each; empty when status is ok.
 	Errors []string `json:"errors"`
@@ -92,6 +93,15 @@ type Lease struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	Ours      bool      `json:"ours"`
 	Error     string    `json:"error,omitempty"` // why it is not ours any more
+}
+
+// Updates counts the image-update passes of UPDATE_ENABLED since start.
+type Updates struct {
+	Checks     int64     `json:"checks"`      // containers checked against their registry
+	Updated    int64     `json:"updated"`     // replaced, the new container healthy
+	RolledBack int64     `json:"rolled_back"` // the new container was not healthy; the old one runs again
+	Failures   int64     `json:"failures"`    // checks or updates that failed
+	LastCheck  time.Time `json:"last_check,omitzero"`
 }
 
 // Child is the supervised process (Vaultwarden); absent in sidecar mode.
