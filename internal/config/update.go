@@ -2,6 +2,7 @@ package config
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,11 +24,15 @@ type UpdateConfig struct {
 }
 
 // acceptUpdateCron is BACKUP_CRON's forms plus Watchtower's six fields.
-const acceptUpdateCron = acceptCron + ", or 6-field cron with seconds first (Watchtower's form, e.g. 0 0 4 * * *)"
+const acceptUpdateCron = acceptCron + ", 6-field cron with seconds first (Watchtower's form, e.g. 0 0 4 * * *), or whole seconds between checks (86400)"
 
 // parseUpdateCron accepts the 5-field cron and descriptors BACKUP_CRON does,
-// and WATCHTOWER_SCHEDULE's 6-field form whose first field is seconds.
+// WATCHTOWER_SCHEDULE's 6-field form whose first field is seconds, and
+// WATCHTOWER_POLL_INTERVAL's whole seconds.
 func parseUpdateCron(s string) (cron.Schedule, error) {
+	if secs, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && secs > 0 {
+		return cron.ParseStandard("@every " + strconv.Itoa(secs) + "s") // WATCHTOWER_POLL_INTERVAL
+	}
 	if !strings.HasPrefix(strings.TrimSpace(s), "@") && len(strings.Fields(s)) == 6 {
 		return cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow).Parse(s)
 	}

@@ -209,7 +209,7 @@ var vars = []*Var{
 	boolean("UPDATE_ENABLED", "false", secUpdate, "in `vwstream run`, check labelled containers' images on UPDATE_SCHEDULE and update them (`vwstream update` runs one pass by hand)",
 		func(c *Config) *bool { return &c.Update.Enabled }),
 	custom("UPDATE_SCHEDULE", "0 4 * * *", secUpdate, "when to check for new images, in TZ",
-		acceptUpdateCron, func(c *Config, s string) error { c.Update.Cron = s; return nil }).alias("WATCHTOWER_SCHEDULE"),
+		acceptUpdateCron, func(c *Config, s string) error { c.Update.Cron = s; return nil }).alias("WATCHTOWER_SCHEDULE", "WATCHTOWER_POLL_INTERVAL"),
 	boolean("WATCHTOWER_LABEL_ENABLE", "true", secUpdate, "true: update only containers labelled vwstream.update=true or com.centurylinklabs.watchtower.enable=true; false: every container except those labelled =false",
 		func(c *Config) *bool { return &c.Update.LabelEnable }),
 	boolean("UPDATE_MONITOR_ONLY", "false", secUpdate, "notify about new images, change nothing",

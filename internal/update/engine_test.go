@@ -331,7 +331,8 @@ func TestUpdate_RegistryFailuresTouchNothing(t *testing.T) {
 
 // TestUpdate_Hooks: a failing pre-update hook skips the update with nothing
 // stopped; pre-update and post-update hooks run in the old and the new
-// container around a successful one.
+// container around a successful one; vwstream's own container is reported,
+// not replaced.
 func TestUpdate_Hooks(t *testing.T) {
 	r := newRig(t)
 	ref := r.push("app", "1")
@@ -341,9 +342,12 @@ func TestUpdate_Hooks(t *testing.T) {
 		"--label", "com.centurylinklabs.watchtower.lifecycle.pre-check=box write /events/pre-check yes",
 		"--label", "vwstream.update.pre-update=box write /events/pre-update yes",
 		"--label", "vwstream.update.post-update=box write /events/post-update yes")
-	oldSkipped, oldHooked := r.inspect(skipped), r.inspect(hooked)
+	self := r.run("self", ref, "--label", "vwstream.update=true", "--hostname", "vwstream-self")
+	oldSkipped, oldHooked, oldSelf := r.inspect(skipped), r.inspect(hooked), r.inspect(self)
 	r.push("app", "2")
-	rep, err := r.options().Run(t.Context())
+	o := r.options()
+	o.SelfHostname = "vwstream-self" // as if this process ran in that container
+	rep, err := o.Run(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,6 +360,12 @@ func TestUpdate_Hooks(t *testing.T) {
 	}
 	if now := r.inspect(skipped); now.ID != oldSkipped.ID || !now.State.StartedAt.Equal(oldSkipped.State.StartedAt) {
 		t.Errorf("a failing pre-update hook did not leave the container alone")
+	}
+	if it := got[self]; it.Action != update.ActionSelf {
+		t.Errorf("own container: %+v", it)
+	}
+	if now := r.inspect(self); now.ID != oldSelf.ID || !now.State.StartedAt.Equal(oldSelf.State.StartedAt) {
+		t.Errorf("the own container was touched")
 	}
 	if it := got[hooked]; it.Action != update.ActionUpdated {
 		t.Fatalf("hooked: %+v\n%s", it, r.log.String())
