@@ -2,6 +2,7 @@ package update_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/docker"
+	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/update"
 )
@@ -293,7 +295,10 @@ func TestUpdate_V1ToV3RollsBack(t *testing.T) {
 	name := r.run("app", ref, "--label", "com.centurylinklabs.watchtower.enable=true", "-e", "FOO=bar")
 	old := r.inspect(name)
 	r.push("app", "3")
-	it, ok := r.pass(r.options(), name)
+	var events recorder
+	o := r.options()
+	o.Notifier = &events
+	it, ok := r.pass(o, name)
 	if !ok || it.Action != update.ActionRolledBack || !strings.Contains(it.Error, "unhealthy") {
 		t.Fatalf("%+v\n%s", it, r.log.String())
 	}
@@ -306,6 +311,24 @@ func TestUpdate_V1ToV3RollsBack(t *testing.T) {
 	if out := testenv.DockerRun(t, "ps", "-aq", "--filter", "ancestor="+r.prefix+":v3"); out != "" {
 		t.Errorf("the v3 container is left: %s", out)
 	}
+	// One notification: not ok, with both digests and versions and the steps.
+	if len(events.got) != 1 {
+		t.Fatalf("%d notifications", len(events.got))
+	}
+	ev := events.got[0]
+	for _, want := range []string{"rolled-back", it.OldDigest, it.NewDigest, "(version 1)", "(version 3)", "renamed the old container back"} {
+		if ev.OK || ev.Kind != "update" || !strings.Contains(ev.Detail, want) {
+			t.Errorf("notification %+v lacks %q", ev, want)
+		}
+	}
+}
+
+// recorder is a notify.Notifier keeping what it is sent.
+type recorder struct{ got []notify.Event }
+
+func (r *recorder) Notify(_ context.Context, ev notify.Event) error {
+	r.got = append(r.got, ev)
+	return nil
 }
 
 func TestUpdate_RegistryFailuresTouchNothing(t *testing.T) {

@@ -56,6 +56,11 @@ func (o Options) runHook(ctx context.Context, id string, labels map[string]strin
 		if i := strings.LastIndexByte(last, '\n'); i >= 0 {
 			last = last[i+1:]
 		}
+		for _, sec := range o.Secrets {
+			if sec != "" {
+				last = strings.ReplaceAll(last, sec, "(hidden)")
+			}
+		}
 		if last != "" {
 			last = ": " + last
 		}

@@ -87,6 +87,8 @@ type Options struct {
 	PollInterval time.Duration
 	// HookTimeout bounds one lifecycle hook; 0 means DefaultHookTimeout.
 	HookTimeout time.Duration
+	// Secrets are replaced by (hidden) in a failing hook's output.
+	Secrets []string
 }
 
 // Item is what a pass found and did for one container.
