@@ -224,6 +224,10 @@ func TestUpdate_V1ToV2KeepsConfiguration(t *testing.T) {
 	if !ok || it.Action != update.ActionUpdated || it.OldVersion != "1" || it.NewVersion != "2" {
 		t.Fatalf("update: %+v\n%s", it, r.log.String())
 	}
+	if it.DowntimeSeconds <= 0 {
+		t.Errorf("no downtime reported: %+v", it)
+	}
+	t.Logf("update downtime (old stopped to new healthy): %.1f s", it.DowntimeSeconds)
 	if _, ok := r.pass(r.options(), other); ok {
 		t.Errorf("the unlabelled container was checked")
 	}
@@ -302,6 +306,7 @@ func TestUpdate_V1ToV3RollsBack(t *testing.T) {
 	if !ok || it.Action != update.ActionRolledBack || !strings.Contains(it.Error, "unhealthy") {
 		t.Fatalf("%+v\n%s", it, r.log.String())
 	}
+	t.Logf("rollback downtime (old stopped to old healthy again): %.1f s", it.DowntimeSeconds)
 	cur := r.inspect(name)
 	if cur.ID != old.ID || cur.Image != old.Image || !cur.State.Running {
 		t.Fatalf("old container not back: %+v", cur)

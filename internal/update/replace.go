@@ -54,13 +54,18 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 	}
 	if err != nil {
 		it.Action, it.Error = ActionRolledBack, err.Error()
-		if rerr := r.run(step); rerr != nil {
+		rerr := r.run(step)
+		if r.stopped {
+			it.DowntimeSeconds = time.Since(r.stoppedAt).Seconds()
+		}
+		if rerr != nil {
 			it.Action = ActionFailed
 			it.Error += "; rollback: " + rerr.Error()
 		}
 		return it
 	}
-	step("the new container is healthy")
+	it.DowntimeSeconds = time.Since(r.stoppedAt).Seconds()
+	step("the new container is healthy, %.1f s after the old one stopped", it.DowntimeSeconds)
 	it.Action = ActionUpdated
 	if ran, err := o.runHook(ctx, newID, cur.labels, HookPostUpdate); err != nil {
 		step("%v", err)
@@ -86,7 +91,7 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 // starts the new one under the old name, recording in r what to undo.
 func (o Options) swap(ctx context.Context, cur *current, create docker.CreateOptions, extra map[string]json.RawMessage,
 	r *rollback, step func(string, ...any)) (string, error) {
-	r.stopped = true
+	r.stopped, r.stoppedAt = true, time.Now()
 	if err := o.Docker.Stop(ctx, cur.id, 0); err != nil {
 		return "", fmt.Errorf("stop: %w", err)
 	}
@@ -114,11 +119,12 @@ func (o Options) swap(ctx context.Context, cur *current, create docker.CreateOpt
 
 // rollback undoes a replacement that failed at any step.
 type rollback struct {
-	o       Options
-	cur     *current
-	stopped bool
-	renamed bool
-	newID   string
+	o         Options
+	cur       *current
+	stopped   bool
+	stoppedAt time.Time
+	renamed   bool
+	newID     string
 }
 
 // run removes the new container, gives the old one its name back and starts

@@ -93,15 +93,18 @@ type Options struct {
 
 // Item is what a pass found and did for one container.
 type Item struct {
-	Container  string   `json:"container"`
-	Image      string   `json:"image"`
-	Action     string   `json:"action"`
-	OldDigest  string   `json:"old_digest,omitempty"`
-	NewDigest  string   `json:"new_digest,omitempty"`
-	OldVersion string   `json:"old_version,omitempty"` // LabelVersion of the running image
-	NewVersion string   `json:"new_version,omitempty"` // LabelVersion of the new image, once it is local
-	Steps      []string `json:"steps,omitempty"`
-	Error      string   `json:"error,omitempty"`
+	Container  string `json:"container"`
+	Image      string `json:"image"`
+	Action     string `json:"action"`
+	OldDigest  string `json:"old_digest,omitempty"`
+	NewDigest  string `json:"new_digest,omitempty"`
+	OldVersion string `json:"old_version,omitempty"` // LabelVersion of the running image
+	NewVersion string `json:"new_version,omitempty"` // LabelVersion of the new image, once it is local
+	// DowntimeSeconds is from the old container stopping to the new one
+	// healthy, or, after a rollback, to the old one running again.
+	DowntimeSeconds float64  `json:"downtime_seconds,omitempty"`
+	Steps           []string `json:"steps,omitempty"`
+	Error           string   `json:"error,omitempty"`
 }
 
 // Report is one pass.
