@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,9 +377,17 @@ func TestUpdate_Hooks(t *testing.T) {
 	r.push("app", "2")
 	o := r.options()
 	o.SelfHostname = "vwstream-self" // as if this process ran in that container
+	var requests atomic.Int32
+	o.Registry = &update.Registry{HTTP: &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		requests.Add(1)
+		return http.DefaultTransport.RoundTrip(req)
+	})}}
 	rep, err := o.Run(t.Context())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := requests.Load(); n != 1 {
+		t.Errorf("%d registry requests for three containers of one image, want 1", n)
 	}
 	got := map[string]update.Item{}
 	for _, it := range rep.Items {
@@ -407,3 +417,7 @@ func TestUpdate_Hooks(t *testing.T) {
 		}
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

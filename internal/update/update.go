@@ -154,11 +154,12 @@ func (o Options) Run(ctx context.Context) (Report, error) {
 		return Report{}, fmt.Errorf("list containers: %w", err)
 	}
 	var rep Report
+	digests := map[Reference]digestAnswer{} // one registry request per image per pass
 	for _, c := range list {
 		if !o.watched(c.Labels) {
 			continue
 		}
-		it := o.one(ctx, c)
+		it := o.one(ctx, c, digests)
 		rep.Items = append(rep.Items, it)
 		o.notify(ctx, it)
 	}
@@ -177,6 +178,12 @@ func (o Options) watched(labels map[string]string) bool {
 	return !ok || !strings.EqualFold(v, "false")
 }
 
+// digestAnswer is a registry's answer for one reference, kept for the pass.
+type digestAnswer struct {
+	digest string
+	err    error
+}
+
 // current is what the Engine says about a running container and its image.
 type current struct {
 	id, name  string
@@ -190,7 +197,7 @@ type current struct {
 }
 
 // one checks one container and, when its tag moved, replaces it.
-func (o Options) one(ctx context.Context, c docker.Container) Item {
+func (o Options) one(ctx context.Context, c docker.Container, digests map[Reference]digestAnswer) Item {
 	it := Item{Container: c.Name()}
 	fail := func(err error) Item {
 		it.Action, it.Error = ActionFailed, err.Error()
@@ -217,7 +224,12 @@ func (o Options) one(ctx context.Context, c docker.Container) Item {
 			it.Steps = append(it.Steps, "ran the pre-check hook")
 		}
 	}
-	remote, err := o.Registry.Digest(ctx, cur.ref)
+	ans, seen := digests[cur.ref]
+	if !seen {
+		ans.digest, ans.err = o.Registry.Digest(ctx, cur.ref)
+		digests[cur.ref] = ans
+	}
+	remote, err := ans.digest, ans.err
 	if err != nil {
 		return fail(err)
 	}
