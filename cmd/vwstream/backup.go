@@ -56,7 +56,11 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 		opts.Progress = p.update
 	}
 	limitMemory(a.environ)
-	res, runErr := snapshot.Run(ctx, opts, dests)
+	var res *snapshot.Result
+	runErr := wiring.Pinger(cfg, log).Around(ctx, "snapshot", func() (err error) {
+		res, err = snapshot.Run(ctx, opts, dests)
+		return err
+	})
 	if p != nil {
 		p.done()
 	}

@@ -70,6 +70,16 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- n.Run(nodeCtx) }()
 
+	// The writing starts once the node protects the folder: a stop in the middle
+	// of its start-up would only show a cancelled start.
+	select {
+	case <-n.Ready():
+	case err := <-nodeDone:
+		return fmt.Errorf("demo node did not start: %w", err)
+	case <-ctx.Done():
+		stopNode()
+		return errors.Join(ctx.Err(), <-nodeDone)
+	}
 	fmt.Fprintf(out, "demo vault  %s\ntarget      %s\nwriting %.0f tx/s for %s (Ctrl-C stops)\n\n", data, plain, *rate, *duration)
 	work := vaultsim.NewWorkload(vault, vaultsim.WorkloadOptions{Rate: *rate, Duration: *duration, Ledger: ledger, AttachmentRatio: 0.05, Seed: time.Now().UnixNano()})
 	workDone := make(chan error, 1)

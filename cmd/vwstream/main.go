@@ -37,6 +37,7 @@ var commands = []command{
 	{"snapshots", "list snapshots per destination", runSnapshots},
 	{"restore", "restore the data folder: latest, point in time, or a named snapshot", runRestore},
 	{"verify", "restore drill into a temp dir: integrity, manifest, references", runVerify},
+	{"drill", "restore drill of the replica and the newest snapshot, timed", runDrill},
 	{"check", "preflight: config, S3 write/read/conditional-write/delete probe, keys, data dir", runCheck},
 	{"status", "what the node is doing (HTTP or status file)", runStatus},
 	{"healthcheck", "exit 0 healthy, 1 not; for Docker HEALTHCHECK", runHealthcheck},

@@ -122,6 +122,7 @@ func TestRun_ConfigNeverShowsSecrets(t *testing.T) {
 		"S3_BUCKET=bucket", "S3_SECRET_ACCESS_KEY=" + mark, "AGE_PASSPHRASE_FILE=" + file,
 		"NOTIFICATION_URLS=ntfy://user:" + mark + "@ntfy.sh/" + mark, "RCLONE_CONFIG_OFF_TYPE=sftp",
 		"RCLONE_CONFIG_OFF_PASS=" + mark, "S3_ENDPOINT=https://minio.invalid:9000",
+		"HEALTHCHECK_PING_URL=https://hc-ping.com/" + mark,
 	}
 	for _, args := range [][]string{
 		{"config"}, {"config", "--json"}, {"config", "--encryption-passphrase=" + mark + "-flag"},
@@ -129,6 +130,7 @@ func TestRun_ConfigNeverShowsSecrets(t *testing.T) {
 		{"run", "--s3-secret-access-key", mark},
 		{"config", "--s3-endpoint=https://k:" + mark + "@minio:9000"}, // refused, and the error hides it
 		{"config", "--s3-endpoint=https://minio:9000/?token=" + mark},
+		{"config", "--healthcheck-ping-url=hc-ping.com/" + mark}, // refused, and the error hides it
 	} {
 		code, stdout, stderr := invoke(t, env, args...)
 		if strings.Contains(stdout+stderr, mark) {

@@ -37,6 +37,12 @@ func runSnapshots(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	dests := wiring.Destinations(ctx, cfg, plain, log)
+	// Archives whose upload failed, kept in BACKUP_FALLBACK_DIR until a run uploads them.
+	if fb, err := wiring.FallbackStore(cfg); err != nil {
+		return err
+	} else if fb != nil {
+		dests = append(dests, snapshot.Destination{Name: "local", Store: fb})
+	}
 	var (
 		out  []destinationList
 		errs []error

@@ -91,6 +91,16 @@ func printSummary(w io.Writer, s *status.Status, source string, now time.Time) {
 		}
 		line("vaultwarden", "%s, %d restarts", state, k.Restarts)
 	}
+	if d := s.Drill; d != nil {
+		line("drill", "last %s in %s, %s; last passed %s", d.LastResult, humanDur(time.Duration(d.LastDuration*float64(time.Second))), ago(d.LastTime), ago(d.LastSuccess))
+	}
+	for i, al := range s.Alerts {
+		name := ""
+		if i == 0 {
+			name = "alerts"
+		}
+		line(name, "%s (%s, since %s): %s", al.Name, al.Severity, ago(al.Since), al.Message)
+	}
 	if len(s.Errors) == 0 {
 		line("errors", "none")
 		return

@@ -70,3 +70,21 @@ func TestStatus_ServerDatabaseRow(t *testing.T) {
 		t.Errorf("status summary:\n%s", b.String())
 	}
 }
+
+// TestStatus_AlertsAndDrill: the summary lists the active alerts and the last
+// restore drill.
+func TestStatus_AlertsAndDrill(t *testing.T) {
+	now := time.Now()
+	var b strings.Builder
+	printSummary(&b, &status.Status{Status: status.StateOK, Role: "primary",
+		Drill: &status.Drill{LastResult: status.ResultError, LastTime: now.Add(-time.Hour), LastDuration: 4.2, LastError: "damaged"},
+		Alerts: []status.Alert{{Name: "drill_failed", Severity: status.SeverityCritical, Since: now.Add(-time.Hour), Message: "the last restore drill failed: damaged"},
+			{Name: "disk_low", Severity: status.SeverityWarning, Since: now, Message: "/data has 1.0 GB free"}}}, "file", now)
+	for _, want := range []string{"drill        last error in 4.2s, 1h0m ago; last passed never",
+		"alerts       drill_failed (critical, since 1h0m ago): the last restore drill failed: damaged",
+		"             disk_low (warning, since 0s ago): /data has 1.0 GB free"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}

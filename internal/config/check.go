@@ -59,6 +59,22 @@ func (l *loader) checkCron() error {
 	return nil
 }
 
+// parseSchedule reads an optional schedule: "" is none; a spec without its own
+// CRON_TZ= follows loc.
+func parseSchedule(s string, loc *time.Location) (cron.Schedule, error) {
+	if s == "" {
+		return nil, nil
+	}
+	sched, err := cron.ParseStandard(s)
+	if err != nil {
+		return nil, bad("not a schedule: "+err.Error(), acceptCron+"; empty for none")
+	}
+	if spec, ok := sched.(*cron.SpecSchedule); ok && !strings.Contains(s, "TZ=") && loc != nil {
+		spec.Location = loc
+	}
+	return sched, nil
+}
+
 func (l *loader) checkCA() error {
 	c := l.c
 	if c.S3.CAFile == "" {

@@ -33,8 +33,9 @@ const (
 
 // Notification levels (NOTIFICATION_LEVEL).
 const (
-	NotifyError = "error"
-	NotifyInfo  = "info"
+	NotifyError   = "error"
+	NotifyWarning = "warning"
+	NotifyInfo    = "info"
 )
 
 // Log formats (LOG_FORMAT).
@@ -61,6 +62,7 @@ type Config struct {
 	Backup      BackupConfig
 	Encryption  EncryptionConfig
 	Notify      NotifyConfig
+	Alert       AlertConfig
 	Health      HealthConfig
 	Containers  ContainersConfig
 	Update      UpdateConfig
@@ -148,6 +150,10 @@ type BackupConfig struct {
 	IncludeConfig      bool
 	IncludeIconCache   bool
 	MaxAge             time.Duration // healthcheck: newest snapshot older than this is unhealthy
+	DrillCron          string        // DRILL_CRON as given, "" when off
+	DrillSchedule      cron.Schedule // DrillCron parsed in Config.Location; nil when off
+	FallbackDir        string        // BACKUP_FALLBACK_DIR, "" when off
+	FallbackMaxBytes   int64         // BACKUP_FALLBACK_MAX_BYTES, 0 for no bound
 }
 
 // EncryptionConfig holds snapshot encryption (one mode) and the replica passphrase.
@@ -172,9 +178,18 @@ type EncryptionConfig struct {
 // NotifyConfig is where and when notifications are sent.
 type NotifyConfig struct {
 	URLs  []string // shoutrrr URLs
-	Level string   // NotifyError or NotifyInfo
+	Level string   // NotifyError, NotifyWarning or NotifyInfo
 	Title string   // text/template, "" for the built-in one
 	Body  string   // text/template, "" for the built-in one
+}
+
+// AlertConfig drives the alerts a running node raises and its dead man's switch.
+type AlertConfig struct {
+	ReplicationAfter time.Duration // REPLICATION_ALERT_AFTER
+	DiskFreeMin      int64         // DISK_FREE_MIN in bytes; 0 turns the disk alert off
+	UnhealthyAfter   time.Duration // UNHEALTHY_AFTER
+	Repeat           time.Duration // ALERT_REPEAT
+	PingURL          string        // HEALTHCHECK_PING_URL, a capability URL (secret)
 }
 
 // HealthConfig is what healthcheck and status use.

@@ -169,6 +169,14 @@ var badValues = []struct{ name, value string }{
 	{"BACKUP_MAX_AGE", "0"},
 	{"NOTIFICATION_URLS", "not-a-url"},
 	{"NOTIFICATION_LEVEL", "debug"},
+	{"REPLICATION_ALERT_AFTER", "0"},
+	{"DISK_FREE_MIN", "2 lots"},
+	{"DISK_FREE_MIN", "-1GB"},
+	{"UNHEALTHY_AFTER", "soon"},
+	{"ALERT_REPEAT", "0"},
+	{"DRILL_CRON", "weekly"},
+	{"BACKUP_FALLBACK_MAX_BYTES", "lots"},
+	{"HEALTHCHECK_PING_URL", "hc-ping.com/uuid"},
 	{"NOTIFICATION_TITLE", "{{.Event"},
 	{"NOTIFICATION_BODY", "{{end}}"},
 	{"HEALTHCHECK_MAX_SYNC_AGE", "60"},
@@ -212,7 +220,8 @@ func TestLoad_BadValue(t *testing.T) {
 func TestVars_BadValueCoverage(t *testing.T) {
 	anyValue := map[string]bool{"S3_BUCKET": true, "S3_ACCESS_KEY_ID": true, "S3_SECRET_ACCESS_KEY": true,
 		"S3_PREFIX": true, "S3_REGION": true, "ENCRYPTION_PASSPHRASE": true, "GPG_PASSPHRASE": true,
-		"AGE_PASSPHRASE": true, "NEW_ENCRYPTION_PASSPHRASE": true, "ROCKET_TLS": true}
+		"AGE_PASSPHRASE": true, "NEW_ENCRYPTION_PASSPHRASE": true, "ROCKET_TLS": true,
+		"BACKUP_FALLBACK_DIR": true} // empty turns it off
 	tested := map[string]bool{}
 	for _, tc := range badValues {
 		tested[tc.name] = true

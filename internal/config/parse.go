@@ -60,6 +60,26 @@ func parseDuration(s string, allowZero bool) (time.Duration, error) {
 	return d, nil
 }
 
+const acceptBytes = "bytes (2147483648) or a size with a unit (500MB, 2GB, 1.5GiB); 0 disables"
+
+// parseBytes reads a size: a bare number of bytes, or a number with a decimal
+// (KB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB) unit.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}[unit]
+	n, err := strconv.ParseFloat(num, 64)
+	if err != nil || mult == 0 || n < 0 || n*mult > 1<<62 {
+		return 0, bad("not a size", acceptBytes)
+	}
+	return int64(n * mult), nil
+}
+
 func parseInt(s string, min, max int) (int, error) {
 	accepted := fmt.Sprintf("a whole number from %d to %d", min, max)
 	n, err := strconv.Atoi(strings.TrimSpace(s))

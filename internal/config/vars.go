@@ -196,6 +196,21 @@ var vars = []*Var{
 		func(c *Config) *bool { return &c.Backup.IncludeIconCache }),
 	duration("BACKUP_MAX_AGE", "48h", secBackup, "healthcheck fails when BACKUP_ENABLED and the newest snapshot is older",
 		false, func(c *Config) *time.Duration { return &c.Backup.MaxAge }),
+	custom("BACKUP_FALLBACK_DIR", "", secBackup, "keep a snapshot's encrypted archive here when its upload fails; the next run uploads it; empty: off",
+		acceptPath+"; empty for none", func(c *Config, s string) error {
+			if strings.TrimSpace(s) != "" {
+				c.Backup.FallbackDir = cleanPath(s)
+			}
+			return nil
+		}),
+	custom("BACKUP_FALLBACK_MAX_BYTES", "10GB", secBackup, "bound of BACKUP_FALLBACK_DIR: the oldest archives go first, the newest always stays; 0: no bound",
+		acceptBytes, func(c *Config, s string) (err error) { c.Backup.FallbackMaxBytes, err = parseBytes(s); return err }),
+	custom("DRILL_CRON", "", secBackup, "restore drill schedule in run on a primary (like BACKUP_CRON); empty: no scheduled drills",
+		acceptCron+"; empty for none", func(c *Config, s string) (err error) {
+			c.Backup.DrillCron = strings.TrimSpace(s)
+			c.Backup.DrillSchedule, err = parseSchedule(c.Backup.DrillCron, c.Location)
+			return err
+		}),
 
 	// Container operations
 	custom("DOCKER_HOST", "unix:///var/run/docker.sock", secContainers, "the Docker Engine of the container operations (only used when a label variable below is set)",
@@ -227,14 +242,30 @@ var vars = []*Var{
 	custom("NOTIFICATION_URLS", "", secNotify, "shoutrrr URLs notified of events, separated by spaces or commas",
 		"shoutrrr URLs (smtp://..., telegram://..., ntfy://...), separated by spaces or commas",
 		func(c *Config, s string) (err error) { c.Notify.URLs, err = parseNotificationURLs(s); return err }).alias("NOTIFICATION_URL").secret(),
-	enum("NOTIFICATION_LEVEL", NotifyError, secNotify, "error notifies failures only; info also successes",
-		[]string{NotifyError, NotifyInfo}, func(c *Config) *string { return &c.Notify.Level }).alias("NOTIFICATION_EVENTS"),
+	enum("NOTIFICATION_LEVEL", NotifyWarning, secNotify, "error notifies failures and critical alerts; warning also warning alerts; info also successes",
+		[]string{NotifyError, NotifyWarning, NotifyInfo}, func(c *Config) *string { return &c.Notify.Level }).alias("NOTIFICATION_EVENTS"),
 	custom("NOTIFICATION_TITLE", "", secNotify, "title template (Go text/template); empty uses the built-in one",
 		"a Go text/template", func(c *Config, s string) (err error) { c.Notify.Title, err = parseTemplate(s); return err }),
 	custom("NOTIFICATION_BODY", "", secNotify, "body template (Go text/template); empty uses the built-in one",
 		"a Go text/template", func(c *Config, s string) (err error) { c.Notify.Body, err = parseTemplate(s); return err }),
 
+	duration("REPLICATION_ALERT_AFTER", "30m", secNotify, "alert (critical) when changes wait this long without a successful database or file sync",
+		false, func(c *Config) *time.Duration { return &c.Alert.ReplicationAfter }),
+	custom("DISK_FREE_MIN", "2GB", secNotify, "alert (warning) when the data or temp folder's file system has less free space; critical under a quarter of it; 0 disables",
+		acceptBytes, func(c *Config, s string) (err error) { c.Alert.DiskFreeMin, err = parseBytes(s); return err }),
+	duration("UNHEALTHY_AFTER", "5m", secNotify, "alert (critical) when Vaultwarden's /alive has failed this long",
+		false, func(c *Config) *time.Duration { return &c.Alert.UnhealthyAfter }),
+	duration("ALERT_REPEAT", "24h", secNotify, "remind of an alert still active at most this often",
+		false, func(c *Config) *time.Duration { return &c.Alert.Repeat }),
+
 	// Health and status
+	custom("HEALTHCHECK_PING_URL", "", secHealth, "dead man's switch pinged after each snapshot and drill (healthchecks.io style: /start, success, /fail)",
+		"an http:// or https:// URL", func(c *Config, s string) (err error) {
+			if strings.TrimSpace(s) != "" {
+				c.Alert.PingURL, err = parseHTTPURL(s)
+			}
+			return err
+		}).secret(),
 	duration("HEALTHCHECK_MAX_SYNC_AGE", "600", secHealth, "healthcheck fails when the last successful sync is older; at least PRIMARY_SYNC_INTERVAL",
 		false, func(c *Config) *time.Duration { return &c.Health.MaxSyncAge }),
 	path("STATUS_FILE", "/tmp/sync-status.json", secHealth, "status file written by run, read by status and healthcheck",

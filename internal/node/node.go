@@ -194,6 +194,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.board.SetState(status.StateOK)
 	close(n.ready)
+	n.startChecks(statusCtx)
 	reason, fenced := n.wait(ctx)
 	n.log.Info("stopping", "reason", reason)
 	n.board.SetState(status.StateStopping)

@@ -34,13 +34,16 @@ func (n *Node) startSnapshots(ctx context.Context) error {
 			s.Snapshot = &status.Snapshot{LastTime: last.Time, LastSuccess: last.Time, LastResult: status.ResultOK, LastName: last.Name, LastSize: last.Size}
 		})
 	}
+	pinger := wiring.Pinger(n.cfg, n.log)
 	job := func(ctx context.Context) error {
-		// The node's own instrumented store, behind the lease: snapshot
-		// uploads show in /metrics, and stop with the primary's other writes.
-		dests := wiring.Destinations(ctx, n.cfg, n.writes, n.log)
-		res, err := snapshot.Run(ctx, opts, dests)
-		n.recordSnapshot(res, err)
-		return err
+		return pinger.Around(ctx, "snapshot", func() error {
+			// The node's own instrumented store, behind the lease: snapshot
+			// uploads show in /metrics, and stop with the primary's other writes.
+			dests := wiring.Destinations(ctx, n.cfg, n.writes, n.log)
+			res, err := snapshot.Run(ctx, opts, dests)
+			n.recordSnapshot(res, err)
+			return err
+		})
 	}
 	sched := snapshot.NewScheduler(n.cfg.Backup.Schedule, n.cfg.Backup.OnStartup, job, n.log)
 	sched.Start(ctx)

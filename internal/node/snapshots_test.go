@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,13 +19,18 @@ import (
 // A scheduled snapshot uploads through the node's own store, so its requests
 // and bytes show in /metrics under the target store like the replica's and the
 // files'. Only a snapshot copies objects here (its -latest copy and sidecar).
+// The snapshot pings HEALTHCHECK_PING_URL (/start, then success), its time is
+// the snapshot's last success in /metrics, and the node's alerts are there.
 func TestNode_ScheduledSnapshotInMetrics(t *testing.T) {
 	s := testenv.NewS3(t)
 	data := filepath.Join(t.TempDir(), "data")
 	writtenVault(t, data, filepath.Join(t.TempDir(), "ledger"), 11, 20)
 	addr := testenv.FreeAddr(t)
+	pings := make(chan string, 4)
+	hc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { pings <- r.Method + " " + r.URL.Path }))
+	t.Cleanup(hc.Close)
 	cfg := s3Config(t, s, data, "STATUS_ADDR="+addr, "BACKUP_ENABLED=true", "BACKUP_ON_STARTUP=true",
-		"BACKUP_CRON=0 3 * * *", "GPG_PASSPHRASE=node snapshot passphrase")
+		"BACKUP_CRON=0 3 * * *", "GPG_PASSPHRASE=node snapshot passphrase", "HEALTHCHECK_PING_URL="+hc.URL+"/hc/uuid")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	n := node.New(node.Options{Config: cfg})
@@ -62,6 +69,22 @@ func TestNode_ScheduledSnapshotInMetrics(t *testing.T) {
 	}
 	if !regexp.MustCompile(`vwstream_store_requests_total\{op="copy",store="target"\} [1-9]`).Match(body) {
 		t.Fatalf("the snapshot's copies to -latest are not counted for the target store:\n%s", body)
+	}
+	for _, want := range []string{`vwstream_last_success_timestamp_seconds{kind="snapshot"} 1`, `vwstream_last_success_timestamp_seconds{kind="db"} 1`,
+		`vwstream_alert_active{alert="snapshot_failed"} 0`, `vwstream_alert_active{alert="replication_stalled"} 0`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, want := range []string{"POST /hc/uuid/start", "POST /hc/uuid"} {
+		select {
+		case got := <-pings:
+			if got != want {
+				t.Errorf("ping %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("no ping %q", want)
+		}
 	}
 	cancel()
 	if err := <-done; err != nil {

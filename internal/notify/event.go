@@ -10,24 +10,33 @@ import (
 	"time"
 )
 
-// Levels (NOTIFICATION_LEVEL).
+// Levels (NOTIFICATION_LEVEL), from the fewest events to every one.
 const (
-	LevelError = "error" // failures and degraded snapshots only
-	LevelInfo  = "info"  // every event
+	LevelError   = "error"   // failures, degraded snapshots and critical alerts
+	LevelWarning = "warning" // also warning alerts (the default)
+	LevelInfo    = "info"    // every event, successes too
+)
+
+// Severities of alerts (Event.Severity).
+const (
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
 )
 
 // Event is one thing to report.
 type Event struct {
-	Kind         string        // "snapshot"
+	Kind         string        // "snapshot", "alert", or the node's own failures
 	OK           bool          // the work succeeded
-	Name         string        // snapshot name
+	Name         string        // snapshot name; for an alert, the alert's name
 	Size         int64         // bytes
-	Duration     time.Duration // how long it took
+	Duration     time.Duration // how long it took; for a cleared alert, how long it was active
 	Degraded     bool          // a snapshot missing attachment files
 	Destinations []Outcome     // per destination
 	Containers   []Container   // stopped for a snapshot's capture
-	Error        string        // why it failed, "" when OK
-	Detail       string        // what happened, in a few lines, for kinds other than snapshot
+	Error        string        // why it failed, "" when OK; for an alert, what is wrong
+	Severity     string        // an alert's SeverityWarning or SeverityCritical; "" for other events
+	Reminder     bool          // an alert still active, notified again after ALERT_REPEAT
+	Detail       string        // what happened, in a few lines, for kinds other than snapshot, alert and drill
 	Time         time.Time     // when it ended; zero means now
 }
 
@@ -53,5 +62,23 @@ type Notifier interface {
 	Notify(ctx context.Context, ev Event) error
 }
 
-// important reports whether an event passes the error level.
-func (ev Event) important() bool { return !ev.OK || ev.Degraded }
+// level is the least verbose level that lets ev through. An alert goes by its
+// severity, when it starts and when it clears alike: whoever was told it
+// started is told it ended.
+func (ev Event) level() string {
+	switch {
+	case ev.Severity == SeverityCritical:
+		return LevelError
+	case ev.Severity == SeverityWarning:
+		return LevelWarning
+	case !ev.OK || ev.Degraded:
+		return LevelError
+	}
+	return LevelInfo
+}
+
+// passes reports whether an event of level lvl is sent at the setting.
+func passes(lvl, setting string) bool {
+	rank := map[string]int{LevelError: 0, LevelWarning: 1, LevelInfo: 2}
+	return rank[lvl] <= rank[setting]
+}

@@ -20,8 +20,9 @@ import (
 // DefaultTitle and DefaultBody are the built-in templates. They receive an Event
 // plus the helpers bytes (human size) and dur (rounded duration).
 const (
-	DefaultTitle = `vwstream {{.Kind}} {{if not .OK}}FAILED{{else if .Degraded}}degraded{{else}}ok{{end}}{{if .Name}}: {{.Name}}{{end}}`
-	DefaultBody  = `{{if eq .Kind "snapshot"}}{{if .OK}}Snapshot {{.Name}} done{{else}}Snapshot {{.Name}} failed{{end}} in {{dur .Duration}}, {{bytes .Size}}.
+	DefaultTitle = `{{if eq .Kind "alert"}}vwstream alert {{.Name}}: {{if .OK}}cleared{{else if .Reminder}}still {{.Severity}}{{else}}{{.Severity}}{{end}}
+{{- else}}vwstream {{.Kind}} {{if not .OK}}FAILED{{else if .Degraded}}degraded{{else}}ok{{end}}{{if .Name}}: {{.Name}}{{end}}{{end}}`
+	DefaultBody = `{{if eq .Kind "snapshot"}}{{if .OK}}Snapshot {{.Name}} done{{else}}Snapshot {{.Name}} failed{{end}} in {{dur .Duration}}, {{bytes .Size}}.
 {{- if .Degraded}}
 Degraded: attachment rows without their file (kept and flagged).{{end}}
 {{- range .Destinations}}
@@ -29,13 +30,17 @@ Degraded: attachment rows without their file (kept and flagged).{{end}}
 {{- range .Containers}}
 - container {{.Name}}: stopped {{printf "%.1f" .Seconds}} s, {{if .Restarted}}restarted{{else if .Error}}NOT RESTARTED: {{.Error}}{{else}}left stopped (no-restart label){{end}}{{end}}
 {{- if .Error}}
-Error: {{.Error}}{{end}}{{else}}{{if .Detail}}{{.Detail}}{{else if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
+Error: {{.Error}}{{end}}{{else if eq .Kind "alert"}}{{if .OK}}Cleared after {{dur .Duration}}.{{else}}{{.Error}}{{end}}
+{{- else if eq .Kind "drill"}}Restore drill {{if .OK}}passed{{else}}FAILED{{end}} in {{dur .Duration}}{{if .Name}} (snapshot {{.Name}}){{end}}.
+{{- if .Error}}
+Error: {{.Error}}{{end}}
+{{- else}}{{if .Detail}}{{.Detail}}{{else if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
 )
 
 // Options configure a Service; the fields mirror NotifyConfig.
 type Options struct {
 	URLs   []string
-	Level  string // LevelError (default) or LevelInfo
+	Level  string // LevelError, LevelWarning (default) or LevelInfo
 	Title  string // template; "" for DefaultTitle
 	Body   string // template; "" for DefaultBody
 	Logger *slog.Logger
@@ -62,7 +67,7 @@ var _ Notifier = (*Service)(nil)
 func New(o Options) (*Service, error) {
 	s := &Service{level: o.Level, timeout: o.Timeout, log: o.Logger}
 	if s.level == "" {
-		s.level = LevelError
+		s.level = LevelWarning
 	}
 	if s.timeout == 0 {
 		s.timeout = 30 * time.Second
@@ -104,10 +109,11 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// Notify sends ev when the level lets it through: every event at info, failed
-// or degraded ones at error.
+// Notify sends ev when the level lets it through: every event at info, also
+// warning alerts at warning, failures, degraded snapshots and critical alerts
+// at error.
 func (s *Service) Notify(ctx context.Context, ev Event) error {
-	if s.level == LevelError && !ev.important() {
+	if !passes(ev.level(), s.level) {
 		return nil
 	}
 	if ev.Time.IsZero() {

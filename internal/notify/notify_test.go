@@ -1,37 +1,18 @@
 package notify_test
 
 import (
-	"encoding/json"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/notify"
+	"github.com/vwstream/vwstream/internal/testenv"
 )
 
-type received struct {
-	Title   string `json:"title"`
-	Message string `json:"message"`
-}
+type received = testenv.Notification
 
-func hook(t *testing.T) (string, chan received) {
-	t.Helper()
-	got := make(chan received, 4)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var m received
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Errorf("payload %q: %v", b, err)
-		}
-		got <- m
-	}))
-	t.Cleanup(srv.Close)
-	return "generic://" + strings.TrimPrefix(srv.URL, "http://") + "/hook?template=json&disabletls=yes", got
-}
+func hook(t *testing.T) (string, chan received) { return testenv.Webhook(t) }
 
 var failed = notify.Event{Kind: "snapshot", Name: "vaultwarden-20250101-000000.tar.gz.gpg", Size: 3 << 20,
 	Duration: 1500 * time.Millisecond, Error: "destination offsite:vw: dial tcp: connection refused",

@@ -80,17 +80,14 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	up, err := o.upload(ctx, dests[0], key, c, m)
 	if err != nil {
 		first.Error = err.Error()
-		return res, fmt.Errorf("snapshot %s: destination %s: %w", res.Name, dests[0].Name, err)
+		return res, o.keepLocal(ctx, res, key, c, fmt.Errorf("snapshot %s: destination %s: %w", res.Name, dests[0].Name, err))
 	}
 	res.Size, res.SHA256, res.Files = up.size, up.sha256, len(m.Files)
 	res.Degraded, res.MissingAttachments = m.Degraded, len(m.MissingAttachments)
 	if m.Degraded {
 		log.Warn("snapshot is degraded: attachment rows without their file", "missing", len(m.MissingAttachments))
 	}
-	info := Info{Name: res.Name, Time: start, Size: up.size, SHA256: up.sha256, Expanded: up.expanded,
-		Encryption: encryptionOf(res.Name), Compression: compressionOf(res.Name),
-		Degraded: m.Degraded, MissingAttachments: len(m.MissingAttachments), Files: len(m.Files),
-		Integrity: m.DB.Integrity, Version: o.Version, Sidecar: true}
+	info := newInfo(res.Name, start, up, m, o.Version)
 
 	// 6. Verify the first copy.
 	keys, canDecrypt := o.Encrypter.Keys()
@@ -133,6 +130,9 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 		}
 		dr.OK = true
 	}
+	if res.Destinations[0].OK {
+		o.flushFallback(ctx, dests[0], res)
+	}
 	return res, o.outcome(res)
 }
 
@@ -156,8 +156,8 @@ func (o Options) outcome(res *Result) error {
 type uploaded struct {
 	size     int64
 	expanded int64 // bytes of the tar stream inside
-	sha256 string
-	etag   string
+	sha256   string
+	etag     string
 }
 
 // upload streams the archive into key of d, refusing to replace an existing snapshot.

@@ -54,6 +54,9 @@ type Options struct {
 	// Quiesce, when set, runs around the capture (pre commands, containers
 	// stopped, restarted as soon as the data is captured, post commands).
 	Quiesce Quiesce
+	// Fallback keeps the archive locally when the first destination fails;
+	// nil for none (BACKUP_FALLBACK_DIR unset).
+	Fallback *Fallback
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -92,6 +95,8 @@ type Result struct {
 	MissingAttachments int           `json:"missing_attachments"`
 	Duration           time.Duration `json:"duration_ns"`
 	Destinations       []DestResult  `json:"destinations"`
+	Local              string        `json:"local,omitempty"`    // the fallback folder keeping the archive the destinations did not get
+	Uploaded           []string      `json:"uploaded,omitempty"` // archives kept locally by earlier runs, uploaded by this one
 	// Containers stopped for the capture, with their stop windows; SpoolBytes
 	// is what was set aside meanwhile (0 when nothing was stopped).
 	Containers []Container `json:"containers,omitempty"`

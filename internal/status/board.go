@@ -201,6 +201,11 @@ func clone(s Status) Status {
 		}
 		s.Child = &v
 	}
+	if s.Drill != nil {
+		v := *s.Drill
+		s.Drill = &v
+	}
+	s.Alerts = slices.Clone(s.Alerts)
 	s.Errors = slices.Clone(s.Errors)
 	return s
 }

@@ -90,6 +90,11 @@ func (s *Status) Problems(l Limits, now time.Time) []string {
 	if p := s.childProblem(); p != "" {
 		out = append(out, p)
 	}
+	for _, a := range s.Alerts {
+		if a.Severity == SeverityCritical {
+			add("alert %s: %s", a.Name, a.Message)
+		}
+	}
 	return out
 }
 

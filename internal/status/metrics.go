@@ -75,6 +75,9 @@ var (
 	descLeaseExp    = desc("vwstream_lease_expires_timestamp_seconds", "When the lease expires unless renewed.")
 	descChildUp     = desc("vwstream_child_running", "1 while the supervised Vaultwarden runs.")
 	descChildRestar = desc("vwstream_child_restarts_total", "Restarts of the supervised process.")
+	descLastSuccess = desc("vwstream_last_success_timestamp_seconds", "When each kind of protection last succeeded: db (replica caught up), files (complete file sync), snapshot, drill (restore drill).", "kind")
+	descDrillDur    = desc("vwstream_drill_duration_seconds", "How long the last restore drill took: the measured restore time.")
+	descDrillOK     = desc("vwstream_drill_last_ok", "1 when the last restore drill passed, 0 when it failed.")
 	descUpdChecks   = desc("vwstream_update_checks_total", "Containers checked against their registry for a newer image.")
 	descUpdDone     = desc("vwstream_updates_total", "Containers replaced by a newer image that came up healthy.")
 	descUpdRollback = desc("vwstream_update_rollbacks_total", "Updates rolled back: the new container was not healthy.")
@@ -90,6 +93,7 @@ func (c *boardCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descReady, descErrors, descDBLag, descDBTXID, descDBLastSync, descDBEvery,
 		descFilesPend, descFilesUp, descFilesBytes, descFilesLast, descSnapLast, descSnapAge, descSnapSize,
 		descSnapOK, descSnapStop, descSnapSpool, descLeaseHeld, descLeaseExp, descChildUp, descChildRestar,
+		descLastSuccess, descDrillDur, descDrillOK,
 		descUpdChecks, descUpdDone, descUpdRollback, descUpdFailures, descUpdLast} {
 		ch <- d
 	}
@@ -142,6 +146,27 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 	if l := doc.Lease; l != nil {
 		gauge(descLeaseHeld, boolf(l.Ours))
 		stamp(descLeaseExp, l.ExpiresAt)
+	}
+	lastSuccess := func(kind string, t time.Time) {
+		if !t.IsZero() {
+			gauge(descLastSuccess, float64(t.UnixNano())/1e9, kind)
+		}
+	}
+	if doc.DB != nil {
+		lastSuccess("db", doc.DB.LastSync)
+	}
+	if doc.Files != nil {
+		lastSuccess("files", doc.Files.LastSync)
+	}
+	if doc.Snapshot != nil {
+		lastSuccess("snapshot", doc.Snapshot.LastSuccess)
+	}
+	if d := doc.Drill; d != nil {
+		lastSuccess("drill", d.LastSuccess)
+		if d.LastResult != "" {
+			gauge(descDrillDur, d.LastDuration)
+			gauge(descDrillOK, boolf(d.LastResult == ResultOK))
+		}
 	}
 	if k := doc.Child; k != nil {
 		gauge(descChildUp, boolf(k.Running))

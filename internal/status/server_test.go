@@ -69,6 +69,7 @@ func TestServer_Endpoints(t *testing.T) {
 
 	b.SetState(StateOK)
 	lastSync := time.Now().Add(-time.Second)
+	filesSync := time.Now().Truncate(time.Second)
 	b.AddSource(func(s *Status) {
 		s.DB = &DB{TXIDLocal: 42, TXIDReplicated: 41, LagSeconds: 0.5, LastSync: lastSync}
 	})
@@ -76,7 +77,8 @@ func TestServer_Endpoints(t *testing.T) {
 		s.Lease = &Lease{Holder: "me", Ours: true, ExpiresAt: time.Now().Add(30 * time.Second)}
 		s.Child = &Child{PID: 9, Running: true}
 		s.Snapshot = &Snapshot{LastSuccess: time.Now().Add(-time.Hour), LastSize: 12345, LastResult: ResultOK}
-		s.Files = &Files{LastSync: time.Now()}
+		s.Files = &Files{LastSync: filesSync}
+		s.Drill = &Drill{LastResult: ResultOK, LastSuccess: time.Unix(1700000400, 0), LastDuration: 2.5}
 	})
 	if code, body := get(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz when healthy: %d %q", code, body)
@@ -129,6 +131,11 @@ func TestServer_Endpoints(t *testing.T) {
 		`vwstream_store_bytes_total{direction="up",store="local"}`:        5,
 		`vwstream_store_bytes_total{direction="down",store="local"}`:      5,
 		`vwstream_info{mode="persistent",role="primary",version="1.2.3"}`: 1,
+		`vwstream_last_success_timestamp_seconds{kind="db"}`:              float64(lastSync.UnixNano()) / 1e9,
+		`vwstream_last_success_timestamp_seconds{kind="files"}`:           float64(filesSync.Unix()),
+		`vwstream_last_success_timestamp_seconds{kind="drill"}`:           1700000400,
+		`vwstream_drill_duration_seconds`:                                 2.5,
+		`vwstream_drill_last_ok`:                                          1,
 	} {
 		if got := metricValue(t, text, series); got != want {
 			t.Errorf("%s = %v; want %v", series, got, want)
@@ -136,6 +143,9 @@ func TestServer_Endpoints(t *testing.T) {
 	}
 	if strings.Contains(text, `vwstream_store_errors_total{op="stat"`) || strings.Contains(text, `vwstream_store_errors_total{op="put"`) {
 		t.Errorf("not-found and failed preconditions counted as errors:\n%s", text)
+	}
+	if snap := metricValue(t, text, `vwstream_last_success_timestamp_seconds{kind="snapshot"}`); snap != metricValue(t, text, "vwstream_snapshot_last_success_timestamp_seconds") {
+		t.Errorf("last success of kind snapshot %v disagrees with vwstream_snapshot_last_success_timestamp_seconds", snap)
 	}
 	if age := metricValue(t, text, "vwstream_snapshot_age_seconds"); age < 3599 || age > 3700 {
 		t.Errorf("snapshot age %v; want about 3600", age)

@@ -43,7 +43,11 @@ type Status struct {
 	Snapshot *Snapshot `json:"snapshot,omitempty"`
 	Lease    *Lease    `json:"lease,omitempty"`
 	Child    *Child    `json:"child,omitempty"`
+	Drill    *Drill    `json:"drill,omitempty"`
 	Updates  *Updates  `json:"updates,omitempty"`
+	// Alerts lists the alerts active now (see internal/alert); critical ones
+	// are health problems.
+	Alerts []Alert `json:"alerts,omitempty"`
 
 	// Errors lists what is wrong now, one line each; empty when status is ok.
 	Errors []string `json:"errors"`
@@ -111,3 +115,26 @@ type Child struct {
 	Restarts int  `json:"restarts,omitempty"`
 	ExitCode *int `json:"exit_code,omitempty"` // after it exited
 }
+
+// Drill is the newest restore drill.
+type Drill struct {
+	LastTime     time.Time `json:"last_time,omitzero"`    // when the last drill ended
+	LastResult   string    `json:"last_result,omitempty"` // ResultOK or ResultError
+	LastSuccess  time.Time `json:"last_success,omitzero"` // when the last good drill ended
+	LastDuration float64   `json:"last_duration_seconds"` // how long the last drill took: the measured restore time
+	LastError    string    `json:"last_error,omitempty"`
+}
+
+// Alert is an alert active now.
+type Alert struct {
+	Name     string    `json:"name"`     // e.g. replication_stalled
+	Severity string    `json:"severity"` // warning or critical
+	Since    time.Time `json:"since"`
+	Message  string    `json:"message"`
+}
+
+// Severities of alerts.
+const (
+	SeverityWarning  = "warning"
+	SeverityCritical = "critical"
+)

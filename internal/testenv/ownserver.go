@@ -130,3 +130,7 @@ func (s *OwnS3) Thaw() {
 func (s *OwnS3) String() string {
 	return fmt.Sprintf("versitygw %s (%s)", s.addr, strings.TrimPrefix(s.dir, os.TempDir()))
 }
+
+// Dir is the server's posix folder (one folder per bucket, one file per
+// object), for tests that damage objects behind the server's back.
+func (s *OwnS3) Dir() string { return s.dir }

@@ -12,11 +12,14 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/alert"
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/drill"
 	"github.com/vwstream/vwstream/internal/filesync"
 	"github.com/vwstream/vwstream/internal/notify"
 	"github.com/vwstream/vwstream/internal/objstore"
@@ -31,6 +34,23 @@ import (
 func Notifier(cfg *config.Config, log *slog.Logger) (*notify.Service, error) {
 	return notify.New(notify.Options{URLs: cfg.Notify.URLs, Level: cfg.Notify.Level,
 		Title: cfg.Notify.Title, Body: cfg.Notify.Body, Logger: log})
+}
+
+// Pinger is the dead man's switch of HEALTHCHECK_PING_URL, nil without one.
+func Pinger(cfg *config.Config, log *slog.Logger) *notify.Pinger {
+	return notify.NewPinger(cfg.Alert.PingURL, log)
+}
+
+// FallbackStore is BACKUP_FALLBACK_DIR as a store, nil when it is unset.
+func FallbackStore(cfg *config.Config) (objstore.Store, error) {
+	if cfg.Backup.FallbackDir == "" {
+		return nil, nil
+	}
+	st, err := objstore.NewLocal(cfg.Backup.FallbackDir)
+	if err != nil {
+		return nil, fmt.Errorf("BACKUP_FALLBACK_DIR: %w", err)
+	}
+	return st, nil
 }
 
 // Namer compiles BACKUP_FILENAME in TZ: how snapshots are named and found.
@@ -55,6 +75,12 @@ func SnapshotOptions(cfg *config.Config, version string, namer *snapshot.Namer, 
 	if n != nil {
 		notifier = n
 	}
+	var fallback *snapshot.Fallback
+	if fb, err := FallbackStore(cfg); err != nil {
+		return snapshot.Options{}, err
+	} else if fb != nil {
+		fallback = &snapshot.Fallback{Store: fb, MaxBytes: cfg.Backup.FallbackMaxBytes}
+	}
 	return snapshot.Options{
 		Source:      SnapshotSource(cfg),
 		Namer:       namer,
@@ -64,6 +90,7 @@ func SnapshotOptions(cfg *config.Config, version string, namer *snapshot.Namer, 
 		RequireAll:  cfg.Backup.RequireAll,
 		Version:     version,
 		Notifier:    notifier,
+		Fallback:    fallback,
 		Logger:      log,
 	}, nil
 }
@@ -228,4 +255,55 @@ func StatusLimits(cfg *config.Config) status.Limits {
 		}
 	}
 	return l
+}
+
+// AlertOptions are the thresholds of the node's alerts (REPLICATION_ALERT_AFTER,
+// BACKUP_MAX_AGE with BACKUP_ENABLED, DISK_FREE_MIN on the data and temp
+// folders, UNHEALTHY_AFTER, ALERT_REPEAT); the caller adds the board, the
+// notifier and the probe of the child.
+func AlertOptions(cfg *config.Config) alert.Options {
+	o := alert.Options{
+		Repeat:           cfg.Alert.Repeat,
+		ReplicationAfter: cfg.Alert.ReplicationAfter,
+		DiskFreeMin:      cfg.Alert.DiskFreeMin,
+		DiskPaths:        []string{cfg.DataFolder, os.TempDir()},
+		UnhealthyAfter:   cfg.Alert.UnhealthyAfter,
+	}
+	if cfg.Backup.Enabled {
+		o.SnapshotMaxAge = cfg.Backup.MaxAge
+	}
+	return o
+}
+
+// DrillOptions are a restore drill's: the replica of data (files as file sync
+// lays them out, attachments checked when synced) and the newest snapshot of
+// plain when BACKUP_ENABLED or a snapshot key is configured, restored in the
+// temp folder after a free-space check.
+func DrillOptions(cfg *config.Config, data, plain objstore.Store) (drill.Options, error) {
+	o := drill.Options{
+		Data:      data,
+		DBName:    filepath.Base(cfg.DBPath),
+		Files:     RestoreFiles(cfg, data),
+		LocalDB:   cfg.DBPath,
+		FreeSpace: alert.FreeSpace,
+	}
+	if cfg.Sync.IncludeAttachments {
+		o.Attachments = func(dir string) string { return FileLayout(cfg, dir).AttachmentsFolder }
+	}
+	keys := SnapshotKeys(cfg)
+	switch mode := cfg.Encryption.SnapshotMode; {
+	case mode == seal.SnapshotGPGPublicKey || mode == seal.SnapshotAgePublicKey:
+		o.Note = "snapshots are encrypted to public keys this host cannot decrypt with: they are not drilled (vwstream verify with the private key checks them)"
+	case cfg.Backup.Enabled || keys.GPGPassphrase != "" || keys.AgePassphrase != "":
+		namer, err := Namer(cfg)
+		if err != nil {
+			return o, err
+		}
+		o.Snapshots, o.Namer, o.Keys = plain, namer, keys
+	}
+	if cfg.Server != nil { // no replica of a server database: its dumps are in the snapshots
+		o.Data, o.Files, o.Attachments, o.LocalDB = nil, nil, nil, ""
+		o.Note = strings.TrimSpace("a server database has no replica: only snapshots are drilled. " + o.Note)
+	}
+	return o, nil
 }
