@@ -83,3 +83,15 @@ func TestUpdate_Command(t *testing.T) {
 		t.Fatalf("not replaced")
 	}
 }
+
+// TestRun_UpdatesNeedTheEngine: with UPDATE_ENABLED, run refuses to start
+// without the Engine, in one line naming the variable.
+func TestRun_UpdatesNeedTheEngine(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"LOG_LEVEL=error", "DATA_FOLDER=" + filepath.Join(dir, "data"), "LOCAL_TARGET=" + filepath.Join(dir, "backup"),
+		"UPDATE_ENABLED=true", "DOCKER_HOST=unix://" + filepath.Join(dir, "no.sock")}
+	code, out, stderr := invoke(t, env, "run")
+	if code == exitOK || !strings.Contains(stderr, "UPDATE_ENABLED") || !strings.Contains(stderr, "no socket at") {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+}
