@@ -41,6 +41,7 @@ var commands = []command{
 	{"check", "preflight: config, S3 write/read/conditional-write/delete probe, keys, data dir", runCheck},
 	{"status", "what the node is doing (HTTP or status file)", runStatus},
 	{"healthcheck", "exit 0 healthy, 1 not; for Docker HEALTHCHECK", runHealthcheck},
+	{"update", "one pass of image updates of labelled containers, rolled back when unhealthy", runUpdate},
 	{"promote", "secondary -> primary (takes the lease)", runPromote},
 	{"rekey", "re-wrap the bucket key with NEW_ENCRYPTION_PASSPHRASE", runRekey},
 	{"config", "effective configuration, secrets redacted", runConfig},

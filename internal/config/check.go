@@ -17,7 +17,7 @@ func (l *loader) finish() error {
 	if c.Location == nil {
 		c.Location = time.Local
 	}
-	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers, l.checkDatabase, l.checkRemotes} {
+	for _, step := range []func() error{l.checkCron, l.checkCA, l.checkSnapshotMode, l.checkIntervals, l.checkContainers, l.checkDatabase, l.checkRemotes, l.checkUpdate} {
 		if err := step(); err != nil {
 			return err
 		}

@@ -65,6 +65,7 @@ type Config struct {
 	Alert       AlertConfig
 	Health      HealthConfig
 	Containers  ContainersConfig
+	Update      UpdateConfig
 	Log         LogConfig
 	Vaultwarden VaultwardenConfig
 

@@ -114,6 +114,15 @@ var badValues = []struct{ name, value string }{
 	{"DATABASE_URL", "sqlite://"},
 	{"TZ", "Mars/Olympus"},
 	{"DOCKER_HOST", "ssh://user@host"},
+	{"UPDATE_ENABLED", "maybe"},
+	{"UPDATE_SCHEDULE", "every day"},
+	{"UPDATE_SCHEDULE", "0 0 4 * * * *"},
+	{"WATCHTOWER_LABEL_ENABLE", "maybe"},
+	{"UPDATE_MONITOR_ONLY", "2"},
+	{"UPDATE_HEALTH_TIMEOUT", "soon"},
+	{"UPDATE_STABLE_FOR", "-1s"},
+	{"UPDATE_CLEANUP", "yes please"},
+	{"DOCKER_CONFIG", " "},
 	{"BACKUP_STOP_DURING_BACKUP_LABEL", "yes please"},
 	{"EXEC_LABEL", "a;b"},
 	{"S3_ENDPOINT", "ftp://host"},
@@ -259,7 +268,8 @@ func TestLoad_Aliases(t *testing.T) {
 					"S3_FORCE_PATH_STYLE": {"true", "false"}, "S3_CA_FILE": {"", ""}, "BACKUP_CRON": {"@daily", "@hourly"},
 					"BACKUP_COMPRESSION": {"zst", "none"}, "BACKUP_EXTRA_REMOTES": {":local:x", ":local:y"},
 					"NOTIFICATION_URLS": {"ntfy://a/t", "ntfy://b/t"}, "NOTIFICATION_LEVEL": {"info", "error"},
-					"GPG_PASSPHRASE": {"p1", "p2"},
+					"GPG_PASSPHRASE": {"p1", "p2"}, "UPDATE_SCHEDULE": {"@daily", "0 0 4 * * *"},
+					"UPDATE_MONITOR_ONLY": {"true", "false"}, "UPDATE_CLEANUP": {"true", "false"},
 				}[v.Name]
 				if good[0] == "" {
 					good = [2]string{"one", "two"}

@@ -46,13 +46,14 @@ const (
 	secNotify      = "Notifications"
 	secHealth      = "Health and status"
 	secContainers  = "Container operations"
+	secUpdate      = "Image updates"
 	secVaultwarden = "Vaultwarden settings vwstream must agree with"
 	secLog         = "Logging"
 )
 
 // Sections lists the reference's headings in order.
 func Sections() []string {
-	return []string{secData, secStorage, secEncryption, secRoles, secSync, secBackup, secContainers, secNotify, secHealth, secVaultwarden, secLog}
+	return []string{secData, secStorage, secEncryption, secRoles, secSync, secBackup, secContainers, secUpdate, secNotify, secHealth, secVaultwarden, secLog}
 }
 
 // Providers are the accepted S3_PROVIDER values (rclone's names).
@@ -218,6 +219,24 @@ var vars = []*Var{
 		acceptLabel, func(c *Config, s string) (err error) { c.Containers.StopLabel, err = parseLabel(s); return err }).alias("BACKUP_STOP_CONTAINER_LABEL"),
 	custom("EXEC_LABEL", "", secContainers, "run the command labels (archive-pre/-post, backup-pre/-post) only of containers labelled docker-volume-backup.exec-label=VALUE or vwstream.exec-label=VALUE; setting it turns container operations on",
 		acceptLabel, func(c *Config, s string) (err error) { c.Containers.ExecLabel, err = parseLabel(s); return err }),
+
+	// Image updates
+	boolean("UPDATE_ENABLED", "false", secUpdate, "in `vwstream run`, check labelled containers' images on UPDATE_SCHEDULE and update them (`vwstream update` runs one pass by hand)",
+		func(c *Config) *bool { return &c.Update.Enabled }),
+	custom("UPDATE_SCHEDULE", "0 4 * * *", secUpdate, "when to check for new images, in TZ",
+		acceptUpdateCron, func(c *Config, s string) error { c.Update.Cron = s; return nil }).alias("WATCHTOWER_SCHEDULE", "WATCHTOWER_POLL_INTERVAL"),
+	boolean("WATCHTOWER_LABEL_ENABLE", "true", secUpdate, "true: update only containers labelled vwstream.update=true or com.centurylinklabs.watchtower.enable=true; false: every container except those labelled =false",
+		func(c *Config) *bool { return &c.Update.LabelEnable }),
+	boolean("UPDATE_MONITOR_ONLY", "false", secUpdate, "notify about new images, change nothing",
+		func(c *Config) *bool { return &c.Update.MonitorOnly }).alias("WATCHTOWER_MONITOR_ONLY"),
+	duration("UPDATE_HEALTH_TIMEOUT", "5m", secUpdate, "how long an updated container with a HEALTHCHECK has to report healthy before it is rolled back",
+		false, func(c *Config) *time.Duration { return &c.Update.HealthTimeout }),
+	duration("UPDATE_STABLE_FOR", "30s", secUpdate, "how long an updated container without a HEALTHCHECK must keep running to count as healthy",
+		false, func(c *Config) *time.Duration { return &c.Update.StableFor }),
+	boolean("UPDATE_CLEANUP", "false", secUpdate, "remove the old image after a successful update",
+		func(c *Config) *bool { return &c.Update.Cleanup }).alias("WATCHTOWER_CLEANUP"),
+	path("DOCKER_CONFIG", "", secUpdate, "folder of the Docker config file (config.json) whose auths hold registry credentials (empty: $HOME/.docker)",
+		func(c *Config) *string { return &c.Update.DockerConfig }),
 
 	// Notifications
 	custom("NOTIFICATION_URLS", "", secNotify, "shoutrrr URLs notified of events, separated by spaces or commas",

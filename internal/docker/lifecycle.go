@@ -137,3 +137,41 @@ func (c *Client) ImageID(ctx context.Context, ref string) (string, error) {
 	}
 	return out.ID, nil
 }
+
+// ImageInfo is the part of an image's inspection an updater uses.
+type ImageInfo struct {
+	ID          string   `json:"Id"`
+	RepoTags    []string `json:"RepoTags"`
+	RepoDigests []string `json:"RepoDigests"` // repo@sha256:..., one per registry it came from
+	// Config is the image's own configuration, raw: its defaults (Entrypoint,
+	// Cmd, Env, Labels, Healthcheck ...) as a container's Config spells them.
+	Config json.RawMessage `json:"Config"`
+}
+
+// ImageInspect returns an image's id, digests and default configuration;
+// ErrNotFound when the Engine does not have it.
+func (c *Client) ImageInspect(ctx context.Context, ref string) (*ImageInfo, error) {
+	var out ImageInfo
+	if err := c.do(ctx, http.MethodGet, "/images/"+ref+"/json", nil, nil, &out, DefaultTimeout); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveImage deletes an image by id or reference (not forced: an image a
+// container still uses stays).
+func (c *Client) RemoveImage(ctx context.Context, ref string) error {
+	return c.do(ctx, http.MethodDelete, "/images/"+ref, nil, nil, nil, DefaultTimeout)
+}
+
+// ConnectNetwork attaches a created container to one more network with
+// endpoint (an inspection's EndpointSettings: Aliases, IPAMConfig ...; nil:
+// none). Engines before API 1.44 take a single network at create time, so
+// the others are connected this way before the container starts.
+func (c *Client) ConnectNetwork(ctx context.Context, network, container string, endpoint json.RawMessage) error {
+	body := map[string]any{"Container": container}
+	if len(endpoint) > 0 {
+		body["EndpointConfig"] = endpoint
+	}
+	return c.do(ctx, http.MethodPost, "/networks/"+url.PathEscape(network)+"/connect", nil, body, nil, DefaultTimeout)
+}

@@ -105,6 +105,8 @@ type Node struct {
 	stopping atomic.Bool
 	// restarts counts the child's restarts for a secondary's swaps.
 	restarts atomic.Int64
+	// updates schedules image updates (UPDATE_ENABLED); guarded by mu.
+	updates *snapshot.Scheduler
 }
 
 // primaryState is what a primary writes to the bucket with. Each field is set
@@ -217,6 +219,9 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.quiesce = q
+	if err := n.startUpdates(ctx); err != nil {
+		return err
+	}
 	plain, err := bucket.Open(ctx, n.cfg, n.log)
 	if err != nil {
 		return err
@@ -629,6 +634,7 @@ func (n *Node) shutdown(fenced bool) error {
 	if sched != nil {
 		sched.Stop() // a snapshot in progress is cancelled, not left reading the database
 	}
+	n.stopUpdates() // an update in progress ends with a container running
 	stopChild := func() {
 		if c := n.currentChild(); c != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), n.opt.ChildStopTimeout)

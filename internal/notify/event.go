@@ -36,6 +36,7 @@ type Event struct {
 	Error        string        // why it failed, "" when OK; for an alert, what is wrong
 	Severity     string        // an alert's SeverityWarning or SeverityCritical; "" for other events
 	Reminder     bool          // an alert still active, notified again after ALERT_REPEAT
+	Detail       string        // what happened, in a few lines, for kinds other than snapshot, alert and drill
 	Time         time.Time     // when it ended; zero means now
 }
 

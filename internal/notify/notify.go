@@ -34,7 +34,7 @@ Error: {{.Error}}{{end}}{{else if eq .Kind "alert"}}{{if .OK}}Cleared after {{du
 {{- else if eq .Kind "drill"}}Restore drill {{if .OK}}passed{{else}}FAILED{{end}} in {{dur .Duration}}{{if .Name}} (snapshot {{.Name}}){{end}}.
 {{- if .Error}}
 Error: {{.Error}}{{end}}
-{{- else}}{{if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
+{{- else}}{{if .Detail}}{{.Detail}}{{else if .Error}}{{.Error}}{{else}}ok{{end}}{{end}}`
 )
 
 // Options configure a Service; the fields mirror NotifyConfig.

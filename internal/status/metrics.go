@@ -78,6 +78,11 @@ var (
 	descLastSuccess = desc("vwstream_last_success_timestamp_seconds", "When each kind of protection last succeeded: db (replica caught up), files (complete file sync), snapshot, drill (restore drill).", "kind")
 	descDrillDur    = desc("vwstream_drill_duration_seconds", "How long the last restore drill took: the measured restore time.")
 	descDrillOK     = desc("vwstream_drill_last_ok", "1 when the last restore drill passed, 0 when it failed.")
+	descUpdChecks   = desc("vwstream_update_checks_total", "Containers checked against their registry for a newer image.")
+	descUpdDone     = desc("vwstream_updates_total", "Containers replaced by a newer image that came up healthy.")
+	descUpdRollback = desc("vwstream_update_rollbacks_total", "Updates rolled back: the new container was not healthy.")
+	descUpdFailures = desc("vwstream_update_failures_total", "Image checks or updates that failed.")
+	descUpdLast     = desc("vwstream_update_last_check_timestamp_seconds", "When the last image-update pass ended.")
 )
 
 // boardCollector turns the board's document into metrics at scrape time, so the
@@ -88,7 +93,8 @@ func (c *boardCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descReady, descErrors, descDBLag, descDBTXID, descDBLastSync, descDBEvery,
 		descFilesPend, descFilesUp, descFilesBytes, descFilesLast, descSnapLast, descSnapAge, descSnapSize,
 		descSnapOK, descSnapStop, descSnapSpool, descLeaseHeld, descLeaseExp, descChildUp, descChildRestar,
-		descLastSuccess, descDrillDur, descDrillOK} {
+		descLastSuccess, descDrillDur, descDrillOK,
+		descUpdChecks, descUpdDone, descUpdRollback, descUpdFailures, descUpdLast} {
 		ch <- d
 	}
 }
@@ -165,6 +171,13 @@ func (c *boardCollector) Collect(ch chan<- prometheus.Metric) {
 	if k := doc.Child; k != nil {
 		gauge(descChildUp, boolf(k.Running))
 		counter(descChildRestar, float64(k.Restarts))
+	}
+	if u := doc.Updates; u != nil {
+		counter(descUpdChecks, float64(u.Checks))
+		counter(descUpdDone, float64(u.Updated))
+		counter(descUpdRollback, float64(u.RolledBack))
+		counter(descUpdFailures, float64(u.Failures))
+		stamp(descUpdLast, u.LastCheck)
 	}
 }
 

@@ -305,3 +305,31 @@ func TestMetrics_ServerDatabase(t *testing.T) {
 		t.Errorf("replication series for a server database:\n%s", text)
 	}
 }
+
+func TestMetrics_Updates(t *testing.T) {
+	b := NewBoard(Options{Role: "primary", Mode: "persistent", Version: "1"})
+	m := NewMetrics(b)
+	srv, err := Listen("127.0.0.1:0", NewHandler(b, m), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	b.SetState(StateOK)
+	_, text := get(t, "http://"+srv.Addr()+"/metrics")
+	if strings.Contains(text, "vwstream_update") {
+		t.Errorf("update series without UPDATE_ENABLED:\n%s", text)
+	}
+	b.AddSource(func(s *Status) {
+		s.Updates = &Updates{Checks: 5, Updated: 2, RolledBack: 1, Failures: 1, LastCheck: time.Unix(1700000000, 0)}
+	})
+	_, text = get(t, "http://"+srv.Addr()+"/metrics")
+	for name, want := range map[string]float64{"vwstream_update_checks_total": 5, "vwstream_updates_total": 2,
+		"vwstream_update_rollbacks_total": 1, "vwstream_update_failures_total": 1, "vwstream_update_last_check_timestamp_seconds": 1700000000} {
+		if got := metricValue(t, text, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if doc := b.Snapshot(); doc.Updates == nil || doc.Updates.RolledBack != 1 {
+		t.Errorf("status document: %+v", doc.Updates)
+	}
+}

@@ -44,6 +44,7 @@ type Status struct {
 	Lease    *Lease    `json:"lease,omitempty"`
 	Child    *Child    `json:"child,omitempty"`
 	Drill    *Drill    `json:"drill,omitempty"`
+	Updates  *Updates  `json:"updates,omitempty"`
 	// Alerts lists the alerts active now (see internal/alert); critical ones
 	// are health problems.
 	Alerts []Alert `json:"alerts,omitempty"`
@@ -96,6 +97,15 @@ type Lease struct {
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	Ours      bool      `json:"ours"`
 	Error     string    `json:"error,omitempty"` // why it is not ours any more
+}
+
+// Updates counts the image-update passes of UPDATE_ENABLED since start.
+type Updates struct {
+	Checks     int64     `json:"checks"`      // containers checked against their registry
+	Updated    int64     `json:"updated"`     // replaced, the new container healthy
+	RolledBack int64     `json:"rolled_back"` // the new container was not healthy; the old one runs again
+	Failures   int64     `json:"failures"`    // checks or updates that failed
+	LastCheck  time.Time `json:"last_check,omitzero"`
 }
 
 // Child is the supervised process (Vaultwarden); absent in sidecar mode.

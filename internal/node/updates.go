@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vwstream/vwstream/internal/notify"
+	"github.com/vwstream/vwstream/internal/snapshot"
+	"github.com/vwstream/vwstream/internal/status"
+	"github.com/vwstream/vwstream/internal/update"
+	"github.com/vwstream/vwstream/internal/wiring"
+)
+
+// startUpdates schedules image updates of labelled containers with
+// UPDATE_ENABLED, on every role: each node updates the containers of its own
+// Engine. An Engine that does not answer refuses the start, as container
+// operations do. Shutdown stops the schedule and waits for a pass in
+// progress, whose rollback finishes even when the pass is cancelled.
+func (n *Node) startUpdates(ctx context.Context) error {
+	if !n.cfg.Update.Enabled {
+		return nil
+	}
+	var nt notify.Notifier
+	if n.notifier != nil {
+		nt = n.notifier
+	}
+	o, err := wiring.UpdateOptions(ctx, n.cfg, nt, n.log)
+	if err != nil {
+		return fmt.Errorf("UPDATE_ENABLED: %w", err)
+	}
+	n.log.Info("image updates on", "schedule", n.cfg.Update.Cron, "monitor_only", o.MonitorOnly)
+	var (
+		mu     sync.Mutex
+		counts status.Updates
+	)
+	n.board.AddSource(func(s *status.Status) {
+		mu.Lock()
+		c := counts
+		mu.Unlock()
+		s.Updates = &c
+	})
+	job := func(ctx context.Context) error {
+		rep, err := o.Run(ctx)
+		mu.Lock()
+		defer mu.Unlock()
+		counts.LastCheck = time.Now()
+		if err != nil {
+			counts.Failures++
+			n.log.Warn("image update pass failed: " + err.Error())
+			return err
+		}
+		for _, it := range rep.Items {
+			counts.Checks++
+			switch it.Action {
+			case update.ActionUpdated:
+				counts.Updated++
+			case update.ActionRolledBack:
+				counts.RolledBack++
+			case update.ActionFailed:
+				counts.Failures++
+			}
+			if it.Action != update.ActionUpToDate {
+				n.log.Info("image update: "+update.Describe(it), "container", it.Container, "action", it.Action)
+			}
+		}
+		return nil
+	}
+	s := snapshot.NewScheduler(n.cfg.Update.Schedule, false, job, n.log)
+	s.Start(ctx)
+	n.mu.Lock()
+	n.updates = s
+	n.mu.Unlock()
+	return nil
+}
+
+// stopUpdates stops the schedule and waits for a pass in progress.
+func (n *Node) stopUpdates() {
+	n.mu.Lock()
+	s := n.updates
+	n.mu.Unlock()
+	if s != nil {
+		s.Stop()
+	}
+}
