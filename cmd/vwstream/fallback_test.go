@@ -67,7 +67,7 @@ func TestBackup_FallbackWhenEveryDestinationIsDown(t *testing.T) {
 	}
 
 	// A fallback folder too small for the archive.
-	full := testenv.SmallFS(t, 64<<10)
+	full := testenv.Tmpfs(t, 64<<10)
 	srv.Stop()
 	code, out, stderr = invoke(t, withEnv(env, "BACKUP_FALLBACK_DIR="+full), "backup")
 	if code != exitFailure || !strings.Contains(stderr, "no local copy kept") {

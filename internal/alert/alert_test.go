@@ -209,7 +209,7 @@ func TestEngine_ChildUnhealthy(t *testing.T) {
 // freeing the space clears it. The file system is a real tmpfs filled with a
 // real file.
 func TestEngine_DiskLow(t *testing.T) {
-	dir := testenv.SmallFS(t, 8<<20)
+	dir := testenv.Tmpfs(t, 8<<20)
 	n, got := webhook(t)
 	board := status.NewBoard(status.Options{Role: config.RolePrimary})
 	e := alert.New(alert.Options{Board: board, Notifier: n, DiskFreeMin: 4 << 20, DiskPaths: []string{dir, dir + "/."}})
