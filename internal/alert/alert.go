@@ -37,10 +37,11 @@ const (
 	DiskLow            = "disk_low"
 	ChildUnhealthy     = "child_unhealthy"
 	DrillFailed        = "drill_failed"
+	UpdateFailed       = "update_failed"
 )
 
 // Names lists every alert, in the order they are evaluated.
-var Names = []string{ReplicationStalled, SnapshotFailed, SnapshotTooOld, DiskLow, ChildUnhealthy, DrillFailed}
+var Names = []string{ReplicationStalled, SnapshotFailed, SnapshotTooOld, DiskLow, ChildUnhealthy, DrillFailed, UpdateFailed}
 
 // Options configure an Engine. A zero threshold turns its rule off.
 type Options struct {

@@ -240,3 +240,29 @@ func write(t *testing.T, path string, size int) {
 		t.Fatal(err)
 	}
 }
+
+// An image update rolled back (the new version never became healthy) raises
+// a warning naming the container; the next pass that goes well clears it.
+func TestEngine_UpdateFailed(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	board := status.NewBoard(status.Options{Role: config.RolePrimary, Clock: clk.Now})
+	board.Update(func(s *status.Status) {
+		s.Status = status.StateOK
+		s.Updates = &status.Updates{Checks: 1, RolledBack: 1, LastCheck: clk.Now(),
+			LastProblem: "vaultwarden: rolled back to v1 (v2 not healthy within 5m)"}
+	})
+	n, got := webhook(t)
+	e := alert.New(alert.Options{Board: board, Notifier: n, Clock: clk.Now, Repeat: 24 * time.Hour})
+	e.Evaluate(t.Context())
+	m := expect(t, got, "vwstream alert update_failed: warning")
+	if !strings.Contains(m.Message, "vaultwarden: rolled back") {
+		t.Errorf("message %q does not name the container", m.Message)
+	}
+	if v := active(t, e, alert.UpdateFailed); v != 1 {
+		t.Errorf("vwstream_alert_active{alert=update_failed} = %v, want 1", v)
+	}
+	board.Update(func(s *status.Status) { s.Updates.LastProblem = "" })
+	clk.Add(time.Hour)
+	e.Evaluate(t.Context())
+	expect(t, got, "vwstream alert update_failed: cleared")
+}

@@ -27,6 +27,7 @@ func (e *Engine) rules(_ context.Context, doc *status.Status, now time.Time) map
 	set(DiskLow, e.diskLow())
 	set(ChildUnhealthy, e.childUnhealthy(now))
 	set(DrillFailed, drillFailed(doc))
+	set(UpdateFailed, updateFailed(doc))
 	return found
 }
 
@@ -184,6 +185,16 @@ func drillFailed(doc *status.Status) *finding {
 			msg += ": " + d.LastError
 		}
 		return &finding{status.SeverityCritical, msg}
+	}
+	return nil
+}
+
+// updateFailed: the last image-update pass failed or rolled a container back
+// (the old version runs again, so this is a warning); it clears with the
+// next pass that goes well.
+func updateFailed(doc *status.Status) *finding {
+	if u := doc.Updates; u != nil && u.LastProblem != "" {
+		return &finding{status.SeverityWarning, "image update: " + u.LastProblem}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,9 +49,11 @@ func (n *Node) startUpdates(ctx context.Context) error {
 		counts.LastCheck = time.Now()
 		if err != nil {
 			counts.Failures++
+			counts.LastProblem = "the update pass failed: " + err.Error()
 			n.log.Warn("image update pass failed: " + err.Error())
 			return err
 		}
+		var problems []string
 		for _, it := range rep.Items {
 			counts.Checks++
 			switch it.Action {
@@ -58,13 +61,16 @@ func (n *Node) startUpdates(ctx context.Context) error {
 				counts.Updated++
 			case update.ActionRolledBack:
 				counts.RolledBack++
+				problems = append(problems, update.Describe(it))
 			case update.ActionFailed:
 				counts.Failures++
+				problems = append(problems, update.Describe(it))
 			}
 			if it.Action != update.ActionUpToDate {
 				n.log.Info("image update: "+update.Describe(it), "container", it.Container, "action", it.Action)
 			}
 		}
+		counts.LastProblem = strings.Join(problems, "; ")
 		return nil
 	}
 	s := snapshot.NewScheduler(n.cfg.Update.Schedule, false, job, n.log)

@@ -106,6 +106,9 @@ type Updates struct {
 	RolledBack int64     `json:"rolled_back"` // the new container was not healthy; the old one runs again
 	Failures   int64     `json:"failures"`    // checks or updates that failed
 	LastCheck  time.Time `json:"last_check,omitzero"`
+	// LastProblem says what went wrong in the last pass (a failed check or
+	// update, a rollback), one line per container; empty when it went well.
+	LastProblem string `json:"last_problem,omitempty"`
 }
 
 // Child is the supervised process (Vaultwarden); absent in sidecar mode.
