@@ -56,7 +56,7 @@ func (l *loader) checkCron() error {
 	if spec, ok := sched.(*cron.SpecSchedule); ok && !strings.Contains(c.Backup.Cron, "TZ=") {
 		spec.Location = c.Location
 	}
-	if reason := cronProblem(sched, time.Now()); reason != "" {
+	if reason := cronProblem(sched, time.Now(), time.Minute); reason != "" {
 		return c.errFor("BACKUP_CRON", reason, acceptCron+"; firing at most once a minute and at least once in "+cronHorizon)
 	}
 	c.Backup.Schedule = sched
@@ -76,8 +76,8 @@ func parseSchedule(s string, loc *time.Location) (cron.Schedule, error) {
 	if spec, ok := sched.(*cron.SpecSchedule); ok && !strings.Contains(s, "TZ=") && loc != nil {
 		spec.Location = loc
 	}
-	if reason := cronProblem(sched, time.Now()); reason != "" {
-		return nil, bad(reason, acceptCron+"; firing at most once a minute and at least once in "+cronHorizon+"; empty for none")
+	if reason := cronProblem(sched, time.Now(), 0); reason != "" {
+		return nil, bad(reason, acceptCron+"; firing at least once in "+cronHorizon+"; empty for none")
 	}
 	return sched, nil
 }
@@ -86,10 +86,10 @@ func parseSchedule(s string, loc *time.Location) (cron.Schedule, error) {
 // gives up and returns the zero time.
 const cronHorizon = "5 years"
 
-// cronProblem says why sched is no usable snapshot schedule: it never fires
-// (0 0 31 2 *), or fires more often than once a minute (@every 0s fires every
-// second), which would start a snapshot before the last one ended.
-func cronProblem(sched cron.Schedule, now time.Time) string {
+// cronProblem says why sched is no usable schedule: it never fires
+// (0 0 31 2 *), or fires more often than minGap (snapshots: a minute; @every 0s
+// fires every second, which would start a snapshot before the last one ended).
+func cronProblem(sched cron.Schedule, now time.Time, minGap time.Duration) string {
 	first := sched.Next(now)
 	if first.IsZero() {
 		return "never fires (no date matches within " + cronHorizon + ")"
@@ -98,8 +98,8 @@ func cronProblem(sched cron.Schedule, now time.Time) string {
 	if second.IsZero() {
 		return "fires at most once and then never again"
 	}
-	if gap := second.Sub(first); gap < time.Minute {
-		return fmt.Sprintf("fires every %s: snapshots need at least a minute between them", gap)
+	if gap := second.Sub(first); gap < minGap {
+		return fmt.Sprintf("fires every %s: snapshots need at least %s between them", gap, minGap)
 	}
 	return ""
 }
