@@ -55,7 +55,7 @@ func TestDrillOptions(t *testing.T) {
 	}{
 		{[]string{"GPG_PASSPHRASE=x"}, true, true, ""},
 		{nil, true, false, ""},
-		{[]string{"BACKUP_ENABLED=true", "AGE_PUBLIC_KEYS=age1abc"}, true, false, "public keys"},
+		{[]string{"BACKUP_ENABLED=true", "AGE_PUBLIC_KEYS=age1zvqw0x4aclvk3gu3ggj9hy7qlw89vuup80d0pnqvdyhxg7wcjggszcyack"}, true, false, "public keys"},
 		{[]string{"GPG_PASSPHRASE=x", "DATABASE_URL=postgres://vw:pw@db/vw"}, false, true, "server database"},
 	} {
 		o, err := wiring.DrillOptions(load(tc.env...), local, local)
