@@ -316,12 +316,14 @@ func (r *Replicator) Close(ctx context.Context) error {
 // run syncs until ctx ends, backing off on errors. A change of the WAL
 // followed by WALQuietPeriod without writes syncs at once, unless the last
 // sync that uploaded something began less than SyncInterval ago: then it
-// waits for that, so a burst costs at most one upload per interval. The fixed tick remains, for a
+// waits for that. The tick fires SyncInterval after the last sync began (not
+// on a fixed phase, which could land just after a woken upload), for a
 // sustained burst that never goes quiet and for a folder that cannot be
-// watched; an idle tick makes no request.
+// watched. So a burst costs at most one upload per interval; an idle tick
+// makes no request.
 func (r *Replicator) run(ctx context.Context) {
-	ticker := time.NewTicker(r.opt.SyncInterval)
-	defer ticker.Stop()
+	tick := time.NewTimer(r.opt.SyncInterval)
+	defer tick.Stop()
 	wake := r.watchWAL(ctx)
 	quiet := time.NewTimer(time.Hour)
 	quiet.Stop()
@@ -339,7 +341,7 @@ func (r *Replicator) run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-ticker.C:
+			case <-tick.C:
 			case <-wake:
 				dirty = true
 				quiet.Reset(r.opt.WALQuietPeriod)
@@ -363,6 +365,7 @@ func (r *Replicator) run(ctx context.Context) {
 		}
 		began, uploaded := time.Now(), r.client.maxL0TXID.Load()
 		dirty = false
+		tick.Reset(r.opt.SyncInterval)
 		err := r.sync(ctx)
 		if r.client.maxL0TXID.Load() != uploaded {
 			lastUpload = began
