@@ -30,8 +30,10 @@ import (
 // the documentation promises.
 const (
 	// DefaultSyncInterval is how often the WAL is read and new transactions
-	// are uploaded (LITESTREAM_SYNC_INTERVAL); it bounds replication lag.
-	// Both loops cost no request when nothing was written.
+	// are uploaded (LITESTREAM_SYNC_INTERVAL) during a sustained burst, and
+	// the fallback tick; a change of the WAL followed by a quiet period is
+	// uploaded sooner (DefaultWALQuietPeriod). Ticks cost no request when
+	// nothing was written.
 	DefaultSyncInterval = time.Second
 
 	// DefaultShutdownTimeout bounds the final flush on Close
@@ -71,6 +73,9 @@ type Options struct {
 	Store           objstore.Store // replica objects go under layout.DB
 	SyncInterval    time.Duration
 	ShutdownTimeout time.Duration
+	// WALQuietPeriod is how long the WAL must rest after a change before it
+	// is uploaded without waiting for the tick (DefaultWALQuietPeriod).
+	WALQuietPeriod time.Duration
 
 	L0Retention              time.Duration
 	L0RetentionCheckInterval time.Duration
@@ -154,6 +159,9 @@ func New(opt Options) (*Replicator, error) {
 	opt.DBPath = abs
 	if opt.SyncInterval <= 0 {
 		opt.SyncInterval = DefaultSyncInterval
+	}
+	if opt.WALQuietPeriod <= 0 {
+		opt.WALQuietPeriod = DefaultWALQuietPeriod
 	}
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = DefaultShutdownTimeout
@@ -305,12 +313,27 @@ func (r *Replicator) Close(ctx context.Context) error {
 	return nil
 }
 
-// run syncs every SyncInterval until ctx ends, backing off on errors.
+// run syncs until ctx ends, backing off on errors. A change of the WAL
+// followed by WALQuietPeriod without writes syncs at once, unless the last
+// sync that uploaded something began less than SyncInterval ago: then it
+// waits for that. The tick fires SyncInterval after the last sync began (not
+// on a fixed phase, which could land just after a woken upload), for a
+// sustained burst that never goes quiet and for a folder that cannot be
+// watched. So a burst costs at most one upload per interval; an idle tick
+// makes no request.
 func (r *Replicator) run(ctx context.Context) {
-	ticker := time.NewTicker(r.opt.SyncInterval)
-	defer ticker.Stop()
-	var backoff time.Duration
-	var lastLog time.Time
+	tick := time.NewTimer(r.opt.SyncInterval)
+	defer tick.Stop()
+	wake := r.watchWAL(ctx)
+	quiet := time.NewTimer(time.Hour)
+	quiet.Stop()
+	defer quiet.Stop()
+	var (
+		backoff    time.Duration
+		lastLog    time.Time
+		lastUpload time.Time // start of the last sync that uploaded a level-0 file
+		dirty      bool      // the WAL changed since the last sync began
+	)
 	// The first sync runs at once: after a crash, transactions the previous
 	// process committed but did not upload are waiting in the WAL.
 	for first := true; ; first = false {
@@ -318,7 +341,19 @@ func (r *Replicator) run(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-ticker.C:
+			case <-tick.C:
+			case <-wake:
+				dirty = true
+				quiet.Reset(r.opt.WALQuietPeriod)
+				continue
+			case <-quiet.C:
+				if !dirty {
+					continue
+				}
+				if wait := r.opt.SyncInterval - time.Since(lastUpload); wait > 0 {
+					quiet.Reset(wait)
+					continue
+				}
 			}
 		}
 		if backoff > 0 {
@@ -328,7 +363,13 @@ func (r *Replicator) run(ctx context.Context) {
 			case <-time.After(backoff):
 			}
 		}
+		began, uploaded := time.Now(), r.client.maxL0TXID.Load()
+		dirty = false
+		tick.Reset(r.opt.SyncInterval)
 		err := r.sync(ctx)
+		if r.client.maxL0TXID.Load() != uploaded {
+			lastUpload = began
+		}
 		if ctx.Err() != nil {
 			return
 		}

@@ -193,3 +193,35 @@ func TestReplicator_CloseRightAfterStart(t *testing.T) {
 		t.Fatalf("restored rows %v, want %v", got, want)
 	}
 }
+
+// TestReplicator_UploadsOnWALChange proves that a commit is uploaded when the
+// WAL changes, not on the tick: the tick here is an hour, so only the WAL
+// watch can make the commit durable before the test gives up.
+func TestReplicator_UploadsOnWALChange(t *testing.T) {
+	store := newMemStore()
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	insertBatch(t, db, 0, 10)
+	first := startReplicator(t, path, store)
+	waitSynced(t, first, 1)
+	if err := first.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	// A second run finds the replica caught up, so its start uploads nothing
+	// and the first commit may be uploaded at once.
+	r, err := New(Options{DBPath: path, Store: store, SyncInterval: time.Hour, ShutdownTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(context.Background()) })
+	before := r.Status()
+	insertBatch(t, db, 10, 11)
+	st := waitSynced(t, r, before.LocalTXID+1)
+	if st.ReplicatedTXID <= before.ReplicatedTXID {
+		t.Fatalf("commit not uploaded: before %+v, after %+v", before, st)
+	}
+}
