@@ -139,7 +139,7 @@ var vars = []*Var{
 		[]LostAction{LostServe, LostStop}, func(c *Config) *LostAction { return &c.Lease.LostAction }),
 
 	// Replication and file sync
-	duration("LITESTREAM_SYNC_INTERVAL", dur(dbrepl.DefaultSyncInterval), secSync, "how often database changes are shipped to the target",
+	duration("LITESTREAM_SYNC_INTERVAL", dur(dbrepl.DefaultSyncInterval), secSync, "commits reach the target about 50 ms after the WAL is written, but at most once per this interval during a burst; also the fallback tick",
 		false, func(c *Config) *time.Duration { return &c.Replication.SyncInterval }),
 	duration("LITESTREAM_SHUTDOWN_TIMEOUT", secs(dbrepl.DefaultShutdownTimeout), secSync, "how long a stop waits for the last database changes to reach the target",
 		false, func(c *Config) *time.Duration { return &c.Replication.ShutdownTimeout }),
