@@ -29,18 +29,7 @@ func TestRestore_OlderThanHead(t *testing.T) {
 	s := testenv.NewS3(t)
 	env := withEnv(replicaFixture(t, s, true), "LOG_LEVEL=error")
 	ctx := context.Background()
-	cfg, err := config.Load(nil, env, os.ReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := bucket.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := dataViewOf(t, env)
 	newest, err := dbrepl.ReplicaTXID(ctx, data)
 	if err != nil {
 		t.Fatal(err)
@@ -96,18 +85,7 @@ func TestRestore_OlderConfigPutBack(t *testing.T) {
 	s := testenv.NewS3(t)
 	env := withEnv(replicaFixture(t, s, true), "LOG_LEVEL=error")
 	ctx := context.Background()
-	cfg, err := config.Load(nil, env, os.ReadFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain, err := bucket.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := dataViewOf(t, env)
 	oldToken, newToken := []byte(`{"admin_token":"old-rotated-away"}`), []byte(`{"admin_token":"new-after-rotation"}`)
 	if _, err := data.Put(ctx, "files/config.json", bytes.NewReader(oldToken), objstore.PutOptions{}); err != nil {
 		t.Fatal(err)
@@ -160,4 +138,23 @@ func TestRestore_OlderConfigPutBack(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(folder, "config.json")); !bytes.Equal(b, oldToken) {
 		t.Fatalf("--accept-older restored config.json %q, want the older copy", b)
 	}
+}
+
+// dataViewOf opens the sealed data view of the bucket env points at.
+func dataViewOf(t *testing.T, env []string) objstore.Store {
+	t.Helper()
+	cfg, err := config.Load(nil, env, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	plain, err := bucket.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := bucket.Data(ctx, plain, cfg, bucket.ReadKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
