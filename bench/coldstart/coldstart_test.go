@@ -41,7 +41,7 @@ import (
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
-// Knobs, with defaults that run in a few minutes. The issue's figure is a
+// Knobs, with defaults that run in a few minutes. The target figure is a
 // 100 MB database with 900 MB of attachments: VWSTREAM_BENCH_FILES_MB=900.
 const (
 	envDBMB    = "VWSTREAM_BENCH_DB_MB"    // database size to aim for, MB (default 100)
@@ -452,7 +452,7 @@ func (b *bench) coldAnchor(src, name, who string, want shape, files func(dir, sc
 	return took
 }
 
-// filesByTar is the issue's anchor, the existing image's way: rclone copies
+// filesByTar is the tar anchor, the existing image's way: rclone copies
 // the tar, tar extracts it.
 func (b *bench) filesByTar(dir, scratch string) {
 	run(b.t, b.rcloneEnv(), b.rclone, "copy", b.tarsRemote(), scratch)
@@ -592,7 +592,7 @@ type results struct {
 	latency time.Duration
 	vw      []time.Duration
 	vwKey   []time.Duration // vwstream with ENCRYPTION_KEY instead of the passphrase
-	tars    []time.Duration // the issue's anchor: litestream restore, rclone copy of the tar, tar -x
+	tars    []time.Duration // the tar anchor: litestream restore, rclone copy of the tar, tar -x
 	files   []time.Duration // litestream restore, rclone copy of the files one by one
 }
 
@@ -613,7 +613,7 @@ func median(d []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-// ratio is vwstream's median over the anchor's (the tars, the issue's target).
+// ratio is vwstream's median over the anchor's (the tars, the target).
 func (r results) ratio() float64 { return float64(median(r.vw)) / float64(median(r.tars)) }
 
 func (r results) ratioFiles() float64 { return float64(median(r.vw)) / float64(median(r.files)) }
@@ -643,7 +643,7 @@ func (r report) write(t *testing.T, b *bench) {
 	fmt.Fprintf(&w, "\"added latency\" puts a proxy in front of it that holds every request that long (a remote store's round trip).\n")
 	fmt.Fprintf(&w, "vwstream: DEPLOYMENT_MODE=%s, encrypted (ENCRYPTION_PASSPHRASE, default scrypt cost for the bucket key), defaults otherwise.\n", mode)
 	fmt.Fprintf(&w, "Anchors: %s, then %s with their defaults, one after the other, unencrypted; ", version(b.litestream, "version"), version(b.rclone, "version"))
-	fmt.Fprintf(&w, "**tars** (the issue's anchor, the existing image's way): rclone copies one plain tar of the files (%s), then `tar -xf`; ", anchorTar)
+	fmt.Fprintf(&w, "**tars** (the tar anchor, the existing image's way): rclone copies one plain tar of the files (%s), then `tar -xf`; ", anchorTar)
 	fmt.Fprintf(&w, "**files**: rclone copies the files one by one (a stack that syncs files with rclone).\n")
 	fmt.Fprintf(&w, "Cold start = empty data folder to the first 200 from the stand-in's /alive (vwload serve, which opens the database like Vaultwarden). ")
 	fmt.Fprintf(&w, "Dirty pages are flushed (sync) before each timed start; the order of the three sides rotates between runs.\n\n")

@@ -15,7 +15,7 @@ import (
 )
 
 // outageDuration is how long TestReplicator_SurvivesOutage keeps the server
-// down: 30 s as the issue asks, VWSTREAM_DBREPL_OUTAGE (a Go duration) to
+// down: 30 s by default, VWSTREAM_DBREPL_OUTAGE (a Go duration) to
 // change it.
 func outageDuration(t *testing.T, name string, d time.Duration) time.Duration {
 	if v := os.Getenv(name); v != "" {
