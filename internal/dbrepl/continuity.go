@@ -78,35 +78,12 @@ func writeContinuityMarker(dbPath string, txid ltx.TXID, durable bool) error {
 		return fmt.Errorf("write continuity marker: %w", err)
 	}
 	path := filepath.Join(dir, continuityMarkerName)
-	if err := writeFileAtomic(path, b, durable); err != nil {
-		return fmt.Errorf("write continuity marker: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with b through a temporary file.
-func writeFileAtomic(path string, b []byte, durable bool) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
+	write := vault.ReplaceFile
 	if durable {
-		return vault.SyncDir(filepath.Dir(path))
+		write = vault.WriteFileAtomic
+	}
+	if err := write(path, b, 0o600); err != nil {
+		return fmt.Errorf("write continuity marker: %w", err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/vault"
 )
 
 // StartState says what start-up should do with the local database.
@@ -203,7 +204,7 @@ func writeRestoreMarker(dbPath string, m restoreMarker) error {
 	if err != nil {
 		return fmt.Errorf("write restore marker: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, restoreMarkerName), b, false); err != nil {
+	if err := vault.ReplaceFile(filepath.Join(dir, restoreMarkerName), b, 0o600); err != nil {
 		return fmt.Errorf("write restore marker: %w", err)
 	}
 	return nil

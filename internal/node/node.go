@@ -227,9 +227,6 @@ func (n *Node) start(ctx context.Context) error {
 		return err
 	}
 	n.plain = n.metrics.Instrument("target", plain)
-	if err := n.checkLayout(); err != nil {
-		return err
-	}
 	if n.cfg.Server != nil {
 		return n.startWithServerDB(ctx)
 	}
@@ -427,18 +424,6 @@ func (n *Node) currentLease() *lease.Lease {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.primary.lease
-}
-
-// checkLayout refuses a database outside the data folder: restores stage the
-// database and the files together in DATA_FOLDER and swap them in as one.
-func (n *Node) checkLayout() error {
-	if n.cfg.Server != nil {
-		return nil // no database file
-	}
-	if filepath.Clean(filepath.Dir(n.cfg.DBPath)) != filepath.Clean(n.cfg.DataFolder) {
-		return fmt.Errorf("DATABASE_URL (%s) must be a file directly in DATA_FOLDER (%s): restores put the database and the files in place together", n.cfg.DBPath, n.cfg.DataFolder)
-	}
-	return nil
 }
 
 // prepareData applies the start-up safety rule to the local database: restore it
