@@ -30,8 +30,11 @@ type RestoreOptions struct {
 	Store      objstore.Store
 	OutputPath string    // the database file to create
 	Timestamp  time.Time // restore the state as of this instant; zero restores the latest
-	Force      bool      // replace an existing database
-	Logger     *slog.Logger
+	// TXID restores the state right after this transaction; 0 restores the
+	// latest. At most one of Timestamp and TXID is set.
+	TXID   uint64
+	Force  bool // replace an existing database
+	Logger *slog.Logger
 }
 
 // Result describes a finished restore.
@@ -82,7 +85,15 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
-	plan, err := restorePlan(ctx, client, opt.Timestamp, logger)
+	var plan []*ltx.FileInfo
+	if opt.TXID != 0 {
+		if !opt.Timestamp.IsZero() {
+			return res, errors.New("restore: a transaction and an instant were both given; give one")
+		}
+		plan, err = txidPlan(ctx, client, ltx.TXID(opt.TXID), logger)
+	} else {
+		plan, err = restorePlan(ctx, client, opt.Timestamp, logger)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -158,6 +169,25 @@ func restorePlan(ctx context.Context, client *replicaClient, at time.Time, logge
 		return nil, &RangeError{At: at, First: first, Last: last}
 	} else if err != nil {
 		return nil, fmt.Errorf("restore plan at %s: %w", at.UTC().Format(time.RFC3339), err)
+	}
+	return plan, nil
+}
+
+// txidPlan picks the LTX files that rebuild the state right after txid. The
+// replica must hold that exact boundary: a compacted file that spans it
+// cannot stop halfway, and the plan would end past it.
+func txidPlan(ctx context.Context, client *replicaClient, txid ltx.TXID, logger *slog.Logger) ([]*ltx.FileInfo, error) {
+	plan, err := litestream.CalcRestorePlan(ctx, client, txid, time.Time{}, logger)
+	if errors.Is(err, litestream.ErrTxNotAvailable) {
+		if empty, eerr := replicaEmpty(ctx, client); eerr == nil && empty {
+			return nil, ErrNoReplica
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("restore plan for transaction %d: %w", txid, err)
+	}
+	if got := plan[len(plan)-1].MaxTXID; got != txid {
+		return nil, fmt.Errorf("restore plan for transaction %d: the replica holds no boundary there (nearest file ends at %d)", txid, got)
 	}
 	return plan, nil
 }
