@@ -4,7 +4,7 @@
 //	vwload init   --dir D [--size small|medium|large] [--seed N]
 //	vwload run    --dir D [--rate 20] [--duration 30s | --count N] [--ledger FILE] [--seed N] [--attachments 0.05] [--json]
 //	vwload verify --dir D --ledger FILE [--before RFC3339] [--json]
-//	vwload serve  --dir D --addr 127.0.0.1:8080 [--write-rate N] [--ledger FILE]
+//	vwload serve  --dir D --addr 127.0.0.1:8080 [--write-rate N] [--ledger FILE] [--migrate COLUMN]
 package main
 
 import (

@@ -22,6 +22,7 @@ import (
 type restoreOptions struct {
 	To       string    // target data folder
 	At       time.Time // point in time; zero for latest
+	TXID     uint64    // the state right after this transaction; 0 for latest
 	Snapshot string    // snapshot name, "latest", or "" to restore from the replica
 	Force    bool      // replace a non-empty target
 	Open     bool      // replace a database another process has open
@@ -34,11 +35,11 @@ type restoreOptions struct {
 	DatabaseURL *serverdb.URL
 }
 
-// runRestore is `vwstream restore --to DIR [--at RFC3339 | --snapshot NAME|latest] [--force]`.
+// runRestore is `vwstream restore --to DIR [--at RFC3339 | --txid N | --snapshot NAME|latest] [--force]`.
 func runRestore(ctx context.Context, a *app, args []string) error {
-	c := a.newCLI("restore --to DIR [--at RFC3339 | --snapshot NAME|latest [--database-url URL]] [--force] [--json] [flags]",
+	c := a.newCLI("restore --to DIR [--at RFC3339 | --txid N | --snapshot NAME|latest [--database-url URL]] [--force] [--json] [flags]",
 		"Restore the database and files into DIR: from the replica (latest, or the state at\n"+
-			"--at), or from a snapshot (--snapshot). The data is restored into a temporary folder,\n"+
+			"--at, or right after transaction --txid), or from a snapshot (--snapshot). The data is restored into a temporary folder,\n"+
 			"checked, then moved into place, so DIR is never half-written.\n\n"+
 			"A snapshot of a PostgreSQL or MySQL/MariaDB database is loaded into the database\n"+
 			"--database-url names on this command line (it must be empty; --force replaces the\n"+
@@ -48,6 +49,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	var at string
 	c.StringVar(&opts.To, "to", "", "`DIR` to restore the data folder into (required)")
 	c.StringVar(&at, "at", "", "restore the state at this `TIME`, RFC 3339 (2025-01-31T12:00:00Z)")
+	c.Uint64Var(&opts.TXID, "txid", 0, "restore the state right after transaction `N` (status and update reports name them)")
 	c.StringVar(&opts.Snapshot, "snapshot", "", "restore this snapshot `NAME`, or latest")
 	c.BoolVar(&opts.Force, "force", false, "replace DIR even if it holds data")
 	c.BoolVar(&opts.Open, "allow-open", false, "with --force, replace a database another process has open\n(its next commit is lost: stop Vaultwarden instead)")
@@ -62,8 +64,8 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	if opts.To == "" {
 		return usageErrorf("restore: --to DIR is required")
 	}
-	if at != "" && opts.Snapshot != "" {
-		return usageErrorf("restore: --at and --snapshot exclude each other")
+	if n := btoi(at != "") + btoi(opts.Snapshot != "") + btoi(opts.TXID != 0); n > 1 {
+		return usageErrorf("restore: --at, --txid and --snapshot exclude each other")
 	}
 	if at != "" {
 		t, err := time.Parse(time.RFC3339, at)
@@ -97,7 +99,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 	}
 	// The bucket key unwraps while the restore lists and plans.
 	data, ready := bucket.DataLater(ctx, plain, cfg, bucket.ReadKey)
-	if opts.At.IsZero() && !opts.Older {
+	if opts.At.IsZero() && opts.TXID == 0 && !opts.Older {
 		if err := bucket.AfterKey(ctx, ready, checkHead(ctx, data)); err != nil {
 			return err
 		}
@@ -111,6 +113,7 @@ func runRestore(ctx context.Context, a *app, args []string) error {
 		Dir:       opts.To,
 		DBName:    filepath.Base(cfg.DBPath),
 		At:        opts.At,
+		TXID:      opts.TXID,
 		Force:     opts.Force,
 		AllowOpen: opts.Open,
 		Files:     wiring.RestoreFiles(cfg, data),
@@ -174,4 +177,11 @@ func checkHead(ctx context.Context, data objstore.Store) error {
 		return err
 	}
 	return head.Check(ctx, data, txid)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -489,6 +489,23 @@ func (n *Node) restoreMissing(ctx context.Context) error {
 
 // startReplication starts the litestream engine on the database.
 func (n *Node) startReplication(ctx context.Context) error {
+	if err := n.runReplicator(ctx); err != nil {
+		return err
+	}
+	n.board.AddSource(func(s *status.Status) {
+		n.mu.Lock()
+		repl := n.primary.repl
+		n.mu.Unlock()
+		st := repl.Status()
+		s.DB = &status.DB{TXIDLocal: st.LocalTXID, TXIDReplicated: st.ReplicatedTXID,
+			LagSeconds: st.Lag.Seconds(), LastSync: st.LastSyncAt, LastError: st.LastError}
+	})
+	return nil
+}
+
+// runReplicator starts a replicator on the database and makes it the node's:
+// at start, and again after the database was put back (restorepoint.go).
+func (n *Node) runReplicator(ctx context.Context) error {
 	repl, err := dbrepl.New(dbrepl.Options{
 		DBPath:          n.cfg.DBPath,
 		Store:           n.data,
@@ -506,11 +523,6 @@ func (n *Node) startReplication(ctx context.Context) error {
 	n.primary.repl = repl
 	n.mu.Unlock()
 	go n.keepHead(ctx, repl)
-	n.board.AddSource(func(s *status.Status) {
-		st := repl.Status()
-		s.DB = &status.DB{TXIDLocal: st.LocalTXID, TXIDReplicated: st.ReplicatedTXID,
-			LagSeconds: st.Lag.Seconds(), LastSync: st.LastSyncAt, LastError: st.LastError}
-	})
 	return nil
 }
 

@@ -31,6 +31,7 @@ func (n *Node) startUpdates(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("UPDATE_ENABLED: %w", err)
 	}
+	o.Protect, o.Memory = restorePoints{n}, &update.Memory{}
 	n.log.Info("image updates on", "schedule", n.cfg.Update.Cron, "monitor_only", o.MonitorOnly)
 	var (
 		mu     sync.Mutex

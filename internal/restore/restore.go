@@ -33,6 +33,7 @@ type Options struct {
 	Dir    string         // the data folder to restore into
 	DBName string         // the database file name inside Dir (db.sqlite3)
 	At     time.Time      // zero: latest
+	TXID   uint64         // the state right after this transaction; 0: latest (or At)
 	Force  bool           // replace what Dir holds
 	// KeepOthers, with Force, replaces only the entries the restore brings
 	// (and the old database's -wal, -shm and litestream folder) and keeps the
@@ -105,6 +106,7 @@ func Replica(ctx context.Context, opts Options) (Result, error) {
 			Store:      opts.Store,
 			OutputPath: filepath.Join(stage, opts.DBName),
 			Timestamp:  opts.At,
+			TXID:       opts.TXID,
 			Logger:     log,
 		})
 		res.TXID, res.Timestamp = db.TXID, db.Timestamp

@@ -45,15 +45,40 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 	} else if ran {
 		step("ran the pre-update hook")
 	}
-
 	r := &rollback{o: o, cur: cur}
-	newID, err := o.swap(ctx, cur, create, extra, r, step)
+	var snapshot string
+	if protected(cur.labels) {
+		if snapshot, err = o.Protect.Snapshot(ctx); err != nil {
+			it.Action, it.Error = ActionSkipped, "restore point: "+err.Error()+"; not updated"
+			return it
+		}
+		step("took the restore point's snapshot %s", snapshot)
+	}
+	// mark runs once the old container has stopped: the restore point holds
+	// every write of the old version.
+	mark := func() error {
+		if !protected(cur.labels) {
+			return nil
+		}
+		p, err := o.Protect.Mark(ctx)
+		if err != nil {
+			return fmt.Errorf("restore point: %w", err)
+		}
+		p.Snapshot = snapshot
+		r.point, it.RestorePoint = &p, &p
+		step("restore point at %s", p)
+		return nil
+	}
+	newID, err := o.swap(ctx, cur, create, extra, r, mark, step)
 	if err == nil {
 		step("started the new container %s", shortID(newID))
 		err = o.waitHealthy(ctx, newID)
 	}
 	if err != nil {
 		it.Action, it.Error = ActionRolledBack, err.Error()
+		if errors.Is(err, errUnhealthy) {
+			o.Memory.remember(cur.name, it.NewDigest)
+		}
 		rerr := r.run(step)
 		if r.stopped {
 			it.DowntimeSeconds = time.Since(r.stoppedAt).Seconds()
@@ -90,12 +115,15 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 // swap stops the old container, renames it aside, and creates, connects and
 // starts the new one under the old name, recording in r what to undo.
 func (o Options) swap(ctx context.Context, cur *current, create docker.CreateOptions, extra map[string]json.RawMessage,
-	r *rollback, step func(string, ...any)) (string, error) {
+	r *rollback, mark func() error, step func(string, ...any)) (string, error) {
 	r.stopped, r.stoppedAt = true, time.Now()
 	if err := o.Docker.Stop(ctx, cur.id, 0); err != nil {
 		return "", fmt.Errorf("stop: %w", err)
 	}
 	step("stopped the old container")
+	if err := mark(); err != nil {
+		return "", err
+	}
 	if err := o.Docker.Rename(ctx, cur.id, cur.name+AsideSuffix); err != nil {
 		return "", fmt.Errorf("rename aside: %w", err)
 	}
@@ -125,6 +153,7 @@ type rollback struct {
 	stoppedAt time.Time
 	renamed   bool
 	newID     string
+	point     *RestorePoint // a protected container's, once its old version stopped
 }
 
 // run removes the new container, gives the old one its name back and starts
@@ -139,6 +168,20 @@ func (r *rollback) run(step func(string, ...any)) error {
 			errs = append(errs, fmt.Errorf("remove the new container: %w", err))
 		} else {
 			step("removed the new container")
+		}
+	}
+	if r.point != nil && r.newID != "" {
+		// The new version may have migrated the database: the old one must
+		// not start on data it cannot read. When the data cannot be put
+		// back, the old container stays stopped and the error says how to
+		// restore by hand.
+		did, err := r.o.Protect.PutBack(ctx, *r.point)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("put the data back to %s: %w; the old container is left stopped: "+
+				"restore with `vwstream restore --force --txid %d` and start it", r.point, err, r.point.TXID))
+			r.stopped = false
+		} else {
+			step("%s", did)
 		}
 	}
 	if r.renamed {

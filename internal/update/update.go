@@ -89,6 +89,13 @@ type Options struct {
 	HookTimeout time.Duration
 	// Secrets are replaced by (hidden) in a failing hook's output.
 	Secrets []string
+	// Protect takes the restore point of containers labelled
+	// LabelProtected=true and puts their data back after a rollback; nil
+	// leaves those containers alone (see Protector).
+	Protect Protector
+	// Memory carries what one pass learns to the next (the digests rolled
+	// back); nil forgets.
+	Memory *Memory
 }
 
 // Item is what a pass found and did for one container.
@@ -102,9 +109,12 @@ type Item struct {
 	NewVersion string `json:"new_version,omitempty"` // LabelVersion of the new image, once it is local
 	// DowntimeSeconds is from the old container stopping to the new one
 	// healthy, or, after a rollback, to the old one running again.
-	DowntimeSeconds float64  `json:"downtime_seconds,omitempty"`
-	Steps           []string `json:"steps,omitempty"`
-	Error           string   `json:"error,omitempty"`
+	DowntimeSeconds float64 `json:"downtime_seconds,omitempty"`
+	// RestorePoint is set for a protected container once its old version
+	// stopped.
+	RestorePoint *RestorePoint `json:"restore_point,omitempty"`
+	Steps        []string      `json:"steps,omitempty"`
+	Error        string        `json:"error,omitempty"`
 }
 
 // Report is one pass.
@@ -246,8 +256,15 @@ func (o Options) one(ctx context.Context, c docker.Container, digests map[Refere
 		it.Action = ActionSelf
 		it.Error = "vwstream's own container is not replaced in place; update it with your orchestrator"
 		return it
+	case o.Memory.rolledBack(cur.name, remote):
+		it.Action, it.Error = ActionSkipped, "this image was rolled back before; waiting for the tag to move on"
+		return it
 	case o.DryRun || o.MonitorOnly:
 		it.Action = ActionAvailable
+		return it
+	case protected(cur.labels) && o.Protect == nil:
+		it.Action, it.Error = ActionSkipped, "labelled "+LabelProtected+"=true: a restore point needs the node that replicates its data; "+
+			"let `vwstream run` update it (UPDATE_ENABLED=true)"
 		return it
 	case it.OldDigest == "":
 		// A locally built image has no registry digest: nothing to compare.
