@@ -117,6 +117,7 @@ var badValues = []struct{ name, value string }{
 	{"UPDATE_ENABLED", "maybe"},
 	{"UPDATE_SCHEDULE", "every day"},
 	{"UPDATE_SCHEDULE", "0 0 4 * * * *"},
+	{"UPDATE_COOLDOWN", "two days"},
 	{"WATCHTOWER_LABEL_ENABLE", "maybe"},
 	{"UPDATE_MONITOR_ONLY", "2"},
 	{"UPDATE_HEALTH_TIMEOUT", "soon"},

@@ -19,8 +19,9 @@ type UpdateConfig struct {
 	HealthTimeout time.Duration
 	StableFor     time.Duration
 	Cleanup       bool
-	LabelEnable   bool   // WATCHTOWER_LABEL_ENABLE: only labelled containers
-	DockerConfig  string // folder of the Docker config file; "" resolved to $HOME/.docker
+	Cooldown      time.Duration // UPDATE_COOLDOWN: minimum age of a new image
+	LabelEnable   bool          // WATCHTOWER_LABEL_ENABLE: only labelled containers
+	DockerConfig  string        // folder of the Docker config file; "" resolved to $HOME/.docker
 }
 
 // acceptUpdateCron is BACKUP_CRON's forms plus Watchtower's six fields.

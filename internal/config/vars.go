@@ -235,7 +235,9 @@ var vars = []*Var{
 		false, func(c *Config) *time.Duration { return &c.Update.StableFor }),
 	boolean("UPDATE_CLEANUP", "false", secUpdate, "remove the old image after a successful update",
 		func(c *Config) *bool { return &c.Update.Cleanup }).alias("WATCHTOWER_CLEANUP"),
-	path("DOCKER_CONFIG", "", secUpdate, "folder of the Docker config file (config.json) whose auths hold registry credentials (empty: $HOME/.docker)",
+	duration("UPDATE_COOLDOWN", "0s", secUpdate, "how old a new image must be (by its build time) before it is used; 0 uses it at once",
+		true, func(c *Config) *time.Duration { return &c.Update.Cooldown }),
+	path("DOCKER_CONFIG", "", secUpdate, "folder of the Docker config file (config.json) whose auths and credential helpers give registry credentials (empty: $HOME/.docker)",
 		func(c *Config) *string { return &c.Update.DockerConfig }),
 
 	// Notifications

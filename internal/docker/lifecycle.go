@@ -143,6 +143,7 @@ type ImageInfo struct {
 	ID          string   `json:"Id"`
 	RepoTags    []string `json:"RepoTags"`
 	RepoDigests []string `json:"RepoDigests"` // repo@sha256:..., one per registry it came from
+	Created     string   `json:"Created"`     // RFC 3339, when the image was built
 	// Config is the image's own configuration, raw: its defaults (Entrypoint,
 	// Cmd, Env, Labels, Healthcheck ...) as a container's Config spells them.
 	Config json.RawMessage `json:"Config"`

@@ -303,17 +303,28 @@ func TestUpdate_V1ToV3RollsBack(t *testing.T) {
 	r.push("app", "3")
 	var events recorder
 	o := r.options()
-	o.Notifier = &events
+	o.Notifier, o.Memory = &events, &update.Memory{}
+	var cur inspected
 	it, ok := r.pass(o, name)
 	if !ok || it.Action != update.ActionRolledBack || !strings.Contains(it.Error, "unhealthy") {
 		t.Fatalf("%+v\n%s", it, r.log.String())
 	}
+	defer func() {
+		// The next pass does not stop the service again for the same broken image.
+		again, _ := r.pass(o, name)
+		if again.Action != update.ActionSkipped || !strings.Contains(again.Error, "rolled back before") {
+			t.Errorf("second pass: %+v", again)
+		}
+		if now := r.inspect(name); !now.State.StartedAt.Equal(cur.State.StartedAt) {
+			t.Errorf("the second pass restarted the container")
+		}
+	}()
 	t.Logf("rollback downtime (old stopped to old healthy again): %.1f s", it.DowntimeSeconds)
-	cur := r.inspect(name)
+	r.waitHealthy(name)
+	cur = r.inspect(name)
 	if cur.ID != old.ID || cur.Image != old.Image || !cur.State.Running {
 		t.Fatalf("old container not back: %+v", cur)
 	}
-	r.waitHealthy(name)
 	r.gone(name + update.AsideSuffix)
 	if out := testenv.DockerRun(t, "ps", "-aq", "--filter", "ancestor="+r.prefix+":v3"); out != "" {
 		t.Errorf("the v3 container is left: %s", out)
@@ -326,6 +337,29 @@ func TestUpdate_V1ToV3RollsBack(t *testing.T) {
 	for _, want := range []string{"rolled-back", it.OldDigest, it.NewDigest, "(version 1)", "(version 3)", "renamed the old container back"} {
 		if ev.OK || ev.Kind != "update" || !strings.Contains(ev.Detail, want) {
 			t.Errorf("notification %+v lacks %q", ev, want)
+		}
+	}
+}
+
+// TestUpdate_PinAndCooldown: a new image outside the container's pinned
+// version range, or younger than UPDATE_COOLDOWN, is pulled and looked at but
+// does not replace anything.
+func TestUpdate_PinAndCooldown(t *testing.T) {
+	r := newRig(t)
+	ref := r.push("pin", "1")
+	pinned := r.run("pinned", ref, "--label", "vwstream.update=true", "--label", "vwstream.update.pin=~1.0.0")
+	cool := r.run("cool", ref, "--label", "vwstream.update=true")
+	before := map[string]inspected{pinned: r.inspect(pinned), cool: r.inspect(cool)}
+	r.push("pin", "2")
+	o := r.options()
+	o.Cooldown = time.Hour
+	for name, want := range map[string]string{pinned: "outside the pinned range ~1.0.0", cool: "UPDATE_COOLDOWN waits for 1h0m0s"} {
+		it, ok := r.pass(o, name)
+		if !ok || it.Action != update.ActionSkipped || !strings.Contains(it.Error, want) || it.NewVersion != "2" {
+			t.Errorf("%s: %+v, want skipped: %q", name, it, want)
+		}
+		if now := r.inspect(name); now.ID != before[name].ID || !now.State.StartedAt.Equal(before[name].State.StartedAt) {
+			t.Errorf("%s was changed", name)
 		}
 	}
 }

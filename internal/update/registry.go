@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -115,7 +116,7 @@ func (g *Registry) Digest(ctx context.Context, ref Reference) (string, error) {
 		host = dockerHubAPIHost
 	}
 	u := scheme(host) + "://" + host + "/v2/" + ref.Path + "/manifests/" + ref.Tag
-	user, pass := g.credentials(ref.Domain)
+	user, pass := g.credentials(ctx, ref.Domain)
 	head := func(authz string) (*http.Response, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
 		if err != nil {
@@ -227,10 +228,11 @@ func (g *Registry) token(ctx context.Context, hc *http.Client, params map[string
 	return out.Token, nil
 }
 
-// credentials are the user and password the Docker config file holds for
-// domain (auths, "auth" as base64 user:password or username and password).
-// Credential helpers are not run.
-func (g *Registry) credentials(domain string) (string, string) {
+// credentials are the user and password the Docker config file gives for
+// domain, the way the Docker CLI finds them: the registry's credential helper
+// (credHelpers), else the credential store (credsStore), else auths ("auth"
+// as base64 user:password, or username and password).
+func (g *Registry) credentials(ctx context.Context, domain string) (string, string) {
 	if g.DockerConfig == "" {
 		return "", ""
 	}
@@ -244,6 +246,8 @@ func (g *Registry) credentials(domain string) (string, string) {
 			Username string `json:"username"`
 			Password string `json:"password"`
 		} `json:"auths"`
+		CredsStore  string            `json:"credsStore"`
+		CredHelpers map[string]string `json:"credHelpers"`
 	}
 	if json.Unmarshal(b, &cf) != nil {
 		return "", ""
@@ -251,6 +255,16 @@ func (g *Registry) credentials(domain string) (string, string) {
 	keys := []string{domain, "https://" + domain, "http://" + domain}
 	if domain == dockerHubDomain {
 		keys = append([]string{dockerHubAuthKey}, keys...)
+	}
+	helper := cf.CredsStore
+	for _, k := range keys {
+		if h, ok := cf.CredHelpers[k]; ok {
+			helper = h
+			break
+		}
+	}
+	if helper != "" {
+		return credentialHelper(ctx, helper, keys[0])
 	}
 	for _, k := range keys {
 		a, ok := cf.Auths[k]
@@ -272,6 +286,29 @@ func (g *Registry) credentials(domain string) (string, string) {
 		}
 	}
 	return "", ""
+}
+
+// credentialHelper runs `docker-credential-NAME get` with the registry on
+// its standard input, as the Docker CLI does. A helper that is missing or
+// knows no credentials for the registry gives none: the registry then
+// answers 401 and the pass says so.
+func credentialHelper(ctx context.Context, name, server string) (string, string) {
+	ctx, cancel := context.WithTimeout(ctx, DefaultRegistryTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker-credential-"+name, "get")
+	cmd.Stdin = strings.NewReader(server)
+	out, err := cmd.Output()
+	if err != nil {
+		return "", ""
+	}
+	var c struct {
+		Username string `json:"Username"`
+		Secret   string `json:"Secret"`
+	}
+	if json.Unmarshal(out, &c) != nil {
+		return "", ""
+	}
+	return c.Username, c.Secret
 }
 
 // parseChallenge splits a WWW-Authenticate value: `Bearer realm="...",service="..."`.

@@ -110,3 +110,41 @@ func TestRegistry_BearerTokenWithConfigCredentials(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 }
+
+// TestRegistry_CredentialHelper: credHelpers names a helper for the registry
+// (run as docker-credential-NAME get, the server on its input), which wins
+// over credsStore and auths; a helper that is not installed gives no
+// credentials, and the registry's refusal is the one line.
+func TestRegistry_CredentialHelper(t *testing.T) {
+	srv, _ := tokenRegistry(t, "bob", "helper-secret")
+	host := strings.TrimPrefix(srv.URL, "http://")
+	ref, _ := update.ParseReference(host + "/team/app:stable")
+	bin := t.TempDir()
+	// The helper answers only for this registry, as real helpers do.
+	script := "#!/bin/sh\nread server\n[ \"$server\" = \"" + host + "\" ] || { echo 'credentials not found' >&2; exit 1; }\n" +
+		`echo '{"ServerURL":"'$server'","Username":"bob","Secret":"helper-secret"}'` + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-vwtest"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	conf := func(body string) *update.Registry {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return &update.Registry{DockerConfig: dir}
+	}
+	wrongAuth := base64.StdEncoding.EncodeToString([]byte("bob:stale"))
+	for _, body := range []string{
+		`{"credHelpers":{"` + host + `":"vwtest"},"credsStore":"absent","auths":{"` + host + `":{"auth":"` + wrongAuth + `"}}}`,
+		`{"credsStore":"vwtest","auths":{"` + host + `":{"auth":"` + wrongAuth + `"}}}`,
+	} {
+		if d, err := conf(body).Digest(t.Context(), ref); err != nil || d != "sha256:"+hex64() {
+			t.Fatalf("%s: digest %q, %v", body, d, err)
+		}
+	}
+	_, err := conf(`{"credsStore":"not-installed"}`).Digest(t.Context(), ref)
+	if err == nil || !strings.Contains(err.Error(), "unauthorized") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("missing helper: %v", err)
+	}
+}

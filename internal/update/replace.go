@@ -31,8 +31,22 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 		return it
 	}
 	step("pulled %s", cur.ref)
-	if img, err := o.Docker.ImageInspect(ctx, cur.ref.String()); err == nil {
-		it.NewVersion = versionLabel(img.Config)
+	img, err := o.Docker.ImageInspect(ctx, cur.ref.String())
+	if err != nil {
+		it.Action, it.Error = ActionFailed, "inspect the pulled image: "+err.Error()
+		return it
+	}
+	it.NewVersion = versionLabel(img.Config)
+	if why := o.notYet(cur, img, it.NewVersion); why != "" {
+		it.Action, it.Error = ActionSkipped, why
+		return it
+	}
+	if img.ID == cur.imageID {
+		// A multi-platform tag whose index changed for other platforms only:
+		// this platform's image is the one running.
+		it.Action = ActionUpToDate
+		step("the tag moved for other platforms only; this platform's image is unchanged")
+		return it
 	}
 	create, extra, err := createOptions(cur)
 	if err != nil {

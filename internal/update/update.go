@@ -78,6 +78,9 @@ type Options struct {
 	HealthTimeout time.Duration
 	StableFor     time.Duration
 	Cleanup       bool // UPDATE_CLEANUP: remove the old image after an update
+	// Cooldown (UPDATE_COOLDOWN) is how old an image must be, by its build
+	// time, before it replaces a running one; 0 uses any.
+	Cooldown time.Duration
 	// SelfHostname is this process's host name: a container with it is
 	// vwstream's own and is never replaced.
 	SelfHostname string

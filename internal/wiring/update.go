@@ -24,5 +24,5 @@ func UpdateOptions(ctx context.Context, cfg *config.Config, n notify.Notifier, l
 	self, _ := os.Hostname()
 	return update.Options{Docker: c, Registry: &update.Registry{DockerConfig: uc.DockerConfig},
 		LabelEnable: uc.LabelEnable, MonitorOnly: uc.MonitorOnly, HealthTimeout: uc.HealthTimeout,
-		StableFor: uc.StableFor, Cleanup: uc.Cleanup, SelfHostname: self, Notifier: n, Secrets: cfg.SecretValues(), Logger: log}, nil
+		StableFor: uc.StableFor, Cleanup: uc.Cleanup, Cooldown: uc.Cooldown, SelfHostname: self, Notifier: n, Secrets: cfg.SecretValues(), Logger: log}, nil
 }
