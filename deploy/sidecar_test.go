@@ -37,12 +37,14 @@ func sidecarStage(t *testing.T) (dockerfile string, files map[string]string) {
 			files["vwstream"] = ""
 		case strings.HasSuffix(src, "ca-certificates.crt"):
 			files["ca-certificates.crt"] = "/etc/ssl/certs/ca-certificates.crt"
+		case src == "/out/tmp" && m[2] == "/tmp":
+			files["tmp/"] = "" // an empty folder, mode 1777
 		default:
-			t.Fatalf("the sidecar stage copies %s: only the binary and the CA certificates belong there", src)
+			t.Fatalf("the sidecar stage copies %s: only the binary, the CA certificates and an empty /tmp belong there", src)
 		}
 	}
-	if len(files) != 2 {
-		t.Fatalf("the sidecar stage copies %v; want the binary and the CA certificates", files)
+	if len(files) != 3 {
+		t.Fatalf("the sidecar stage copies %v; want the binary, the CA certificates and /tmp", files)
 	}
 	for _, l := range strings.Split(stage, "\n") {
 		if f := strings.Fields(l); len(f) > 0 && f[0] == "RUN" {
@@ -81,7 +83,8 @@ func TestSidecar_Image(t *testing.T) {
 	v.Close()
 	backup := filepath.Join(dir, "backup")
 	os.Mkdir(backup, 0o755)
-	args := []string{"run", "--rm", "--tmpfs", "/tmp", "-v", v.Dir + ":/data", "-v", backup + ":/backup",
+	// No volume on /tmp: the image's own must hold STATUS_FILE's default.
+	args := []string{"run", "--rm", "-v", v.Dir + ":/data", "-v", backup + ":/backup",
 		"-e", "DATA_FOLDER=/data", "-e", "LOCAL_TARGET=/backup", "-e", "BACKUP_STOP_DURING_BACKUP_LABEL=true", "-e", "LOG_LEVEL=error"}
 	out := testenv.DockerRun(t, append(append(args, "-v", testenv.DockerSocket+":/var/run/docker.sock"), tag, "check")...)
 	if !regexp.MustCompile(`(?m)^ok\s+docker engine\s+unix:///var/run/docker.sock reachable, Engine `).MatchString(out) {

@@ -359,6 +359,9 @@ func (o Options) notify(ctx context.Context, it Item) {
 func Describe(it Item) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (%s): %s", it.Container, it.Image, it.Action)
+	if it.DowntimeSeconds > 0 {
+		fmt.Fprintf(&b, ", %.1f s without service", it.DowntimeSeconds)
+	}
 	if it.OldDigest != "" || it.NewDigest != "" {
 		fmt.Fprintf(&b, "\n  old %s%s\n  new %s%s", orDash(it.OldDigest), ver(it.OldVersion), orDash(it.NewDigest), ver(it.NewVersion))
 	}
