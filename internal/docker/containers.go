@@ -37,6 +37,15 @@ type ContainerInfo struct {
 	Name   string          `json:"Name"` // with the Engine's leading slash
 	State  ContainerState  `json:"State"`
 	Config ContainerConfig `json:"Config"`
+	Mounts []Mount         `json:"Mounts"`
+}
+
+// Mount is one of a container's mounts as the Engine reports it.
+type Mount struct {
+	Type        string `json:"Type"`        // bind, volume, tmpfs ...
+	Name        string `json:"Name"`        // the volume's name
+	Source      string `json:"Source"`      // the path on the Engine's host
+	Destination string `json:"Destination"` // the path in the container
 }
 
 // ContainerState is a container's run state.

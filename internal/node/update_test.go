@@ -1,8 +1,8 @@
 package node_test
 
-// Image updates of the container labelled vwstream.protected=true, run by the
-// node that replicates its data folder: a restore point before, the data put
-// back after a rollback. Real Engine, real registry on loopback, real S3.
+// Image updates of the container that mounts the node's data folder, run by
+// the node that replicates it: a restore point before, the data put back
+// after a rollback. Real Engine, real registry on loopback, real S3.
 
 import (
 	"context"
@@ -86,7 +86,7 @@ func TestNode_UpdateRollbackPutsDataBack(t *testing.T) {
 	name := prefix + "-vault"
 	testenv.RemoveContainers(t, name, name+"-vwstream-previous")
 	testenv.DockerRun(t, "run", "-d", "--name", name, "-v", data+":/data", "-v", ledgerDir+":/ledger",
-		"--label", "vwstream.update=true", "--label", "vwstream.protected=true", ref)
+		"--label", "vwstream.update=true", ref) // protected because it mounts the data folder
 	waitContainer(t, name, "healthy")
 
 	cfg := s3Config(t, s, data, "UPDATE_ENABLED=true", "UPDATE_SCHEDULE=2", "UPDATE_HEALTH_TIMEOUT=30s",

@@ -6,11 +6,16 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/vwstream/vwstream/internal/docker"
 )
 
 // LabelProtected marks a container whose data vwstream protects (Vaultwarden
 // beside a `vwstream run` sidecar, on the same data folder). Its update runs
-// between a restore point and, when it is rolled back, the data put back.
+// between a restore point and, when it is rolled back, the data put back. A
+// container that mounts the data folder (Options.DataMounts) is protected
+// without it; the label is for what the Engine cannot show, such as a volume
+// of a network file system mounted under two names.
 const LabelProtected = "vwstream.protected"
 
 // Protector keeps a protected container's data safe across its update. The
@@ -51,9 +56,53 @@ func (p RestorePoint) String() string {
 	return s
 }
 
-// protected reports whether a container's labels ask for a restore point.
-func protected(labels map[string]string) bool {
-	return strings.EqualFold(labels[LabelProtected], "true")
+// protected reports whether a container needs a restore point: labelled so,
+// or mounting what holds the protected data folder (Options.DataMounts).
+func (o Options) protected(cur *current) bool {
+	if strings.EqualFold(cur.labels[LabelProtected], "true") {
+		return true
+	}
+	for _, m := range cur.mounts {
+		for _, d := range o.DataMounts {
+			switch {
+			case m.Type == "volume" && m.Name == d:
+				return true
+			case m.Type == "bind" && (within(m.Source, d) || within(d, m.Source)):
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// within reports whether path is dir or inside it.
+func within(path, dir string) bool {
+	if path == "" || dir == "" || !strings.HasPrefix(dir, "/") {
+		return false
+	}
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// DataMounts lists what holds dataFolder as a container would mount it: the
+// folder itself (vwstream on the host), and, when self names vwstream's own
+// container, the volume or host path its mount of dataFolder comes from.
+func DataMounts(self *docker.ContainerInfo, dataFolder string) []string {
+	out := []string{dataFolder}
+	if self == nil {
+		return out
+	}
+	for _, m := range self.Mounts {
+		if !within(dataFolder, m.Destination) {
+			continue
+		}
+		switch m.Type {
+		case "volume":
+			out = append(out, m.Name)
+		case "bind":
+			out = append(out, m.Source)
+		}
+	}
+	return out
 }
 
 // Memory is what passes of one process remember: the digests whose update

@@ -61,7 +61,8 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 	}
 	r := &rollback{o: o, cur: cur}
 	var snapshot string
-	if protected(cur.labels) {
+	protect := o.protected(cur)
+	if protect {
 		if snapshot, err = o.Protect.Snapshot(ctx); err != nil {
 			it.Action, it.Error = ActionSkipped, "restore point: "+err.Error()+"; not updated"
 			return it
@@ -71,7 +72,7 @@ func (o Options) replace(ctx context.Context, cur *current, it Item) Item {
 	// mark runs once the old container has stopped: the restore point holds
 	// every write of the old version.
 	mark := func() error {
-		if !protected(cur.labels) {
+		if !protect {
 			return nil
 		}
 		p, err := o.Protect.Mark(ctx)

@@ -96,6 +96,9 @@ type Options struct {
 	// LabelProtected=true and puts their data back after a rollback; nil
 	// leaves those containers alone (see Protector).
 	Protect Protector
+	// DataMounts are the host paths and volume names holding the protected
+	// data folder (see DataMounts): a container mounting one is protected.
+	DataMounts []string
 	// Memory carries what one pass learns to the next (the digests rolled
 	// back); nil forgets.
 	Memory *Memory
@@ -207,6 +210,7 @@ type current struct {
 	labels    map[string]string
 	hostname  string
 	entrypath string // first element of entrypoint+cmd
+	mounts    []docker.Mount
 }
 
 // one checks one container and, when its tag moved, replaces it.
@@ -265,9 +269,9 @@ func (o Options) one(ctx context.Context, c docker.Container, digests map[Refere
 	case o.DryRun || o.MonitorOnly:
 		it.Action = ActionAvailable
 		return it
-	case protected(cur.labels) && o.Protect == nil:
-		it.Action, it.Error = ActionSkipped, "labelled "+LabelProtected+"=true: a restore point needs the node that replicates its data; "+
-			"let `vwstream run` update it (UPDATE_ENABLED=true)"
+	case o.protected(cur) && o.Protect == nil:
+		it.Action, it.Error = ActionSkipped, "it holds vwstream's data folder (or is labelled "+LabelProtected+"=true): "+
+			"a restore point needs the node that replicates the data; let `vwstream run` update it (UPDATE_ENABLED=true)"
 		return it
 	case it.OldDigest == "":
 		// A locally built image has no registry digest: nothing to compare.
@@ -283,9 +287,10 @@ func (o Options) inspect(ctx context.Context, id string) (*current, error) {
 		return nil, fmt.Errorf("inspect: %w", err)
 	}
 	var ins struct {
-		ID     string `json:"Id"`
-		Name   string `json:"Name"`
-		Image  string `json:"Image"`
+		ID     string         `json:"Id"`
+		Name   string         `json:"Name"`
+		Image  string         `json:"Image"`
+		Mounts []docker.Mount `json:"Mounts"`
 		Config struct {
 			Labels     map[string]string `json:"Labels"`
 			Image      string            `json:"Image"`
@@ -306,7 +311,7 @@ func (o Options) inspect(ctx context.Context, id string) (*current, error) {
 		return nil, fmt.Errorf("inspect image %s: %w", ins.Config.Image, err)
 	}
 	cur := &current{id: ins.ID, name: strings.TrimPrefix(ins.Name, "/"), ref: ref, imageID: ins.Image,
-		image: img, raw: raw, labels: ins.Config.Labels, hostname: ins.Config.Hostname}
+		image: img, raw: raw, labels: ins.Config.Labels, hostname: ins.Config.Hostname, mounts: ins.Mounts}
 	if argv := append(ins.Config.Entrypoint, ins.Config.Cmd...); len(argv) > 0 {
 		cur.entrypath = argv[0]
 	}
