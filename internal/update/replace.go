@@ -178,25 +178,33 @@ func (r *rollback) run(step func(string, ...any)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultRestoreTimeout)
 	defer cancel()
 	var errs []error
+	removed := true
 	if r.newID != "" {
 		if err := r.o.Docker.Remove(ctx, r.newID, docker.RemoveOptions{Force: true, Volumes: true}); err != nil && !errors.Is(err, docker.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("remove the new container: %w", err))
+			removed = false
 		} else {
 			step("removed the new container")
 		}
 	}
 	if r.point != nil && r.newID != "" {
 		// The new version may have migrated the database: the old one must
-		// not start on data it cannot read. When the data cannot be put
-		// back, the old container stays stopped and the error says how to
-		// restore by hand.
-		did, err := r.o.Protect.PutBack(ctx, *r.point)
+		// not start on data it cannot read, nor beside a new one still
+		// writing. When the data cannot be put back, the old container stays
+		// stopped and the error says how to restore by hand.
+		var err error
+		if !removed {
+			err = errors.New("the new container may still be writing to it")
+		} else {
+			var did string
+			if did, err = r.o.Protect.PutBack(ctx, *r.point); err == nil {
+				step("%s", did)
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("put the data back to %s: %w; the old container is left stopped: "+
-				"restore with `vwstream restore --force --txid %d` and start it", r.point, err, r.point.TXID))
+				"stop vwstream, run `vwstream restore --to DATA_FOLDER --force --txid %d`, then start vwstream and the container", r.point, err, r.point.TXID))
 			r.stopped = false
-		} else {
-			step("%s", did)
 		}
 	}
 	if r.renamed {
