@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -455,3 +457,71 @@ func TestUpdate_Hooks(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// fakeProtector records when the engine calls it, with the old container's
+// run state at each call, and fails where told.
+type fakeProtector struct {
+	r                    *rig
+	name                 string
+	calls                []string
+	snapshotErr, backErr error
+}
+
+func (f *fakeProtector) state(call string) {
+	f.calls = append(f.calls, call+"/running="+strconv.FormatBool(f.r.inspect(f.name).State.Running))
+}
+
+func (f *fakeProtector) Snapshot(context.Context) (string, error) {
+	f.state("snapshot")
+	return "snap-1", f.snapshotErr
+}
+
+func (f *fakeProtector) Mark(context.Context) (update.RestorePoint, error) {
+	f.state("mark")
+	return update.RestorePoint{TXID: 42}, nil
+}
+
+func (f *fakeProtector) PutBack(context.Context, update.RestorePoint) (string, error) {
+	f.calls = append(f.calls, "put-back")
+	return "put back", f.backErr
+}
+
+// TestUpdate_ProtectedOrderAndFailures: for a protected container the
+// snapshot is taken while the old version serves and the point marked once
+// it stopped; a snapshot that fails skips the update with nothing stopped;
+// a put-back that fails leaves the old version stopped (never started on
+// data it may not read) and says how to restore.
+func TestUpdate_ProtectedOrderAndFailures(t *testing.T) {
+	r := newRig(t)
+	ref := r.push("prot", "1")
+	name := r.run("prot", ref, "--label", "vwstream.update=true", "--label", "vwstream.protected=true")
+	before := r.inspect(name)
+	r.push("prot", "3")
+
+	f := &fakeProtector{r: r, name: name, snapshotErr: errors.New("destination down")}
+	o := r.options()
+	o.Protect = f
+	it, _ := r.pass(o, name)
+	if it.Action != update.ActionSkipped || !strings.Contains(it.Error, "restore point: destination down; not updated") {
+		t.Fatalf("snapshot failure: %+v", it)
+	}
+	if now := r.inspect(name); !now.State.StartedAt.Equal(before.State.StartedAt) {
+		t.Fatal("a failed restore point stopped the container")
+	}
+
+	f = &fakeProtector{r: r, name: name, backErr: errors.New("bucket down")}
+	o.Protect = f
+	it, _ = r.pass(o, name)
+	want := []string{"snapshot/running=true", "mark/running=false", "put-back"}
+	if !slices.Equal(f.calls, want) {
+		t.Fatalf("calls %v, want %v", f.calls, want)
+	}
+	if it.Action != update.ActionFailed || !strings.Contains(it.Error, "bucket down; the old container is left stopped") ||
+		!strings.Contains(it.Error, "--txid 42") || it.RestorePoint == nil || it.RestorePoint.Snapshot != "snap-1" {
+		t.Fatalf("put-back failure: %+v", it)
+	}
+	now := r.inspect(name)
+	if now.ID != before.ID || now.State.Running {
+		t.Fatalf("old container: %+v, want it back under its name, stopped", now.State)
+	}
+}
