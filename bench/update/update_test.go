@@ -18,7 +18,6 @@
 package update_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httputil"
@@ -29,7 +28,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -37,34 +35,6 @@ import (
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
-
-const standIn = `FROM scratch
-COPY vwload /vwload
-COPY box /box
-COPY tmp/ /tmp/
-LABEL org.opencontainers.image.version=%V
-HEALTHCHECK --interval=1s --timeout=5s --retries=1 CMD %H
-ENTRYPOINT ["/vwload", "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "--write-rate", "20"]
-CMD %C
-`
-
-// syncBuffer is a log both the process and the test touch.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestUpdateDowntime(t *testing.T) {
 	if os.Getenv("VWSTREAM_BENCH") != "1" {
@@ -90,22 +60,12 @@ func TestUpdateDowntime(t *testing.T) {
 	go func() { _ = srv.ListenAndServe() }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	bins := t.TempDir()
-	files := map[string]string{
-		"vwload": testenv.StaticBinary(t, "github.com/vwstream/vwstream/cmd/vwload", bins),
-		"box":    testenv.StaticBinary(t, "github.com/vwstream/vwstream/internal/docker/testdata/box", bins),
-		"tmp/":   "",
-	}
-	healthy, broken := `["/box", "get", "http://127.0.0.1:8080/alive"]`, `["/box", "exit", "1"]`
-	for _, v := range []struct{ ver, health, cmd string }{
-		{"1", healthy, `["--ledger", "/ledger/ledger"]`},
-		{"2", healthy, `["--ledger", "/ledger/ledger"]`},
-		{"3", broken, `[]`},
-		{"4", broken, `["--migrate", "vw_next"]`},
-	} {
-		df := strings.NewReplacer("%V", v.ver, "%H", v.health, "%C", v.cmd).Replace(standIn) + "LABEL vwstream.test=" + prefix + "\n"
-		testenv.BuildImage(t, prefix+":v"+v.ver, df, files)
-	}
+	standIn := testenv.NewStandIn(t, prefix)
+	ledgerArgs := `["--ledger", "/ledger/ledger"]`
+	standIn.Image(prefix+":v1", "1", testenv.StandInHealthy, ledgerArgs)
+	standIn.Image(prefix+":v2", "2", testenv.StandInHealthy, ledgerArgs)
+	standIn.Image(prefix+":v3", "3", testenv.StandInBroken, `[]`)
+	standIn.Image(prefix+":v4", "4", testenv.StandInBroken, `["--migrate", "vw_next"]`)
 	ref := proxyAddr + "/" + prefix + "-vault:latest"
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", ref).Run() })
 	push := func(ver string) {
@@ -145,7 +105,7 @@ func TestUpdateDowntime(t *testing.T) {
 		"ENCRYPTION_PASSPHRASE=bench bucket passphrase", "GPG_PASSPHRASE=bench snapshot passphrase",
 		"UPDATE_ENABLED=true", "UPDATE_SCHEDULE=3", "UPDATE_HEALTH_TIMEOUT=60s",
 		"DOCKER_HOST=unix://"+testenv.DockerSocket)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

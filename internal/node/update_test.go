@@ -23,19 +23,6 @@ import (
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
-// standIn is the Vaultwarden stand-in as an image: vwload serving /data and
-// writing to it, healthy while /alive answers. %V is the version, %H the
-// healthcheck, %C the command's extra arguments.
-const standIn = `FROM scratch
-COPY vwload /vwload
-COPY box /box
-COPY tmp/ /tmp/
-LABEL org.opencontainers.image.version=%V
-HEALTHCHECK --interval=1s --timeout=5s --retries=1 CMD %H
-ENTRYPOINT ["/vwload", "serve", "--dir", "/data", "--addr", "127.0.0.1:8080", "--write-rate", "20"]
-CMD %C
-`
-
 // TestNode_UpdateRollbackPutsDataBack: v1 serves and writes, recording every
 // commit in a ledger; v4 migrates the database (a new column, every row
 // written) and never becomes healthy. The node's update pass takes a restore
@@ -50,22 +37,10 @@ func TestNode_UpdateRollbackPutsDataBack(t *testing.T) {
 	s := testenv.NewS3(t)
 	reg := testenv.Registry(t)
 	prefix := testenv.UniqueName(t)
-	bins := t.TempDir()
-	files := map[string]string{
-		"vwload": testenv.StaticBinary(t, "github.com/vwstream/vwstream/cmd/vwload", bins),
-		"box":    testenv.StaticBinary(t, "github.com/vwstream/vwstream/internal/docker/testdata/box", bins),
-		"tmp/":   "",
-	}
-	versions := []struct{ ver, health, cmd string }{
-		{"1", `["/box", "get", "http://127.0.0.1:8080/alive"]`, `["--ledger", "/ledger/ledger"]`},
-		{"4", `["/box", "exit", "1"]`, `["--migrate", "vw_next"]`},
-	}
-	imageID := map[string]string{}
-	for _, v := range versions {
-		df := strings.NewReplacer("%V", v.ver, "%H", v.health, "%C", v.cmd).Replace(standIn) + "LABEL vwstream.test=" + prefix + "\n"
-		tag := prefix + ":v" + v.ver
-		testenv.BuildImage(t, tag, df, files)
-		imageID[v.ver] = testenv.DockerRun(t, "image", "inspect", "--format", "{{.Id}}", tag)
+	standIn := testenv.NewStandIn(t, prefix)
+	imageID := map[string]string{
+		"1": standIn.Image(prefix+":v1", "1", testenv.StandInHealthy, `["--ledger", "/ledger/ledger"]`),
+		"4": standIn.Image(prefix+":v4", "4", testenv.StandInBroken, `["--migrate", "vw_next"]`),
 	}
 	ref := reg + "/" + prefix + "-vault:latest"
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", ref).Run() })
