@@ -75,6 +75,7 @@ func (n *Node) startUpdates(ctx context.Context) error {
 		return nil
 	}
 	s := snapshot.NewScheduler(n.cfg.Update.Schedule, false, job, n.log)
+	s.Name = "image update pass"
 	s.Start(ctx)
 	n.mu.Lock()
 	n.updates = s

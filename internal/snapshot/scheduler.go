@@ -12,6 +12,9 @@ import (
 // never two at once: a run that would overlap the previous one is skipped and
 // logged.
 type Scheduler struct {
+	// Name is what the log lines call a run; "snapshot" unless set before Start.
+	Name string
+
 	schedule  cron.Schedule
 	onStartup bool
 	job       func(ctx context.Context) error
@@ -30,7 +33,7 @@ func NewScheduler(schedule cron.Schedule, onStartup bool, job func(ctx context.C
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Scheduler{schedule: schedule, onStartup: onStartup, job: job, log: log}
+	return &Scheduler{Name: "snapshot", schedule: schedule, onStartup: onStartup, job: job, log: log}
 }
 
 // Start begins scheduling; jobs get a context derived from ctx.
@@ -53,7 +56,7 @@ func (s *Scheduler) Start(ctx context.Context) {
 // RunNow runs the job unless one is running, and reports whether it ran.
 func (s *Scheduler) RunNow(reason string) bool {
 	if !s.running.TryLock() {
-		s.log.Warn("snapshot skipped: the previous one is still running", "trigger", reason)
+		s.log.Warn(s.Name+" skipped: the previous one is still running", "trigger", reason)
 		return false
 	}
 	defer s.running.Unlock()
@@ -64,9 +67,9 @@ func (s *Scheduler) RunNow(reason string) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	s.log.Info("snapshot starting", "trigger", reason)
+	s.log.Info(s.Name+" starting", "trigger", reason)
 	if err := s.job(ctx); err != nil {
-		s.log.Error("scheduled snapshot failed", "trigger", reason, "error", err)
+		s.log.Error("scheduled "+s.Name+" failed", "trigger", reason, "error", err)
 	}
 	return true
 }
