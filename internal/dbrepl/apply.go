@@ -19,11 +19,12 @@ import (
 const restoreRetries = 3
 
 // applyPlanRetrying applies plan to path, computing a new plan to the same
-// transaction when a file of the current one has disappeared.
-func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, logger *slog.Logger) error {
+// transaction when a file of the current one has disappeared. keep, when not
+// nil, receives a copy of one file of the plan as read (seed.go).
+func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile, logger *slog.Logger) error {
 	target := plan[len(plan)-1].MaxTXID
 	for attempt := 0; ; attempt++ {
-		err := applyPlan(ctx, client, plan, path)
+		err := applyPlan(ctx, client, plan, path, keep)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -47,7 +48,7 @@ func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.F
 // must start with a snapshot; the pages written must cover the database; and
 // together they must match the post-apply checksum of the plan's last file.
 // Files are applied newest first, so each page is written and summed once.
-func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string) (err error) {
+func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile) (err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("create database: %w", err)
@@ -58,7 +59,7 @@ func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo,
 		}
 	}()
 
-	a := &planApplier{f: f, hasher: ltx.NewHasher(), sumPages: len(plan) > 1}
+	a := &planApplier{f: f, hasher: ltx.NewHasher(), sumPages: len(plan) > 1, keep: keep}
 	var last ltx.Trailer
 	for i := len(plan) - 1; i >= 0; i-- {
 		hdr, trailer, err := a.applyFile(ctx, client, plan[i])
@@ -106,6 +107,22 @@ type planApplier struct {
 	lockPgno uint32
 	written  []bool // by page number
 	chksum   ltx.Checksum
+
+	keep *keptFile // a file to copy as it is read; nil for none
+}
+
+// keptFile asks applyPlan for a copy of one file of the plan, exactly as
+// read from the store (decrypted), so a restore need not fetch it twice.
+type keptFile struct {
+	level            int
+	minTXID, maxTXID ltx.TXID
+	path             string // where the copy goes
+	done             bool   // the copy is complete and the file passed its checks
+}
+
+// matches reports whether info names the kept file.
+func (k *keptFile) matches(info *ltx.FileInfo) bool {
+	return k != nil && info.Level == k.level && info.MinTXID == k.minTXID && info.MaxTXID == k.maxTXID
 }
 
 // applyFile reads one LTX file whole and writes the pages no newer file wrote.
@@ -114,6 +131,16 @@ func (a *planApplier) applyFile(ctx context.Context, client *replicaClient, info
 	rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
 	if err != nil {
 		return ltx.Header{}, ltx.Trailer{}, err
+	}
+	var copyTo *os.File
+	if a.keep.matches(info) {
+		a.keep.done = false
+		if copyTo, err = os.Create(a.keep.path); err != nil {
+			_ = rc.Close()
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("keep %s: %w", key, err)
+		}
+		defer func() { _ = copyTo.Close() }()
+		rc = teeReadCloser{io.TeeReader(rc, copyTo), rc}
 	}
 	ra := newReadAhead(rc)
 	defer func() { _ = ra.Close() }()
@@ -163,8 +190,25 @@ func (a *planApplier) applyFile(ctx context.Context, client *replicaClient, info
 	if err := dec.Close(); err != nil {
 		return hdr, ltx.Trailer{}, fmt.Errorf("%s: %w", key, err)
 	}
+	if copyTo != nil {
+		// The decoder stops at the trailer; the copy holds what was read
+		// ahead, which is the whole object unless it carries extra bytes.
+		if err := ra.drain(); err != nil {
+			return hdr, ltx.Trailer{}, fmt.Errorf("%s: %w", key, err)
+		}
+		if err := copyTo.Close(); err != nil {
+			return hdr, ltx.Trailer{}, fmt.Errorf("keep %s: %w", key, err)
+		}
+		a.keep.done = true
+	}
 	a.next = &hdr
 	return hdr, dec.Trailer(), nil
+}
+
+// teeReadCloser reads through a tee and closes the source.
+type teeReadCloser struct {
+	io.Reader
+	io.Closer
 }
 
 const (
@@ -255,5 +299,11 @@ func (ra *readAhead) Close() error {
 	close(ra.stop)
 	err := ra.src.Close()
 	<-ra.done
+	return err
+}
+
+// drain reads the rest of the source, to its end.
+func (ra *readAhead) drain() error {
+	_, err := io.Copy(io.Discard, ra)
 	return err
 }

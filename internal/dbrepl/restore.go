@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,10 @@ type Result struct {
 	TXID      uint64    // last transaction restored
 	Timestamp time.Time // when litestream captured that transaction
 	Files     int       // LTX files applied
+	// Seeded: the replica's newest transaction was restored and the engine's
+	// state left for it, so replication continues with the next transaction
+	// instead of a full copy (seed.go).
+	Seeded bool
 }
 
 // RangeError reports a point-in-time target before the oldest state the replica
@@ -81,10 +86,11 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	}
 
 	client := newReplicaClient(opt.Store, logger)
-	replicaTXID, err := replicaMaxTXID(ctx, opt.Store)
+	head, err := readReplicaHead(ctx, opt.Store)
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
+	replicaTXID := head.txid
 	var plan []*ltx.FileInfo
 	if opt.TXID != 0 {
 		if !opt.Timestamp.IsZero() {
@@ -114,7 +120,22 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	defer func() { _ = os.RemoveAll(tmpDir) }()
 	tmp := filepath.Join(tmpDir, filepath.Base(out))
 
-	if err := applyPlanRetrying(ctx, client, plan, tmp, logger); err != nil {
+	// The replica's newest transaction restored: its level-0 file seeds the
+	// engine's state (seed.go), read while applying the plan when the plan
+	// holds it, else fetched beside it.
+	var keep *keptFile
+	var fetched chan error
+	if last.MaxTXID == head.txid && head.l0Max == head.txid && head.l0Min == head.txid {
+		keep = &keptFile{level: 0, minTXID: head.txid, maxTXID: head.txid, path: filepath.Join(tmpDir, "seed.ltx")}
+		if !slices.ContainsFunc(plan, keep.matches) {
+			fetched = make(chan error, 1)
+			fetchCtx, cancel := context.WithCancel(ctx)
+			go func() { fetched <- fetchLTX(fetchCtx, client, 0, head.txid, head.txid, keep.path) }()
+			defer func() { cancel(); <-fetched }() // before the temp folder goes
+		}
+	}
+
+	if err := applyPlanRetrying(ctx, client, plan, tmp, keep, logger); err != nil {
 		// Litestream's message ("file checksum mismatch", "unexpected EOF")
 		// does not say which object is bad; name it when one is.
 		if key, derr := damagedFile(ctx, client, plan); key != "" {
@@ -130,6 +151,24 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	}
 	if err := writeRestoreMarker(out, restoreMarker{TXID: res.TXID, ReplicaTXID: uint64(replicaTXID), At: time.Now().UTC()}); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
+	}
+	if keep != nil {
+		err := errors.New("the replica's newest level-0 file was not read")
+		if fetched != nil {
+			err = <-fetched
+			fetched <- err // for the deferred wait
+		} else if keep.done {
+			err = nil
+		}
+		if err == nil {
+			err = seedLatest(out, keep.path)
+		}
+		if err != nil {
+			logger.Warn("restored database left without replication state: its first start uploads a full copy",
+				"path", out, "txid", res.TXID, "error", err)
+		} else {
+			res.Seeded = true
+		}
 	}
 	logger.Info("database restored", "path", out, "txid", res.TXID, "timestamp", res.Timestamp, "files", res.Files)
 	return res, nil
