@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -120,22 +119,15 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	defer func() { _ = os.RemoveAll(tmpDir) }()
 	tmp := filepath.Join(tmpDir, filepath.Base(out))
 
-	// The replica's newest transaction restored: its level-0 file seeds the
-	// engine's state (seed.go), read while applying the plan when the plan
-	// holds it, else fetched beside it.
-	var keep *keptFile
-	var fetched chan error
-	if last.MaxTXID == head.txid && head.l0Max == head.txid && head.l0Min == head.txid {
-		keep = &keptFile{level: 0, minTXID: head.txid, maxTXID: head.txid, path: filepath.Join(tmpDir, "seed.ltx")}
-		if !slices.ContainsFunc(plan, keep.matches) {
-			fetched = make(chan error, 1)
-			fetchCtx, cancel := context.WithCancel(ctx)
-			go func() { fetched <- fetchLTX(fetchCtx, client, 0, head.txid, head.txid, keep.path) }()
-			defer func() { cancel(); <-fetched }() // before the temp folder goes
-		}
+	// The replica's newest transaction restored: its pages seed the engine's
+	// state (seed.go), read while applying the plan or fetched beside it.
+	var seed *seedSource
+	if last.MaxTXID == head.txid && head.l0Min == head.txid && head.l0Max == head.txid {
+		seed = startSeed(ctx, client, last, filepath.Join(tmpDir, "seed.ltx"))
+		defer seed.stop() // before the temp folder goes
 	}
 
-	if err := applyPlanRetrying(ctx, client, plan, tmp, keep, logger); err != nil {
+	if err := applyPlanRetrying(ctx, client, plan, tmp, seed.kept(), logger); err != nil {
 		// Litestream's message ("file checksum mismatch", "unexpected EOF")
 		// does not say which object is bad; name it when one is.
 		if key, derr := damagedFile(ctx, client, plan); key != "" {
@@ -152,18 +144,8 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	if err := writeRestoreMarker(out, restoreMarker{TXID: res.TXID, ReplicaTXID: uint64(replicaTXID), At: time.Now().UTC()}); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
-	if keep != nil {
-		err := errors.New("the replica's newest level-0 file was not read")
-		if fetched != nil {
-			err = <-fetched
-			fetched <- err // for the deferred wait
-		} else if keep.done {
-			err = nil
-		}
-		if err == nil {
-			err = seedLatest(out, keep.path)
-		}
-		if err != nil {
+	if seed != nil {
+		if err := seed.apply(out); err != nil {
 			logger.Warn("restored database left without replication state: its first start uploads a full copy",
 				"path", out, "txid", res.TXID, "error", err)
 		} else {

@@ -70,10 +70,80 @@ const walHeaderMagicBE = 0x377f0683
 // walFormatVersion is the only WAL format version SQLite writes.
 const walFormatVersion = 3007000
 
+// seedSource gathers, during a restore of the replica's newest transaction
+// T, what seedLatest needs: the pages of T and the header of the replica's
+// level-0 file of T. When the plan's last file holds T alone (the level-0
+// file itself, or a compacted or snapshot file of the same range, which
+// holds the same pages) it is copied as applied, and only the level-0 header
+// is fetched when the file was another level's; otherwise the level-0 file
+// is fetched beside the restore, which is the case of a plan ending with a
+// compacted file of several transactions, where the file of T is one write.
+type seedSource struct {
+	keep   *keptFile
+	path   string
+	cancel context.CancelFunc
+	done   chan error
+	header *ltx.Header // the level-0 header, when the pages come from another level
+}
+
+// startSeed starts gathering the seed of a plan whose last file is last.
+func startSeed(ctx context.Context, client *replicaClient, last *ltx.FileInfo, path string) *seedSource {
+	txid := last.MaxTXID
+	ctx, cancel := context.WithCancel(ctx)
+	s := &seedSource{path: path, cancel: cancel, done: make(chan error, 1)}
+	switch {
+	case last.MinTXID != txid:
+		go func() { s.done <- fetchLTX(ctx, client, 0, txid, txid, path) }()
+	case last.Level == 0:
+		s.keep = &keptFile{level: 0, minTXID: txid, maxTXID: txid, path: path}
+		s.done <- nil
+	default:
+		s.keep = &keptFile{level: last.Level, minTXID: txid, maxTXID: txid, path: path}
+		go func() {
+			hdr, err := client.readHeader(ctx, 0, txid, txid)
+			s.header = &hdr
+			s.done <- err
+		}()
+	}
+	return s
+}
+
+// kept is the file the restore copies while applying it, if any.
+func (s *seedSource) kept() *keptFile {
+	if s == nil {
+		return nil
+	}
+	return s.keep
+}
+
+// stop ends a fetch still running and waits for it.
+func (s *seedSource) stop() {
+	s.cancel()
+	if s.done != nil {
+		<-s.done
+		s.done = nil
+	}
+}
+
+// apply seeds the state of the restored database at out.
+func (s *seedSource) apply(out string) error {
+	err := <-s.done
+	s.done = nil
+	if err != nil {
+		return fmt.Errorf("replica's file of the restored transaction: %w", err)
+	}
+	if s.keep != nil && !s.keep.done {
+		return errors.New("the plan's file of the restored transaction was not copied")
+	}
+	return seedLatest(out, s.path, s.header)
+}
+
 // seedLatest leaves litestream's state for the restored database at out, at
-// the transaction of the replica's level-0 file copied to raw (its checksums
-// are checked here again). Nothing may have the database open.
-func seedLatest(out, raw string) (err error) {
+// the one transaction of the replica file copied to raw (its checksums are
+// checked here again). l0, when set, is the header of the replica's level-0
+// file of that transaction, whose pages raw holds under another level's
+// header. Nothing may have the database open.
+func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
 	f, err := os.Open(raw)
 	if err != nil {
 		return err
@@ -86,7 +156,13 @@ func seedLatest(out, raw string) (err error) {
 	hdr := dec.Header()
 	txid := hdr.MaxTXID
 	if hdr.MinTXID != txid {
-		return fmt.Errorf("replica's newest level-0 file holds transactions %s-%s, not one", hdr.MinTXID, txid)
+		return fmt.Errorf("replica file holds transactions %s-%s, not one", hdr.MinTXID, txid)
+	}
+	if l0 != nil {
+		if l0.MinTXID != txid || l0.MaxTXID != txid || l0.PageSize != hdr.PageSize || l0.Commit != hdr.Commit || l0.Flags != hdr.Flags {
+			return fmt.Errorf("replica's level-0 file of transaction %s does not match the file restored", txid)
+		}
+		hdr = *l0
 	}
 	// SQLite writes a page size of 65536 as 1 in the WAL header, which the
 	// engine's WAL reader does not undo; such a database is not seeded.
@@ -117,11 +193,11 @@ func seedLatest(out, raw string) (err error) {
 		return err
 	}
 
-	l0 := filepath.Join(metaDir(out), "ltx", "0")
-	if err := os.MkdirAll(l0, 0o750); err != nil {
+	l0dir := filepath.Join(metaDir(out), "ltx", "0")
+	if err := os.MkdirAll(l0dir, 0o750); err != nil {
 		return err
 	}
-	path := filepath.Join(l0, ltx.FormatFilename(txid, txid))
+	path := filepath.Join(l0dir, ltx.FormatFilename(txid, txid))
 	tmp := path + ".tmp"
 	w, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -169,7 +245,7 @@ func seedLatest(out, raw string) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return vault.SyncDir(l0)
+	return vault.SyncDir(l0dir)
 }
 
 // restoredPage1 returns page 1 of the restored database after checking that

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/benbjohnson/litestream"
 	"github.com/superfly/ltx"
 
 	"github.com/vwstream/vwstream/internal/vault"
@@ -44,36 +45,54 @@ func addNoise(t *testing.T, db *sql.DB, n int) {
 	}
 }
 
-// replicateRows replicates seedRows rows in batches of 500, one transaction
-// each, and returns the database's path. With compact, level-1 compaction
-// runs every 50 ms and the replicator stops only once level 1 holds the
-// newest transaction.
-func replicateRows(t *testing.T, store *memStore, compact bool) string {
+// Replica shapes the seed is gathered from (seedSource).
+const (
+	shapeLevel0    = "newest level-0 file in the plan" // the plan ends with the level-0 file of T
+	shapeCompacted = "newest file compacted"           // the plan ends with a level-1 file of several transactions
+	shapeSnapshot  = "only transaction in a snapshot"  // the plan is the snapshot of T = 1 alone
+)
+
+// replicateRows replicates seedNoise and seedRows rows into store and returns
+// the database's path. shapeLevel0 and shapeCompacted commit the rows in
+// batches of 500 while replicating, shapeCompacted with level-1 compaction
+// every 50 ms until level 1 holds the newest transaction; shapeSnapshot
+// commits everything first, and replicates until the snapshot of the one
+// transaction the engine then captures is stored.
+func replicateRows(t *testing.T, store *memStore, shape string) string {
 	t.Helper()
 	path := tempDB(t)
 	db := openTestDB(t, path)
 	var opts []func(*Options)
-	if compact {
+	if shape == shapeCompacted {
 		opts = append(opts, func(o *Options) { o.CompactionLevels = []time.Duration{50 * time.Millisecond} })
 	}
+	if shape == shapeSnapshot {
+		addNoise(t, db, seedNoise)
+		insertBatch(t, db, 0, seedRows)
+	}
 	r := startReplicatorWith(t, path, store, opts...)
-	addNoise(t, db, seedNoise)
-	for i := 0; i < seedRows; i += 500 {
-		insertBatch(t, db, i, i+500)
-		if err := r.Sync(context.Background()); err != nil {
-			t.Fatal(err)
+	if shape != shapeSnapshot {
+		addNoise(t, db, seedNoise)
+		for i := 0; i < seedRows; i += 500 {
+			insertBatch(t, db, i, i+500)
+			if err := r.Sync(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	for deadline := time.Now().Add(20 * time.Second); compact; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); shape != shapeLevel0; time.Sleep(20 * time.Millisecond) {
 		head, err := readReplicaHead(context.Background(), store)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if maxL1(t, store) == head.txid {
+		if shape == shapeCompacted && maxTXIDAt(store, 1) == head.txid && head.txid > 1 {
+			break
+		}
+		if shape == shapeSnapshot && maxTXIDAt(store, litestream.SnapshotLevel) == 1 && head.txid == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("level 1 did not reach transaction %d", head.txid)
+			t.Fatalf("%s: the replica did not take that shape (newest transaction %d)", shape, head.txid)
 		}
 	}
 	if err := r.Close(context.Background()); err != nil {
@@ -143,37 +162,37 @@ func checkRestored(t *testing.T, store *memStore, want []int) {
 // newest transaction leaves the engine's state for it, so replication of the
 // restored database uploads the next write as a file of a few pages at the
 // next transaction, not the whole database again; the replica then restores
-// to every row. Both ways of getting the newest level-0 file are covered: in
-// the restore plan, and fetched beside it when compaction covers the newest
-// transaction at level 1.
+// to every row. Every way of gathering the seed is covered: the plan's
+// level-0 file of T, a level-0 file fetched beside a plan ending with a
+// compacted file, and the snapshot of T = 1 with the level-0 header fetched.
 func TestRestore_LatestContinuesWithoutFullCopy(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		compact bool
-	}{{"newest file in the plan", false}, {"newest file compacted", true}} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, shape := range []string{shapeLevel0, shapeCompacted, shapeSnapshot} {
+		t.Run(shape, func(t *testing.T) {
 			store := newMemStore()
-			replicateRows(t, store, tc.compact)
+			replicateRows(t, store, shape)
 			head, err := readReplicaHead(context.Background(), store)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var opts []func(*Options)
-			if tc.compact {
-				opts = append(opts, func(o *Options) { o.CompactionLevels = []time.Duration{50 * time.Millisecond} })
-			}
-
 			out, res := restoreLatest(t, store)
 			if res.TXID != uint64(head.txid) {
 				t.Fatalf("restored transaction %d, want the newest, %d", res.TXID, head.txid)
 			}
 			var log syncBuffer
 			db := openTestDB(t, out)
-			r := startReplicatorWith(t, out, store, append(opts, func(o *Options) {
+			// Level-1 compaction runs, and reads the engine's local files
+			// first: the seeded file of T takes part when level 1 is behind T.
+			r := startReplicatorWith(t, out, store, func(o *Options) {
 				o.Logger = slog.New(slog.NewTextHandler(&log, nil))
-			})...)
+				o.CompactionLevels = []time.Duration{50 * time.Millisecond}
+			})
 			insertBatch(t, db, seedRows, seedRows+1)
 			waitSynced(t, r, uint64(head.txid)+1)
+			for deadline := time.Now().Add(20 * time.Second); maxTXIDAt(store, 1) <= head.txid; time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("level 1 did not reach transaction %d", head.txid+1)
+				}
+			}
 			if err := r.Close(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -185,7 +204,16 @@ func TestRestore_LatestContinuesWithoutFullCopy(t *testing.T) {
 			if strings.Contains(log.String(), "continuity") {
 				t.Fatalf("the start after the restore repaired continuity:\n%s", log.String())
 			}
-			checkRestored(t, store, seq(0, seedRows+1))
+			// The replica restores from level 1 (no snapshot to start from),
+			// then from level 0 alone.
+			for _, level := range []int{litestream.SnapshotLevel, 1} {
+				for _, key := range store.keys(levelPrefix(level)) {
+					if err := store.Delete(context.Background(), key); err != nil {
+						t.Fatal(err)
+					}
+				}
+				checkRestored(t, store, seq(0, seedRows+1))
+			}
 			if !res.Seeded {
 				t.Fatal("the restore says it left no replication state")
 			}
@@ -193,119 +221,13 @@ func TestRestore_LatestContinuesWithoutFullCopy(t *testing.T) {
 	}
 }
 
-func maxL1(t *testing.T, store *memStore) ltx.TXID {
-	t.Helper()
+// maxTXIDAt is the newest transaction stored at one level.
+func maxTXIDAt(store *memStore, level int) ltx.TXID {
 	var txid ltx.TXID
-	for _, key := range store.keys(levelPrefix(1)) {
+	for _, key := range store.keys(levelPrefix(level)) {
 		if _, maxTXID, err := ltx.ParseFilename(path.Base(key)); err == nil {
 			txid = max(txid, maxTXID)
 		}
 	}
 	return txid
-}
-
-// TestRestore_OlderTransactionWritesFullCopy: a restore of a transaction
-// older than the replica's newest leaves no seed; replicating the restored
-// database writes the whole database at the replica's newest transaction + 1
-// (the replica's history after the restored one is not the local database's),
-// and the replica then restores to the restored rows plus the new ones, none
-// of the transactions that were put aside.
-func TestRestore_OlderTransactionWritesFullCopy(t *testing.T) {
-	store := newMemStore()
-	replicateRows(t, store, false)
-	head, err := readReplicaHead(context.Background(), store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	older := head.txid - 2
-	out := filepath.Join(t.TempDir(), "restored", "db.sqlite3")
-	res, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, TXID: uint64(older)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Seeded || res.TXID != uint64(older) {
-		t.Fatalf("restore of transaction %d of %d: %+v", older, head.txid, res)
-	}
-	want := itemIDs(t, out)
-	if len(want) >= seedRows || len(want) == 0 {
-		t.Fatalf("transaction %d holds %d rows; the test needs some, not all", older, len(want))
-	}
-	if got := mustState(t, out, store); got.State != StateResume {
-		t.Fatalf("restored database: %+v", got)
-	}
-
-	db := openTestDB(t, out)
-	r := startReplicatorWith(t, out, store)
-	insertBatch(t, db, 100000, 100001)
-	waitSynced(t, r, uint64(head.txid)+1)
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	files := l0Files(store, head.txid)
-	if size := files[head.txid+1]; size < seedNoise {
-		t.Fatalf("transaction %d (the first after the replica's newest) has %d bytes, want a full copy (> %d); files %v",
-			head.txid+1, size, seedNoise, files)
-	}
-	checkRestored(t, store, append(want, 100000))
-}
-
-// TestRestore_SeedGivesWayToAChangedWAL: the seed trusts one WAL. When it is
-// gone or restarted before replication starts (the database opened and closed
-// by a tool that does not keep the WAL, or checkpointed and written to), the
-// engine notices and writes a full copy; every row committed meanwhile is in
-// the replica. Rows written to the WAL as it was left (the application
-// started before replication, no checkpoint) go up as a small file.
-func TestRestore_SeedGivesWayToAChangedWAL(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		full   bool
-		meddle func(t *testing.T, path string)
-	}{
-		{"written to, WAL kept", false, func(t *testing.T, path string) {
-			insertBatch(t, openTestDB(t, path), 200000, 200010)
-		}},
-		{"opened and closed", true, func(t *testing.T, path string) {
-			db := openTestDB(t, path)
-			insertBatch(t, db, 200000, 200010)
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-		}},
-		{"checkpointed and restarted", true, func(t *testing.T, path string) {
-			db := openTestDB(t, path)
-			db.SetMaxOpenConns(1)
-			insertBatch(t, db, 200000, 200005)
-			checkpoint(t, db)
-			insertBatch(t, db, 200005, 200010)
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			store := newMemStore()
-			replicateRows(t, store, false)
-			head, err := readReplicaHead(context.Background(), store)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, res := restoreLatest(t, store)
-			if !res.Seeded {
-				t.Fatal("restore of the newest transaction left no replication state")
-			}
-			tc.meddle(t, out)
-
-			r := startReplicatorWith(t, out, store)
-			waitSynced(t, r, uint64(head.txid)+1)
-			if err := r.Close(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			files := l0Files(store, head.txid)
-			size := files[head.txid+1]
-			if tc.full && size < seedNoise {
-				t.Fatalf("transaction %d has %d bytes, want a full copy; files %v", head.txid+1, size, files)
-			}
-			if !tc.full && (size <= 0 || size > 32<<10) {
-				t.Fatalf("transaction %d has %d bytes, want the rows written, a few pages; files %v", head.txid+1, size, files)
-			}
-			checkRestored(t, store, append(seq(0, seedRows), seq(200000, 200010)...))
-		})
-	}
 }
