@@ -16,7 +16,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/dbrepl"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/testenv"
 	"github.com/vwstream/vwstream/internal/vaultsim"
@@ -85,22 +88,100 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n LIMIT %d) INSERT IN
 }
 
 // populate replicates a vault with an mb-megabyte database into s with a
-// first `vwstream run` (sidecar, no child), stopped once caught up.
-func populate(t *testing.T, vwstream string, s testenv.S3, data string, mb int) *config.Config {
+// first `vwstream run` (sidecar, no child) while three rows are written
+// beside it, and with matured, matures the replica.
+func populate(t *testing.T, vwstream string, s testenv.S3, data string, mb int, matured bool) *config.Config {
 	t.Helper()
 	createVault(t, data, 31)
 	fatten(t, filepath.Join(data, vaultsim.DBName), mb)
 	cfg := s3Config(t, s, data)
 	statusAddr := testenv.FreeAddr(t)
 	p := startProc(t, "vwstream run (first)", runEnv(s, data, "STATUS_ADDR="+statusAddr), vwstream, "run")
-	waitStatus(t, p, statusAddr, "the database in the replica", func(doc *status.Status) bool {
+	caughtUp := func(doc *status.Status) bool {
 		return replicating(doc) && doc.DB.TXIDReplicated >= doc.DB.TXIDLocal
-	})
+	}
+	waitStatus(t, p, statusAddr, "the database in the replica", caughtUp)
+	for range 3 {
+		writeRow(t, filepath.Join(data, vaultsim.DBName), "x'01'")
+	}
+	waitStatus(t, p, statusAddr, "the rows in the replica", caughtUp)
 	p.signal(syscall.SIGTERM)
 	if code := p.wait(60 * time.Second); code != 0 {
 		t.Fatalf("first run exited with code %d", code)
 	}
+	if matured {
+		mature(t, s, cfg)
+	}
 	return cfg
+}
+
+// writeRow adds a row to the fill table, as a sidecar's Vaultwarden writes.
+func writeRow(t *testing.T, path, blob string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`INSERT INTO fill (b) VALUES (` + blob + `)`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mature runs the replication engine once more on the first data folder with
+// every compaction level due at once, until levels 1 to 3 and the snapshot
+// level hold the newest transaction: the replica as a day of running leaves
+// it. A young replica's first compactions upload each level's first copy of
+// the database (litestream fills every level once, restore or not), which a
+// cold start would otherwise run beside the write this test measures.
+func mature(t *testing.T, s testenv.S3, cfg *config.Config) {
+	t.Helper()
+	ctx := context.Background()
+	view, err := dataViewFor(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := dbrepl.New(dbrepl.Options{DBPath: cfg.DBPath, Store: view, Logger: testLogger(t),
+		CompactionLevels: []time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close(ctx) }()
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		top := levelMax(t, s, "0000")
+		if levelMax(t, s, "0001") == top && levelMax(t, s, "0002") == top && levelMax(t, s, "0003") == top && levelMax(t, s, "0009") > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("levels 1 to 3 did not reach the newest transaction within 5 minutes")
+		}
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// levelMax is the newest transaction stored at one level (hex folder name).
+func levelMax(t *testing.T, s testenv.S3, level string) uint64 {
+	t.Helper()
+	out, err := s.Client().ListObjectsV2(context.Background(), listInput(s.Bucket))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top uint64
+	for _, o := range out.Contents {
+		dir, name := path.Split(*o.Key)
+		if !strings.HasSuffix(dir, "/db/"+level+"/") || len(name) < 33 {
+			continue
+		}
+		if v, err := strconv.ParseUint(name[17:33], 16, 64); err == nil {
+			top = max(top, v)
+		}
+	}
+	return top
 }
 
 // integrityOK runs PRAGMA integrity_check with the stock sqlite3 tool.
@@ -125,7 +206,7 @@ func TestRun_ColdStartUploadsTheWriteOnly(t *testing.T) {
 	vwstream, _ := binaries(t)
 	s := testenv.NewS3(t)
 	work := t.TempDir()
-	cfg := populate(t, vwstream, s, filepath.Join(work, "first"), coldStartDBMB)
+	cfg := populate(t, vwstream, s, filepath.Join(work, "first"), coldStartDBMB, true)
 
 	counter := newUploadCounter(t, s.Endpoint)
 	data := filepath.Join(work, "data")
@@ -139,14 +220,7 @@ func TestRun_ColdStartUploadsTheWriteOnly(t *testing.T) {
 	}
 	startup := counter.bytes.Load()
 
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, vaultsim.DBName)+"?_pragma=busy_timeout(5000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Exec(`INSERT INTO fill (b) VALUES (x'c0ffee')`); err != nil {
-		t.Fatal(err)
-	}
+	writeRow(t, filepath.Join(data, vaultsim.DBName), "x'c0ffee'")
 	written := time.Now()
 	doc = waitStatus(t, p, statusAddr, "the row in the replica", func(doc *status.Status) bool {
 		return doc.DB != nil && doc.DB.TXIDReplicated > restored && doc.DB.TXIDReplicated >= doc.DB.TXIDLocal
@@ -197,4 +271,85 @@ func queryOne(path, q string, dst any) error {
 	}
 	defer db.Close()
 	return db.QueryRowContext(context.Background(), q).Scan(dst)
+}
+
+// children returns the PIDs of pid's child processes.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, field := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(field); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+// TestRun_KillNineRightAfterColdStart: a node cold-starts from the bucket
+// with a writing stand-in as its child and is killed with kill -9, with its
+// child, right after the restore: as soon as the log says it restored, as
+// soon as the child runs, and a second later. A restart on the same volume
+// resumes and, once stopped, the bucket restores to every row the stand-in
+// committed, and the stock sqlite3 finds the database whole. Each cycle
+// starts from an empty folder, so every kill lands on a freshly seeded state.
+func TestRun_KillNineRightAfterColdStart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes for a minute")
+	}
+	vwstream, vwload := binaries(t)
+	s := testenv.NewS3(t)
+	work := t.TempDir()
+	cfg := populate(t, vwstream, s, filepath.Join(work, "first"), 8, false)
+	ledger := filepath.Join(work, "ledger")
+	statusAddr := testenv.FreeAddr(t)
+
+	for i, kill := range []string{"restored", "child", "a second later"} {
+		data := filepath.Join(work, fmt.Sprintf("data%d", i))
+		env := runEnv(s, data, "STATUS_ADDR="+statusAddr, "LEASE_TTL=120s", "LEASE_RENEW_INTERVAL=1s")
+		serve := []string{vwload, "serve", "--dir", data, "--addr", testenv.FreeAddr(t), "--write-rate", "100", "--ledger", ledger}
+		p := startProc(t, fmt.Sprintf("vwstream run (cold start %d, killed)", i), env, append([]string{vwstream, "run", "--"}, serve...)...)
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if p.exited() || time.Now().After(deadline) {
+				t.Fatalf("cycle %d: no restore within 60 s (exit %v)", i, p.exited())
+			}
+			if !strings.Contains(p.stderr.String(), "restored before start") {
+				continue
+			}
+			if kill == "restored" || len(children(p.cmd.Process.Pid)) > 0 {
+				break
+			}
+		}
+		if kill == "a second later" {
+			time.Sleep(time.Second)
+		}
+		kids := children(p.cmd.Process.Pid)
+		p.signal(syscall.SIGKILL)
+		for _, kid := range kids {
+			_ = syscall.Kill(-kid, syscall.SIGKILL) // the stand-in runs in its own process group
+		}
+		p.wait(30 * time.Second)
+		t.Logf("cycle %d: killed %s (%d child processes)", i, kill, len(kids))
+
+		p2 := startProc(t, fmt.Sprintf("vwstream run (cold start %d, restarted)", i), env, append([]string{vwstream, "run", "--"}, serve...)...)
+		waitStatus(t, p2, statusAddr, "replication after the kill", replicating)
+		time.Sleep(time.Second)
+		p2.signal(syscall.SIGTERM)
+		if code := p2.wait(60 * time.Second); code != 0 {
+			t.Fatalf("cycle %d: the restarted node exited with code %d, want 0", i, code)
+		}
+		if !strings.Contains(p2.stderr.String(), "state=resume") {
+			t.Fatalf("cycle %d: the restart did not resume from the crashed volume; log:\n%s", i, p2.stderr.String())
+		}
+
+		restored := filepath.Join(restoreAll(t, cfg), vaultsim.DBName)
+		integrityOK(t, restored)
+		rep, err := vaultsim.Verify(restored, ledger, time.Time{})
+		if err != nil {
+			t.Fatalf("cycle %d: the bucket lacks committed rows after kill -9 right after the cold start: %v (%+v)", i, err, rep)
+		}
+		t.Logf("cycle %d: %d rows committed, %d in the bucket", i, rep.LedgerEntries, rep.DBSeqs)
+	}
 }
