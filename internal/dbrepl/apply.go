@@ -21,19 +21,21 @@ const restoreRetries = 3
 // applyPlanRetrying applies plan to path, computing a new plan to the same
 // transaction when a file of the current one has disappeared. keep, when not
 // nil, receives a copy of one file of the plan as read (seed.go).
-func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile, logger *slog.Logger) error {
+// It returns the header of the plan's newest file.
+func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile, logger *slog.Logger) (ltx.Header, error) {
 	target := plan[len(plan)-1].MaxTXID
 	for attempt := 0; ; attempt++ {
-		err := applyPlan(ctx, client, plan, path, keep)
+		newest, err := applyPlan(ctx, client, plan, path, keep)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
-			return err
+			return newest, err
 		}
 		if attempt >= restoreRetries {
-			return fmt.Errorf("restore plan retries exhausted for txid %s: %w", target, err)
+			return newest, fmt.Errorf("restore plan retries exhausted for txid %s: %w", target, err)
 		}
 		logger.Debug("restore file disappeared, recalculating plan", "target", target, "attempt", attempt+1, "error", err)
+		client.forgetListing() // the plan came from a listing that is out of date
 		if plan, err = litestream.CalcRestorePlan(ctx, client, target, time.Time{}, logger); err != nil {
-			return fmt.Errorf("recalculate restore plan for txid %s: %w", target, err)
+			return newest, fmt.Errorf("recalculate restore plan for txid %s: %w", target, err)
 		}
 	}
 }
@@ -48,7 +50,17 @@ func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.F
 // must start with a snapshot; the pages written must cover the database; and
 // together they must match the post-apply checksum of the plan's last file.
 // Files are applied newest first, so each page is written and summed once.
-func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile) (err error) {
+func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile) (ltx.Header, error) {
+	a := &planApplier{hasher: ltx.NewHasher(), sumPages: len(plan) > 1, keep: keep}
+	err := a.run(ctx, client, plan, path)
+	if a.newest == nil {
+		return ltx.Header{}, err
+	}
+	return *a.newest, err
+}
+
+// run applies plan to path (applyPlan).
+func (a *planApplier) run(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string) (err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("create database: %w", err)
@@ -59,7 +71,7 @@ func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo,
 		}
 	}()
 
-	a := &planApplier{f: f, hasher: ltx.NewHasher(), sumPages: len(plan) > 1, keep: keep}
+	a.f = f
 	var last ltx.Trailer
 	for i := len(plan) - 1; i >= 0; i-- {
 		hdr, trailer, err := a.applyFile(ctx, client, plan[i])

@@ -85,10 +85,13 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	}
 
 	client := newReplicaClient(opt.Store, logger)
-	head, err := readReplicaHead(ctx, opt.Store)
+	// One listing gives the replica's head and the plan: a request per level
+	// would cost a round trip each before the first byte is fetched.
+	head, levels, err := listReplica(ctx, opt.Store)
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
+	client.useListing(levels)
 	replicaTXID := head.txid
 	var plan []*ltx.FileInfo
 	if opt.TXID != 0 {
@@ -105,9 +108,6 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	last := plan[len(plan)-1]
 	res.TXID, res.Files = uint64(last.MaxTXID), len(plan)
 	res.Timestamp = last.CreatedAt
-	if hdr, err := client.readHeader(ctx, last.Level, last.MinTXID, last.MaxTXID); err == nil {
-		res.Timestamp = time.UnixMilli(hdr.Timestamp).UTC()
-	}
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
@@ -127,13 +127,18 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 		defer seed.stop() // before the temp folder goes
 	}
 
-	if err := applyPlanRetrying(ctx, client, plan, tmp, seed.kept(), logger); err != nil {
+	newest, err := applyPlanRetrying(ctx, client, plan, tmp, seed.kept(), logger)
+	if err != nil {
 		// Litestream's message ("file checksum mismatch", "unexpected EOF")
 		// does not say which object is bad; name it when one is.
 		if key, derr := damagedFile(ctx, client, plan); key != "" {
 			return res, fmt.Errorf("restore txid %d: replica object %s is damaged: %w", res.TXID, key, derr)
 		}
 		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
+	}
+	// The transaction's time is in the header of the newest file applied.
+	if newest.Timestamp != 0 {
+		res.Timestamp = time.UnixMilli(newest.Timestamp).UTC()
 	}
 	if err := vault.CheckIntegrity(ctx, tmp); err != nil {
 		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)

@@ -190,13 +190,21 @@ type replicaHead struct {
 
 // readReplicaHead lists the replica once.
 func readReplicaHead(ctx context.Context, store objstore.Store) (replicaHead, error) {
+	h, _, err := listReplica(ctx, store)
+	return h, err
+}
+
+// listReplica lists the replica once: its head and each level's LTX files in
+// the store's (TXID) order, as replicaClient.LTXFiles would list them.
+func listReplica(ctx context.Context, store objstore.Store) (replicaHead, map[int][]*ltx.FileInfo, error) {
 	var h replicaHead
+	levels := map[int][]*ltx.FileInfo{}
 	for oi, err := range store.List(ctx, layout.DB) {
 		if err != nil {
-			return replicaHead{}, fmt.Errorf("list replica: %w", err)
+			return replicaHead{}, nil, fmt.Errorf("list replica: %w", err)
 		}
 		level, err := strconv.ParseUint(path.Base(path.Dir(oi.Key)), 16, 8)
-		if err != nil || int(level) > litestream.SnapshotLevel {
+		if err != nil || int(level) > litestream.SnapshotLevel || path.Dir(oi.Key)+"/" != levelPrefix(int(level)) {
 			continue
 		}
 		minTXID, maxTXID, err := ltx.ParseFilename(path.Base(oi.Key))
@@ -207,8 +215,11 @@ func readReplicaHead(ctx context.Context, store objstore.Store) (replicaHead, er
 		if level == 0 && maxTXID > h.l0Max {
 			h.l0Min, h.l0Max = minTXID, maxTXID
 		}
+		levels[int(level)] = append(levels[int(level)], &ltx.FileInfo{
+			Level: int(level), MinTXID: minTXID, MaxTXID: maxTXID, Size: oi.Size, CreatedAt: oi.ModTime.UTC(),
+		})
 	}
-	return h, nil
+	return h, levels, nil
 }
 
 // writeRestoreMarker records a restore in the database's litestream folder.
