@@ -72,9 +72,38 @@ func (a *planApplier) run(ctx context.Context, client *replicaClient, plan []*lt
 	}()
 
 	a.f = f
+
+	// The next files are requested while one is applied, so a plan of many
+	// files costs one round trip to the store, not one per file.
+	ctx, cancel := context.WithCancel(ctx)
+	pending := make([]chan openedFile, len(plan))
+	defer func() {
+		cancel()
+		for _, ch := range pending {
+			if ch != nil {
+				if o := <-ch; o.rc != nil {
+					_ = o.rc.Close()
+				}
+			}
+		}
+	}()
+	next := len(plan) - 1 // the next file to request
 	var last ltx.Trailer
 	for i := len(plan) - 1; i >= 0; i-- {
-		hdr, trailer, err := a.applyFile(ctx, client, plan[i])
+		for ; next >= 0 && next >= i-openAhead; next-- {
+			ch, info := make(chan openedFile, 1), plan[next]
+			pending[next] = ch
+			go func() {
+				rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+				ch <- openedFile{rc, err}
+			}()
+		}
+		o := <-pending[i]
+		pending[i] = nil
+		if o.err != nil {
+			return o.err
+		}
+		hdr, trailer, err := a.applyFile(ctx, o.rc, plan[i])
 		if err != nil {
 			return err
 		}
@@ -137,13 +166,21 @@ func (k *keptFile) matches(info *ltx.FileInfo) bool {
 	return k != nil && info.Level == k.level && info.MinTXID == k.minTXID && info.MaxTXID == k.maxTXID
 }
 
-// applyFile reads one LTX file whole and writes the pages no newer file wrote.
-func (a *planApplier) applyFile(ctx context.Context, client *replicaClient, info *ltx.FileInfo) (ltx.Header, ltx.Trailer, error) {
+// openAhead is how many files of a plan are requested ahead of the one
+// being applied.
+const openAhead = 4
+
+// openedFile is a requested file of the plan.
+type openedFile struct {
+	rc  io.ReadCloser
+	err error
+}
+
+// applyFile reads one LTX file (rc, which it closes) whole and writes the
+// pages no newer file wrote.
+func (a *planApplier) applyFile(ctx context.Context, rc io.ReadCloser, info *ltx.FileInfo) (ltx.Header, ltx.Trailer, error) {
 	key := ltxKey(info.Level, info.MinTXID, info.MaxTXID)
-	rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-	if err != nil {
-		return ltx.Header{}, ltx.Trailer{}, err
-	}
+	var err error
 	var copyTo *os.File
 	if a.keep.matches(info) {
 		a.keep.done = false

@@ -231,3 +231,109 @@ func maxTXIDAt(store *memStore, level int) ltx.TXID {
 	}
 	return txid
 }
+
+// TestRestore_OlderTransactionWritesFullCopy: a restore of a transaction
+// older than the replica's newest leaves no seed; replicating the restored
+// database writes the whole database at the replica's newest transaction + 1
+// (the replica's history after the restored one is not the local database's),
+// and the replica then restores to the restored rows plus the new ones, none
+// of the transactions that were put aside.
+func TestRestore_OlderTransactionWritesFullCopy(t *testing.T) {
+	store := newMemStore()
+	replicateRows(t, store, shapeLevel0)
+	head, err := readReplicaHead(context.Background(), store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := head.txid - 2
+	out := filepath.Join(t.TempDir(), "restored", "db.sqlite3")
+	res, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, TXID: uint64(older)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Seeded || res.TXID != uint64(older) {
+		t.Fatalf("restore of transaction %d of %d: %+v", older, head.txid, res)
+	}
+	want := itemIDs(t, out)
+	if len(want) >= seedRows || len(want) == 0 {
+		t.Fatalf("transaction %d holds %d rows; the test needs some, not all", older, len(want))
+	}
+	if got := mustState(t, out, store); got.State != StateResume {
+		t.Fatalf("restored database: %+v", got)
+	}
+
+	db := openTestDB(t, out)
+	r := startReplicatorWith(t, out, store)
+	insertBatch(t, db, 100000, 100001)
+	waitSynced(t, r, uint64(head.txid)+1)
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	files := l0Files(store, head.txid)
+	if size := files[head.txid+1]; size < seedNoise {
+		t.Fatalf("transaction %d (the first after the replica's newest) has %d bytes, want a full copy (> %d); files %v",
+			head.txid+1, size, seedNoise, files)
+	}
+	checkRestored(t, store, append(want, 100000))
+}
+
+// TestRestore_SeedGivesWayToAChangedWAL: the seed trusts one WAL. When it is
+// gone or restarted before replication starts (the database opened and closed
+// by a tool that does not keep the WAL, or checkpointed and written to), the
+// engine notices and writes a full copy; every row committed meanwhile is in
+// the replica. Rows written to the WAL as it was left (the application
+// started before replication, no checkpoint) go up as a small file.
+func TestRestore_SeedGivesWayToAChangedWAL(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		full   bool
+		meddle func(t *testing.T, path string)
+	}{
+		{"written to, WAL kept", false, func(t *testing.T, path string) {
+			insertBatch(t, openTestDB(t, path), 200000, 200010)
+		}},
+		{"opened and closed", true, func(t *testing.T, path string) {
+			db := openTestDB(t, path)
+			insertBatch(t, db, 200000, 200010)
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"checkpointed and restarted", true, func(t *testing.T, path string) {
+			db := openTestDB(t, path)
+			db.SetMaxOpenConns(1)
+			insertBatch(t, db, 200000, 200005)
+			checkpoint(t, db)
+			insertBatch(t, db, 200005, 200010)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newMemStore()
+			replicateRows(t, store, shapeLevel0)
+			head, err := readReplicaHead(context.Background(), store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, res := restoreLatest(t, store)
+			if !res.Seeded {
+				t.Fatal("restore of the newest transaction left no replication state")
+			}
+			tc.meddle(t, out)
+
+			r := startReplicatorWith(t, out, store)
+			waitSynced(t, r, uint64(head.txid)+1)
+			if err := r.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			files := l0Files(store, head.txid)
+			size := files[head.txid+1]
+			if tc.full && size < seedNoise {
+				t.Fatalf("transaction %d has %d bytes, want a full copy; files %v", head.txid+1, size, files)
+			}
+			if !tc.full && (size <= 0 || size > 32<<10) {
+				t.Fatalf("transaction %d has %d bytes, want the rows written, a few pages; files %v", head.txid+1, size, files)
+			}
+			checkRestored(t, store, append(seq(0, seedRows), seq(200000, 200010)...))
+		})
+	}
+}
