@@ -19,20 +19,23 @@ import (
 const restoreRetries = 3
 
 // applyPlanRetrying applies plan to path, computing a new plan to the same
-// transaction when a file of the current one has disappeared.
-func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, logger *slog.Logger) error {
+// transaction when a file of the current one has disappeared. keep, when not
+// nil, receives a copy of one file of the plan as read (seed.go).
+// It returns the header of the plan's newest file.
+func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile, logger *slog.Logger) (ltx.Header, error) {
 	target := plan[len(plan)-1].MaxTXID
 	for attempt := 0; ; attempt++ {
-		err := applyPlan(ctx, client, plan, path)
+		newest, err := applyPlan(ctx, client, plan, path, keep)
 		if err == nil || ctx.Err() != nil || !errors.Is(err, os.ErrNotExist) {
-			return err
+			return newest, err
 		}
 		if attempt >= restoreRetries {
-			return fmt.Errorf("restore plan retries exhausted for txid %s: %w", target, err)
+			return newest, fmt.Errorf("restore plan retries exhausted for txid %s: %w", target, err)
 		}
 		logger.Debug("restore file disappeared, recalculating plan", "target", target, "attempt", attempt+1, "error", err)
+		client.forgetListing() // the plan came from a listing that is out of date
 		if plan, err = litestream.CalcRestorePlan(ctx, client, target, time.Time{}, logger); err != nil {
-			return fmt.Errorf("recalculate restore plan for txid %s: %w", target, err)
+			return newest, fmt.Errorf("recalculate restore plan for txid %s: %w", target, err)
 		}
 	}
 }
@@ -47,7 +50,17 @@ func applyPlanRetrying(ctx context.Context, client *replicaClient, plan []*ltx.F
 // must start with a snapshot; the pages written must cover the database; and
 // together they must match the post-apply checksum of the plan's last file.
 // Files are applied newest first, so each page is written and summed once.
-func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string) (err error) {
+func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string, keep *keptFile) (ltx.Header, error) {
+	a := &planApplier{hasher: ltx.NewHasher(), sumPages: len(plan) > 1, keep: keep}
+	err := a.run(ctx, client, plan, path)
+	if a.newest == nil {
+		return ltx.Header{}, err
+	}
+	return *a.newest, err
+}
+
+// run applies plan to path (applyPlan).
+func (a *planApplier) run(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo, path string) (err error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("create database: %w", err)
@@ -58,10 +71,39 @@ func applyPlan(ctx context.Context, client *replicaClient, plan []*ltx.FileInfo,
 		}
 	}()
 
-	a := &planApplier{f: f, hasher: ltx.NewHasher(), sumPages: len(plan) > 1}
+	a.f = f
+
+	// The next files are requested while one is applied, so a plan of many
+	// files costs one round trip to the store, not one per file.
+	ctx, cancel := context.WithCancel(ctx)
+	pending := make([]chan openedFile, len(plan))
+	defer func() {
+		cancel()
+		for _, ch := range pending {
+			if ch != nil {
+				if o := <-ch; o.rc != nil {
+					_ = o.rc.Close()
+				}
+			}
+		}
+	}()
+	next := len(plan) - 1 // the next file to request
 	var last ltx.Trailer
 	for i := len(plan) - 1; i >= 0; i-- {
-		hdr, trailer, err := a.applyFile(ctx, client, plan[i])
+		for ; next >= 0 && next >= i-openAhead; next-- {
+			ch, info := make(chan openedFile, 1), plan[next]
+			pending[next] = ch
+			go func() {
+				rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
+				ch <- openedFile{rc, err}
+			}()
+		}
+		o := <-pending[i]
+		pending[i] = nil
+		if o.err != nil {
+			return o.err
+		}
+		hdr, trailer, err := a.applyFile(ctx, o.rc, plan[i])
 		if err != nil {
 			return err
 		}
@@ -106,14 +148,48 @@ type planApplier struct {
 	lockPgno uint32
 	written  []bool // by page number
 	chksum   ltx.Checksum
+
+	keep *keptFile // a file to copy as it is read; nil for none
 }
 
-// applyFile reads one LTX file whole and writes the pages no newer file wrote.
-func (a *planApplier) applyFile(ctx context.Context, client *replicaClient, info *ltx.FileInfo) (ltx.Header, ltx.Trailer, error) {
+// keptFile asks applyPlan for a copy of one file of the plan, exactly as
+// read from the store (decrypted), so a restore need not fetch it twice.
+type keptFile struct {
+	level            int
+	minTXID, maxTXID ltx.TXID
+	path             string // where the copy goes
+	done             bool   // the copy is complete and the file passed its checks
+}
+
+// matches reports whether info names the kept file.
+func (k *keptFile) matches(info *ltx.FileInfo) bool {
+	return k != nil && info.Level == k.level && info.MinTXID == k.minTXID && info.MaxTXID == k.maxTXID
+}
+
+// openAhead is how many files of a plan are requested ahead of the one
+// being applied.
+const openAhead = 4
+
+// openedFile is a requested file of the plan.
+type openedFile struct {
+	rc  io.ReadCloser
+	err error
+}
+
+// applyFile reads one LTX file (rc, which it closes) whole and writes the
+// pages no newer file wrote.
+func (a *planApplier) applyFile(ctx context.Context, rc io.ReadCloser, info *ltx.FileInfo) (ltx.Header, ltx.Trailer, error) {
 	key := ltxKey(info.Level, info.MinTXID, info.MaxTXID)
-	rc, err := client.OpenLTXFile(ctx, info.Level, info.MinTXID, info.MaxTXID, 0, 0)
-	if err != nil {
-		return ltx.Header{}, ltx.Trailer{}, err
+	var err error
+	var copyTo *os.File
+	if a.keep.matches(info) {
+		a.keep.done = false
+		if copyTo, err = os.Create(a.keep.path); err != nil {
+			_ = rc.Close()
+			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("keep %s: %w", key, err)
+		}
+		defer func() { _ = copyTo.Close() }()
+		rc = teeReadCloser{io.TeeReader(rc, copyTo), rc}
 	}
 	ra := newReadAhead(rc)
 	defer func() { _ = ra.Close() }()
@@ -163,8 +239,25 @@ func (a *planApplier) applyFile(ctx context.Context, client *replicaClient, info
 	if err := dec.Close(); err != nil {
 		return hdr, ltx.Trailer{}, fmt.Errorf("%s: %w", key, err)
 	}
+	if copyTo != nil {
+		// The decoder stops at the trailer; the copy holds what was read
+		// ahead, which is the whole object unless it carries extra bytes.
+		if err := ra.drain(); err != nil {
+			return hdr, ltx.Trailer{}, fmt.Errorf("%s: %w", key, err)
+		}
+		if err := copyTo.Close(); err != nil {
+			return hdr, ltx.Trailer{}, fmt.Errorf("keep %s: %w", key, err)
+		}
+		a.keep.done = true
+	}
 	a.next = &hdr
 	return hdr, dec.Trailer(), nil
+}
+
+// teeReadCloser reads through a tee and closes the source.
+type teeReadCloser struct {
+	io.Reader
+	io.Closer
 }
 
 const (
@@ -255,5 +348,11 @@ func (ra *readAhead) Close() error {
 	close(ra.stop)
 	err := ra.src.Close()
 	<-ra.done
+	return err
+}
+
+// drain reads the rest of the source, to its end.
+func (ra *readAhead) drain() error {
+	_, err := io.Copy(io.Discard, ra)
 	return err
 }

@@ -42,7 +42,9 @@ import (
 //
 // A marker in the engine's state folder records the last transaction proven,
 // so files written by a process killed before it proved them are checked by
-// the next start too; nothing unproven is uploaded.
+// the next start too; nothing unproven is uploaded. A restore of the
+// replica's newest transaction writes the marker at that transaction, with
+// the engine's file of it (seed.go says why the restored state is proven).
 
 // continuityMarkerName is the marker's file name in litestream's state folder.
 const continuityMarkerName = "vwstream-continuity.json"
@@ -170,8 +172,9 @@ func (r *Replicator) checkContinuity(ctx context.Context) (proven, repaired bool
 	if pos.TXID <= base || pos.TXID <= r.baseTXID {
 		return false, false, nil
 	}
-	// After a restore the state folder is new: litestream fetched the
-	// replica's newest file and continues from it.
+	// After a restore that left no seed (an older transaction) the state
+	// folder is new: litestream fetched the replica's newest file and
+	// continues from it.
 	if base < r.baseTXID {
 		if _, err := os.Stat(r.db.LTXPath(0, r.baseTXID, r.baseTXID)); err == nil {
 			base = r.baseTXID

@@ -48,6 +48,10 @@ type replicaClient struct {
 	// check, then plan).
 	headerTimes sync.Map
 
+	// listed, when set, answers LTXFiles from one listing of the replica
+	// instead of one request per level (a restore's plan asks for ten).
+	listed map[int][]*ltx.FileInfo
+
 	// Upload bookkeeping for Replicator.Status.
 	progress     atomic.Int64 // unix nanos when upload bytes last moved
 	maxL0TXID    atomic.Uint64
@@ -85,6 +89,23 @@ func (c *replicaClient) SetLogger(logger *slog.Logger) { c.logger = logger }
 // store's lexical order the TXID order litestream expects.
 func (c *replicaClient) LTXFiles(ctx context.Context, level int, seek ltx.TXID, useMetadata bool) (ltx.FileIterator, error) {
 	var infos []*ltx.FileInfo
+	c.mu.Lock()
+	listed := c.listed
+	c.mu.Unlock()
+	if listed != nil {
+		for _, info := range listed[level] {
+			if info.MinTXID >= seek {
+				cp := *info
+				infos = append(infos, &cp)
+			}
+		}
+		if useMetadata {
+			if err := c.fillHeaderTimestamps(ctx, infos); err != nil {
+				return nil, err
+			}
+		}
+		return ltx.NewFileInfoSliceIterator(infos), nil
+	}
 	for oi, err := range c.store.List(ctx, levelPrefix(level)) {
 		if err != nil {
 			return nil, fmt.Errorf("list level %d: %w", level, err)
@@ -111,6 +132,17 @@ func (c *replicaClient) LTXFiles(ctx context.Context, level int, seek ltx.TXID, 
 	}
 	return ltx.NewFileInfoSliceIterator(infos), nil
 }
+
+// useListing makes LTXFiles answer from levels (listReplica) until
+// forgetListing: a restore plans from the one listing it started with.
+func (c *replicaClient) useListing(levels map[int][]*ltx.FileInfo) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listed = levels
+}
+
+// forgetListing makes LTXFiles list the store again.
+func (c *replicaClient) forgetListing() { c.useListing(nil) }
 
 // fillHeaderTimestamps replaces each CreatedAt with the timestamp in the LTX
 // header. A file whose header cannot be read keeps its LastModified, as

@@ -43,6 +43,10 @@ type Result struct {
 	TXID      uint64    // last transaction restored
 	Timestamp time.Time // when litestream captured that transaction
 	Files     int       // LTX files applied
+	// Seeded: the replica's newest transaction was restored and the engine's
+	// state left for it, so replication continues with the next transaction
+	// instead of a full copy (seed.go).
+	Seeded bool
 }
 
 // RangeError reports a point-in-time target before the oldest state the replica
@@ -81,10 +85,14 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	}
 
 	client := newReplicaClient(opt.Store, logger)
-	replicaTXID, err := replicaMaxTXID(ctx, opt.Store)
+	// One listing gives the replica's head and the plan: a request per level
+	// would cost a round trip each before the first byte is fetched.
+	head, levels, err := listReplica(ctx, opt.Store)
 	if err != nil {
 		return res, fmt.Errorf("restore: %w", err)
 	}
+	client.useListing(levels)
+	replicaTXID := head.txid
 	var plan []*ltx.FileInfo
 	if opt.TXID != 0 {
 		if !opt.Timestamp.IsZero() {
@@ -100,9 +108,6 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	last := plan[len(plan)-1]
 	res.TXID, res.Files = uint64(last.MaxTXID), len(plan)
 	res.Timestamp = last.CreatedAt
-	if hdr, err := client.readHeader(ctx, last.Level, last.MinTXID, last.MaxTXID); err == nil {
-		res.Timestamp = time.UnixMilli(hdr.Timestamp).UTC()
-	}
 
 	if err := os.MkdirAll(filepath.Dir(out), 0o750); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
@@ -114,13 +119,26 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	defer func() { _ = os.RemoveAll(tmpDir) }()
 	tmp := filepath.Join(tmpDir, filepath.Base(out))
 
-	if err := applyPlanRetrying(ctx, client, plan, tmp, logger); err != nil {
+	// The replica's newest transaction restored: its pages seed the engine's
+	// state (seed.go), read while applying the plan or fetched beside it.
+	var seed *seedSource
+	if last.MaxTXID == head.txid && head.l0Min == head.txid && head.l0Max == head.txid {
+		seed = startSeed(ctx, client, last, filepath.Join(tmpDir, "seed.ltx"))
+		defer seed.stop() // before the temp folder goes
+	}
+
+	newest, err := applyPlanRetrying(ctx, client, plan, tmp, seed.kept(), logger)
+	if err != nil {
 		// Litestream's message ("file checksum mismatch", "unexpected EOF")
 		// does not say which object is bad; name it when one is.
 		if key, derr := damagedFile(ctx, client, plan); key != "" {
 			return res, fmt.Errorf("restore txid %d: replica object %s is damaged: %w", res.TXID, key, derr)
 		}
 		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
+	}
+	// The transaction's time is in the header of the newest file applied.
+	if newest.Timestamp != 0 {
+		res.Timestamp = time.UnixMilli(newest.Timestamp).UTC()
 	}
 	if err := vault.CheckIntegrity(ctx, tmp); err != nil {
 		return res, fmt.Errorf("restore txid %d: %w", res.TXID, err)
@@ -130,6 +148,14 @@ func Restore(ctx context.Context, opt RestoreOptions) (res Result, err error) {
 	}
 	if err := writeRestoreMarker(out, restoreMarker{TXID: res.TXID, ReplicaTXID: uint64(replicaTXID), At: time.Now().UTC()}); err != nil {
 		return res, fmt.Errorf("restore: %w", err)
+	}
+	if seed != nil {
+		if err := seed.apply(out); err != nil {
+			logger.Warn("restored database left without replication state: its first start uploads a full copy",
+				"path", out, "txid", res.TXID, "error", err)
+		} else {
+			res.Seeded = true
+		}
 	}
 	logger.Info("database restored", "path", out, "txid", res.TXID, "timestamp", res.Timestamp, "files", res.Files)
 	return res, nil

@@ -167,16 +167,19 @@ func TestRestore_ExistingDatabaseNeedsForce(t *testing.T) {
 	if _, err := Restore(context.Background(), RestoreOptions{Store: store, OutputPath: out, Force: true}); err != nil {
 		t.Fatalf("forced restore: %v", err)
 	}
-	for _, s := range []string{"-wal", "-shm"} {
-		if _, err := os.Stat(out + s); !os.IsNotExist(err) {
-			t.Fatalf("stale %s survived the restore", s)
-		}
+	if _, err := os.Stat(out + "-shm"); !os.IsNotExist(err) {
+		t.Fatal("stale -shm survived the restore")
+	}
+	// The -wal is the seed's (seed.go): a WAL header, not the stale bytes.
+	if b, err := os.ReadFile(out + "-wal"); err != nil || len(b) < 32 || bytes.HasPrefix(b, []byte("stale")) {
+		t.Fatalf("the -wal after the restore is not the seed's (%d bytes, %v)", len(b), err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(out))
+	if len(entries) != 3 { // db, its seeded -wal and the litestream state folder
+		t.Fatalf("restore left files behind: %v", entries)
 	}
 	if got, want := itemIDs(t, out), seq(0, 100); !slices.Equal(got, want) {
 		t.Fatalf("forced restore: got %d rows, want %d", len(got), len(want))
-	}
-	if entries, _ := os.ReadDir(filepath.Dir(out)); len(entries) != 2 { // db + litestream state folder
-		t.Fatalf("restore left files behind: %v", entries)
 	}
 }
 

@@ -178,20 +178,48 @@ func ReplicaTXID(ctx context.Context, store objstore.Store) (uint64, error) {
 }
 
 func replicaMaxTXID(ctx context.Context, store objstore.Store) (ltx.TXID, error) {
-	var txid ltx.TXID
+	h, err := readReplicaHead(ctx, store)
+	return h.txid, err
+}
+
+// replicaHead is the replica's newest transaction and its newest level-0 file.
+type replicaHead struct {
+	txid         ltx.TXID // newest at any level
+	l0Min, l0Max ltx.TXID // the newest level-0 file; zero when there is none
+}
+
+// readReplicaHead lists the replica once.
+func readReplicaHead(ctx context.Context, store objstore.Store) (replicaHead, error) {
+	h, _, err := listReplica(ctx, store)
+	return h, err
+}
+
+// listReplica lists the replica once: its head and each level's LTX files in
+// the store's (TXID) order, as replicaClient.LTXFiles would list them.
+func listReplica(ctx context.Context, store objstore.Store) (replicaHead, map[int][]*ltx.FileInfo, error) {
+	var h replicaHead
+	levels := map[int][]*ltx.FileInfo{}
 	for oi, err := range store.List(ctx, layout.DB) {
 		if err != nil {
-			return 0, fmt.Errorf("list replica: %w", err)
+			return replicaHead{}, nil, fmt.Errorf("list replica: %w", err)
 		}
 		level, err := strconv.ParseUint(path.Base(path.Dir(oi.Key)), 16, 8)
-		if err != nil || int(level) > litestream.SnapshotLevel {
+		if err != nil || int(level) > litestream.SnapshotLevel || path.Dir(oi.Key)+"/" != levelPrefix(int(level)) {
 			continue
 		}
-		if _, maxTXID, err := ltx.ParseFilename(path.Base(oi.Key)); err == nil {
-			txid = max(txid, maxTXID)
+		minTXID, maxTXID, err := ltx.ParseFilename(path.Base(oi.Key))
+		if err != nil {
+			continue
 		}
+		h.txid = max(h.txid, maxTXID)
+		if level == 0 && maxTXID > h.l0Max {
+			h.l0Min, h.l0Max = minTXID, maxTXID
+		}
+		levels[int(level)] = append(levels[int(level)], &ltx.FileInfo{
+			Level: int(level), MinTXID: minTXID, MaxTXID: maxTXID, Size: oi.Size, CreatedAt: oi.ModTime.UTC(),
+		})
 	}
-	return txid, nil
+	return h, levels, nil
 }
 
 // writeRestoreMarker records a restore in the database's litestream folder.

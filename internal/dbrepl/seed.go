@@ -1,0 +1,347 @@
+package dbrepl
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/benbjohnson/litestream"
+	"github.com/superfly/ltx"
+
+	"github.com/vwstream/vwstream/internal/vault"
+)
+
+// Replication state after a restore of the replica's newest transaction.
+//
+// A restored database has no litestream state. Left so, the engine's first
+// start fetches the replica's newest level-0 file, finds in its header the
+// WAL of the process that wrote it, not the WAL beside this database, and
+// writes the whole database as its next transaction: a cold start uploads
+// again everything it has just downloaded, and the first writes after it wait
+// for that upload.
+//
+// When the restore brought back the replica's newest transaction T, the
+// restored database is the replica's state at T, so Restore leaves the state
+// the engine itself would have left had it captured T from this database:
+//
+//   - a WAL beside the database holding one committed frame, page 1 of the
+//     restored database unchanged (so a transaction that changes nothing),
+//     under fresh random salts;
+//   - in the state folder, the level-0 file of T: the replica's own file of T
+//     (the same pages, which the engine's compaction reads instead of the
+//     stored copy when it finds one), its header recording that frame as the
+//     end of T in the WAL;
+//   - the continuity marker (continuity.go) at T.
+//
+// At start the engine checks them as at any restart (the WAL's salts are the
+// file's, the frame before the recorded end is there) and captures every
+// later frame as T+1, a file as large as the write; the continuity check
+// accepts T+1 because it starts in the same WAL where T ends.
+//
+// Why T is a proven base: the marker claims that the replica holds every
+// change up to T and that the local files continue it. The restore rebuilt
+// the database from the replica's files up to T and checked it (every LTX
+// checksum, the pages cover the database, the post-apply checksum where the
+// replica has one, PRAGMA integrity_check), and T is the replica's newest
+// transaction, so every later file applies to exactly this state. The added
+// frame only rewrites page 1 with its own bytes: database and WAL together
+// still hold the state of T. Anything that changes the WAL before the engine
+// opens it (SQLite deletes the WAL when its last connection closes without
+// the engine's persistent-WAL setting, a checkpoint restarts it) changes its
+// salts or shortens it, and the engine writes a full copy as it would have
+// without the seed. A restore of an older transaction is never seeded: the
+// replica's history after it is not the local database's, so the next file
+// must hold the whole database, at the replica's newest transaction + 1,
+// which the engine writes on its own after fetching that newest file.
+//
+// The pieces are written in an order that is safe to interrupt: the WAL,
+// then the marker, then the file of T, each synced to disk. Until the file of
+// T is in place the engine fetches the replica's (the seed is ignored, a full
+// copy follows); once it is, the WAL and marker it relies on are durable.
+
+// walHeaderMagicBE marks a WAL whose checksums are computed on big-endian words.
+const walHeaderMagicBE = 0x377f0683
+
+// walFormatVersion is the only WAL format version SQLite writes.
+const walFormatVersion = 3007000
+
+// seedSource gathers, during a restore of the replica's newest transaction
+// T, what seedLatest needs: the pages of T and the header of the replica's
+// level-0 file of T. When the plan's last file holds T alone (the level-0
+// file itself, or a compacted or snapshot file of the same range, which
+// holds the same pages) it is copied as applied, and only the level-0 header
+// is fetched when the file was another level's; otherwise the level-0 file
+// is fetched beside the restore, which is the case of a plan ending with a
+// compacted file of several transactions, where the file of T is one write.
+type seedSource struct {
+	keep   *keptFile
+	path   string
+	cancel context.CancelFunc
+	done   chan error
+	header *ltx.Header // the level-0 header, when the pages come from another level
+}
+
+// startSeed starts gathering the seed of a plan whose last file is last.
+func startSeed(ctx context.Context, client *replicaClient, last *ltx.FileInfo, path string) *seedSource {
+	txid := last.MaxTXID
+	ctx, cancel := context.WithCancel(ctx)
+	s := &seedSource{path: path, cancel: cancel, done: make(chan error, 1)}
+	switch {
+	case last.MinTXID != txid:
+		go func() { s.done <- fetchLTX(ctx, client, 0, txid, txid, path) }()
+	case last.Level == 0:
+		s.keep = &keptFile{level: 0, minTXID: txid, maxTXID: txid, path: path}
+		s.done <- nil
+	default:
+		s.keep = &keptFile{level: last.Level, minTXID: txid, maxTXID: txid, path: path}
+		go func() {
+			hdr, err := client.readHeader(ctx, 0, txid, txid)
+			s.header = &hdr
+			s.done <- err
+		}()
+	}
+	return s
+}
+
+// kept is the file the restore copies while applying it, if any.
+func (s *seedSource) kept() *keptFile {
+	if s == nil {
+		return nil
+	}
+	return s.keep
+}
+
+// stop ends a fetch still running and waits for it.
+func (s *seedSource) stop() {
+	s.cancel()
+	if s.done != nil {
+		<-s.done
+		s.done = nil
+	}
+}
+
+// apply seeds the state of the restored database at out.
+func (s *seedSource) apply(out string) error {
+	err := <-s.done
+	s.done = nil
+	if err != nil {
+		return fmt.Errorf("replica's file of the restored transaction: %w", err)
+	}
+	if s.keep != nil && !s.keep.done {
+		return errors.New("the plan's file of the restored transaction was not copied")
+	}
+	return seedLatest(out, s.path, s.header)
+}
+
+// seedLatest leaves litestream's state for the restored database at out, at
+// the one transaction of the replica file copied to raw (its checksums are
+// checked here again). l0, when set, is the header of the replica's level-0
+// file of that transaction, whose pages raw holds under another level's
+// header. Nothing may have the database open.
+func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	dec := ltx.NewDecoder(f)
+	if err := dec.DecodeHeader(); err != nil {
+		return fmt.Errorf("replica file: %w", err)
+	}
+	hdr := dec.Header()
+	txid := hdr.MaxTXID
+	if hdr.MinTXID != txid {
+		return fmt.Errorf("replica file holds transactions %s-%s, not one", hdr.MinTXID, txid)
+	}
+	if l0 != nil {
+		if l0.MinTXID != txid || l0.MaxTXID != txid || l0.PageSize != hdr.PageSize || l0.Commit != hdr.Commit || l0.Flags != hdr.Flags {
+			return fmt.Errorf("replica's level-0 file of transaction %s does not match the file restored", txid)
+		}
+		hdr = *l0
+	}
+	// SQLite writes a page size of 65536 as 1 in the WAL header, which the
+	// engine's WAL reader does not undo; such a database is not seeded.
+	if hdr.PageSize < 512 || hdr.PageSize > 32768 {
+		return fmt.Errorf("page size %d is not seeded", hdr.PageSize)
+	}
+
+	page1, err := restoredPage1(out, hdr)
+	if err != nil {
+		return err
+	}
+	var salts [8]byte
+	if _, err := rand.Read(salts[:]); err != nil {
+		return err
+	}
+	salt1, salt2 := binary.BigEndian.Uint32(salts[0:]), binary.BigEndian.Uint32(salts[4:])
+
+	wal := out + "-wal"
+	if err := writeSeedWAL(wal, hdr.PageSize, hdr.Commit, salt1, salt2, page1); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(wal)
+		}
+	}()
+	if err := writeContinuityMarker(out, txid, true); err != nil {
+		return err
+	}
+
+	l0dir := filepath.Join(metaDir(out), "ltx", "0")
+	if err := os.MkdirAll(l0dir, 0o750); err != nil {
+		return err
+	}
+	path := filepath.Join(l0dir, ltx.FormatFilename(txid, txid))
+	tmp := path + ".tmp"
+	w, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = w.Close(); _ = os.Remove(tmp) }()
+	enc, err := ltx.NewEncoder(w)
+	if err != nil {
+		return err
+	}
+	seeded := hdr
+	seeded.WALOffset = litestream.WALHeaderSize
+	seeded.WALSize = int64(litestream.WALFrameHeaderSize) + int64(hdr.PageSize)
+	seeded.WALSalt1, seeded.WALSalt2 = salt1, salt2
+	if err := enc.EncodeHeader(seeded); err != nil {
+		return fmt.Errorf("encode header: %w", err)
+	}
+	buf := make([]byte, hdr.PageSize)
+	for {
+		var ph ltx.PageHeader
+		if err := dec.DecodePage(&ph, buf); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("replica file: %w", err)
+		}
+		if err := enc.EncodePage(ph, buf); err != nil {
+			return fmt.Errorf("encode page %d: %w", ph.Pgno, err)
+		}
+	}
+	if err := dec.Close(); err != nil {
+		return fmt.Errorf("replica file: %w", err)
+	}
+	if !hdr.NoChecksum() {
+		enc.SetPostApplyChecksum(dec.Trailer().PostApplyChecksum)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	if err := w.Sync(); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return vault.SyncDir(l0dir)
+}
+
+// restoredPage1 returns page 1 of the restored database after checking that
+// the database is what hdr describes: its size, page size and WAL mode.
+func restoredPage1(out string, hdr ltx.Header) ([]byte, error) {
+	db, err := os.Open(out)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = db.Close() }()
+	fi, err := db.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if want := int64(hdr.Commit) * int64(hdr.PageSize); fi.Size() != want {
+		return nil, fmt.Errorf("restored database has %d bytes, its last transaction %d", fi.Size(), want)
+	}
+	page := make([]byte, hdr.PageSize)
+	if _, err := db.ReadAt(page, 0); err != nil {
+		return nil, err
+	}
+	if got := uint32(binary.BigEndian.Uint16(page[16:18])); got != hdr.PageSize {
+		return nil, fmt.Errorf("restored database's page size %d is not the replica's %d", got, hdr.PageSize)
+	}
+	if page[18] != 2 || page[19] != 2 {
+		return nil, errors.New("restored database is not in WAL mode")
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if _, err := os.Lstat(out + suffix); err == nil {
+			return nil, fmt.Errorf("%s exists", filepath.Base(out+suffix))
+		}
+	}
+	return page, nil
+}
+
+// writeSeedWAL creates wal holding one committed frame: page 1 as given, with
+// the database at commit pages. The file is written aside, synced and linked
+// into place, so it appears whole and never replaces a WAL that exists.
+func writeSeedWAL(wal string, pageSize, commit, salt1, salt2 uint32, page1 []byte) error {
+	b := make([]byte, litestream.WALHeaderSize+litestream.WALFrameHeaderSize+int(pageSize))
+	h := b[:litestream.WALHeaderSize]
+	binary.BigEndian.PutUint32(h[0:], walHeaderMagicBE)
+	binary.BigEndian.PutUint32(h[4:], walFormatVersion)
+	binary.BigEndian.PutUint32(h[8:], pageSize)
+	binary.BigEndian.PutUint32(h[12:], 0) // checkpoint sequence
+	binary.BigEndian.PutUint32(h[16:], salt1)
+	binary.BigEndian.PutUint32(h[20:], salt2)
+	s0, s1 := litestream.WALChecksum(binary.BigEndian, 0, 0, h[:24])
+	binary.BigEndian.PutUint32(h[24:], s0)
+	binary.BigEndian.PutUint32(h[28:], s1)
+
+	fr := b[litestream.WALHeaderSize:]
+	binary.BigEndian.PutUint32(fr[0:], 1)      // page number
+	binary.BigEndian.PutUint32(fr[4:], commit) // database size after this commit
+	binary.BigEndian.PutUint32(fr[8:], salt1)
+	binary.BigEndian.PutUint32(fr[12:], salt2)
+	copy(fr[litestream.WALFrameHeaderSize:], page1)
+	s0, s1 = litestream.WALChecksum(binary.BigEndian, s0, s1, fr[:8])
+	s0, s1 = litestream.WALChecksum(binary.BigEndian, s0, s1, fr[litestream.WALFrameHeaderSize:])
+	binary.BigEndian.PutUint32(fr[16:], s0)
+	binary.BigEndian.PutUint32(fr[20:], s1)
+
+	tmp, err := os.CreateTemp(filepath.Dir(wal), "."+filepath.Base(wal)+".seed-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.Write(b); err != nil {
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), wal); err != nil {
+		return err
+	}
+	return vault.SyncDir(filepath.Dir(wal))
+}
+
+// fetchLTX copies one replica file, decrypted, to path.
+func fetchLTX(ctx context.Context, client *replicaClient, level int, minTXID, maxTXID ltx.TXID, path string) error {
+	rc, err := client.OpenLTXFile(ctx, level, minTXID, maxTXID, 0, 0)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = rc.Close() }()
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, rc); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
