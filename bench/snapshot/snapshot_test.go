@@ -89,6 +89,9 @@ func TestCompare(t *testing.T) {
 	if bin == "" {
 		bin = testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwstream")[0]
 	}
+	// A second prebuilt binary (an earlier version) run beside this one in
+	// every run, with verification on: their ratio, measured under the same load.
+	base := os.Getenv("VWSTREAM_BENCH_BASE_BIN")
 	runs := 2
 	if n, err := strconv.Atoi(os.Getenv("VWSTREAM_BENCH_RUNS")); err == nil && n > 0 {
 		runs = n
@@ -101,12 +104,20 @@ func TestCompare(t *testing.T) {
 				vw.Wall.Round(time.Millisecond), mib(vw.PeakRSS), vwNoVerify.Wall.Round(time.Millisecond), mib(vwNoVerify.PeakRSS))
 			continue
 		}
+		if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+			t.Logf("run %d: load average %s", i+1, strings.Join(strings.Fields(string(la))[:3], " "))
+		}
 		shell := shellPipeline(t, env, dir, work, i)
 		vw := vwstreamBackup(t, env, bin, dir, "true")
 		vwNoVerify := vwstreamBackup(t, env, bin, dir, "false")
 		t.Logf("run %d: shell %s rss %.1f MiB temp %.1f MiB size %.1f MiB", i+1, shell.Wall.Round(time.Millisecond), mib(shell.PeakRSS), mib(shell.TempDisk), mib(shell.Size))
 		t.Logf("run %d: vwstream (verify) %s rss %.1f MiB temp %.1f MiB size %.1f MiB ratio %.2f", i+1, vw.Wall.Round(time.Millisecond), mib(vw.PeakRSS), mib(vw.TempDisk), mib(vw.Size), vw.Wall.Seconds()/shell.Wall.Seconds())
 		t.Logf("run %d: vwstream (no verify) %s rss %.1f MiB ratio %.2f", i+1, vwNoVerify.Wall.Round(time.Millisecond), mib(vwNoVerify.PeakRSS), vwNoVerify.Wall.Seconds()/shell.Wall.Seconds())
+		if base != "" {
+			b := vwstreamBackup(t, env, base, dir, "true")
+			t.Logf("run %d: base (verify) %s rss %.1f MiB temp %.1f MiB size %.1f MiB ratio %.2f; this build / base %.2f", i+1, b.Wall.Round(time.Millisecond),
+				mib(b.PeakRSS), mib(b.TempDisk), mib(b.Size), b.Wall.Seconds()/shell.Wall.Seconds(), vw.Wall.Seconds()/b.Wall.Seconds())
+		}
 	}
 }
 

@@ -119,6 +119,19 @@ func writeArchive(ctx context.Context, w io.Writer, c *capture, m *Manifest) err
 			return err
 		}
 	}
+	if c.stream != nil {
+		fe, err := c.stream.writeTo(ctx, tw, DBEntry)
+		if err != nil {
+			return fmt.Errorf("archive %s: %w", DBEntry, err)
+		}
+		m.Files = append(m.Files, fe)
+		archived[DBEntry] = fe.Size
+		if !c.stream.keep {
+			// Let checkpoints pass the state again while the files are
+			// archived; a failure to end it is the run's cleanup error.
+			_ = c.stream.close()
+		}
+	}
 	for _, e := range c.files {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -40,8 +40,10 @@ type Source struct {
 	// AttachmentsFolder is checked against the attachments rows; empty when
 	// attachments are not included (and then never make a snapshot degraded).
 	AttachmentsFolder string
-	// TempDir holds the database copy while it is archived; empty means the
-	// database's own folder (same file system, so a copy that fits is likely).
+	// TempDir holds the spool while containers are stopped and the copy of a
+	// database not in WAL mode while it is archived (a WAL database is
+	// streamed, never copied); empty means the database's own folder (same
+	// file system, so a copy that fits is likely).
 	TempDir string
 	// Server, when set, is the PostgreSQL or MySQL database to dump instead of
 	// the SQLite file at DBPath; ServerTools the dump tools (empty: PATH).
@@ -49,13 +51,16 @@ type Source struct {
 	ServerTools serverdb.Tools
 }
 
-// capture is a consistent database copy plus the list of files to archive.
+// capture is a consistent database state plus the list of files to archive.
 type capture struct {
-	dbCopy string // temporary copy of the database
-	dbSize int64
+	// stream reads the database's pages under one read transaction straight
+	// into the archive (a WAL database: no copy on disk); nil otherwise.
+	stream *dbStream
+	dbCopy string // temporary copy of a database not in WAL mode ("" when streamed)
+	dbSize int64  // bytes of dbCopy: the temporary disk the capture used
 	db     DBInfo
 	files  []entry            // archive name -> path on disk, in archive order
-	rows   []attachment       // attachment rows of the copy
+	rows   []attachment       // attachment rows of the captured state
 	server *serverdb.Snapshot // a server database's open snapshot, dumped into the archive
 	// checkRows: the server database's attachment rows are checked against
 	// the archived files (attachments are included).
@@ -73,14 +78,59 @@ type attachment struct {
 	size int64
 }
 
-// captureSource copies the database with VACUUM INTO (one read transaction, so
-// the copy is a consistent state even while Vaultwarden writes), checks and
-// counts the copy, then lists the files. Listing after the copy means every
-// attachment row in the copy whose upload had finished has its file listed.
+// captureSource fixes a consistent state of the database, checks and counts
+// it, then lists the files. Listing after the state is fixed means every
+// attachment row in it whose upload had finished has its file listed.
+//
+// A WAL database (Vaultwarden's default, and what replication keeps it in) is
+// not copied: a read transaction is opened and held, integrity_check, the
+// counts and the attachment rows run inside it, and the archive later reads
+// the same transaction's pages (dbStream), so the state archived is exactly
+// the one checked while Vaultwarden goes on writing. A database in a
+// rollback-journal mode is copied with VACUUM INTO into TempDir instead: a
+// read transaction held there would block every writer for as long as the
+// archive takes.
 func captureSource(ctx context.Context, src Source) (c *capture, err error) {
 	if src.Server != nil {
 		return captureServer(ctx, src)
 	}
+	if _, err := os.Stat(src.DBPath); err != nil {
+		return nil, fmt.Errorf("capture database: %w", err)
+	}
+	s, err := openStream(ctx, src.DBPath)
+	if errors.Is(err, errNotWAL) {
+		return captureCopy(ctx, src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c = &capture{stream: s, cleanup: s.close}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, c.cleanup())
+		}
+	}()
+	info, err := inspectDB(ctx, s.tx)
+	if err != nil {
+		return nil, fmt.Errorf("inspect database: %w", err)
+	}
+	c.db = info
+	if info.Integrity != "ok" {
+		return nil, fmt.Errorf("database fails integrity_check: %s", info.Integrity)
+	}
+	if c.rows, err = attachmentRows(ctx, s.tx, info); err != nil {
+		return nil, fmt.Errorf("inspect database: %w", err)
+	}
+	if err := c.listFiles(src); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// captureCopy copies a database that is not in WAL mode with VACUUM INTO
+// (one read transaction, so the copy is a consistent state), checks and
+// counts the copy, then lists the files.
+func captureCopy(ctx context.Context, src Source) (c *capture, err error) {
 	dir := src.TempDir
 	if dir == "" {
 		dir = filepath.Dir(src.DBPath)
@@ -124,9 +174,6 @@ func captureSource(ctx context.Context, src Source) (c *capture, err error) {
 }
 
 func vacuumInto(ctx context.Context, dbPath, dst string) error {
-	if _, err := os.Stat(dbPath); err != nil {
-		return fmt.Errorf("capture database: %w", err)
-	}
 	db, err := sql.Open("sqlite", "file:"+dbPath+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("capture database: %w", err)
@@ -161,29 +208,37 @@ func (c *capture) inspectCopy(ctx context.Context) error {
 	if info.Integrity != "ok" {
 		return fmt.Errorf("database copy fails integrity_check: %s", info.Integrity)
 	}
-	if _, ok := info.Tables["attachments"]; ok {
-		rows, err := db.QueryContext(ctx, "SELECT cipher_uuid, id, file_size FROM attachments")
-		if err != nil {
-			return fmt.Errorf("inspect database copy: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var cipher, id string
-			var size int64
-			if err := rows.Scan(&cipher, &id, &size); err != nil {
-				return fmt.Errorf("inspect database copy: %w", err)
-			}
-			c.rows = append(c.rows, attachment{path: path.Join("attachments", cipher, id), size: size})
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("inspect database copy: %w", err)
-		}
+	if c.rows, err = attachmentRows(ctx, db, info); err != nil {
+		return fmt.Errorf("inspect database copy: %w", err)
 	}
 	return nil
 }
 
-// inspectDB runs integrity_check and counts the main tables of db.
-func inspectDB(ctx context.Context, db *sql.DB) (DBInfo, error) {
+// attachmentRows reads the attachments table, when info counted one.
+func attachmentRows(ctx context.Context, db vault.Querier, info DBInfo) ([]attachment, error) {
+	if _, ok := info.Tables["attachments"]; !ok {
+		return nil, nil
+	}
+	rows, err := db.QueryContext(ctx, "SELECT cipher_uuid, id, file_size FROM attachments")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []attachment
+	for rows.Next() {
+		var cipher, id string
+		var size int64
+		if err := rows.Scan(&cipher, &id, &size); err != nil {
+			return nil, err
+		}
+		out = append(out, attachment{path: path.Join("attachments", cipher, id), size: size})
+	}
+	return out, rows.Err()
+}
+
+// inspectDB runs integrity_check and counts the main tables of db (inside a
+// transaction: of its state).
+func inspectDB(ctx context.Context, db queryRower) (DBInfo, error) {
 	info := DBInfo{Path: DBEntry, Tables: map[string]int64{}}
 	integrity, err := vault.Integrity(ctx, db)
 	if err != nil {
@@ -202,6 +257,12 @@ func inspectDB(ctx context.Context, db *sql.DB) (DBInfo, error) {
 		info.Tables[t] = n
 	}
 	return info, nil
+}
+
+// queryRower is a *sql.DB or *sql.Tx.
+type queryRower interface {
+	vault.Querier
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // listFiles adds the included single files and the regular files under the

@@ -31,7 +31,7 @@ type Manifest struct {
 	Changed []string `json:"changed,omitempty"`
 }
 
-// DBInfo is what the capture learnt of the database copy.
+// DBInfo is what the capture learnt of the database state it archived.
 type DBInfo struct {
 	Path      string           `json:"path"`      // entry name, db.sqlite3
 	Integrity string           `json:"integrity"` // PRAGMA integrity_check: "ok" or the first problems

@@ -44,7 +44,7 @@ type Container struct {
 }
 
 // captureQuiesced is the capture step between o.Quiesce and its Resume: the
-// database copy, the file list and, when containers are stopped, the spool.
+// database's state fixed (its read transaction outlives the Resume), the file list and, when containers are stopped, the spool.
 // resumeErr is the restart's failure: the snapshot goes on, the run fails
 // with it. finish is the Pause's Finish (nil without), for Run to call last.
 func (o Options) captureQuiesced(ctx context.Context, res *Result) (c *capture, finish func(context.Context) error, resumeErr, err error) {
@@ -80,7 +80,7 @@ func (o Options) captureQuiesced(ctx context.Context, res *Result) (c *capture, 
 	return c, finish, resumeErr, nil
 }
 
-// spoolDir is where a spool is made: beside the database copy.
+// spoolDir is where a spool is made: TempDir, else the data folder.
 func (o Options) spoolDir() string {
 	if o.Source.TempDir != "" {
 		return o.Source.TempDir

@@ -12,7 +12,7 @@ import (
 )
 
 // Run takes one snapshot and sends it to every destination. The steps run in
-// this order: capture (database copy, file list) -> archive -> compress ->
+// this order: capture (the database's state fixed and checked, file list) -> archive -> compress ->
 // encrypt -> upload to the first destination (those four streamed through one
 // pipe, no temporary archive) -> verify -> copy to the extra destinations from
 // the verified first copy -> sidecar and -latest copy -> prune -> notify.
@@ -72,7 +72,14 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	}
 	cleanups = append(cleanups, c.cleanup)
 	res.DBCopyBytes = c.dbSize
-	log.Info("snapshot captured", "db_copy_bytes", c.dbSize, "files", len(c.files), "attachment_rows", len(c.rows), "containers_stopped", len(res.Containers), "spool_bytes", res.SpoolBytes)
+	var dbBytes int64
+	if c.stream != nil {
+		// A failed upload streams the archive again into the fallback
+		// folder: the read transaction stays until the upload is decided.
+		c.stream.keep = o.Fallback != nil
+		dbBytes = c.stream.size()
+	}
+	log.Info("snapshot captured", "db_streamed_bytes", dbBytes, "db_copy_bytes", c.dbSize, "files", len(c.files), "attachment_rows", len(c.rows), "containers_stopped", len(res.Containers), "spool_bytes", res.SpoolBytes)
 	m := &Manifest{Format: ManifestFormat, Version: o.Version, CapturedAt: start.UTC(), DB: c.db}
 
 	// 2-5. Archive, compress, encrypt, upload: one stream into the first destination.
@@ -81,6 +88,9 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	if err != nil {
 		first.Error = err.Error()
 		return res, o.keepLocal(ctx, res, key, c, fmt.Errorf("snapshot %s: destination %s: %w", res.Name, dests[0].Name, err))
+	}
+	if c.stream != nil {
+		_ = c.stream.close() // its error, if any, is the cleanup's
 	}
 	res.Size, res.SHA256, res.Files = up.size, up.sha256, len(m.Files)
 	res.Degraded, res.MissingAttachments = m.Degraded, len(m.MissingAttachments)

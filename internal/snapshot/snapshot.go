@@ -1,16 +1,19 @@
 // Package snapshot takes, lists, prunes and restores full snapshots of a
-// Vaultwarden data folder: a consistent database copy, the included files and a
+// Vaultwarden data folder: a consistent state of the database, the included files and a
 // manifest, streamed as tar -> gzip|zstd -> OpenPGP|age -> object store with no
 // temporary archive, then verified, copied to the extra destinations, pointed to
 // by a -latest copy and pruned.
 //
-// Only the database copy touches the disk. SQLite's online backup API and
-// VACUUM INTO both need a destination database; an in-memory one would cost
-// as much RAM as the database, so the copy is a temporary file (VACUUM INTO,
-// which also compacts it) beside the database by default, removed when the
-// run ends: temporary disk = the compacted database size (Result.DBCopyBytes).
-// Reading the live file and WAL frames directly would avoid it but would
-// duplicate SQLite's own consistency logic.
+// Nothing of a WAL database touches the disk either: the capture opens one
+// read transaction, checks and counts the database inside it, and the archive
+// reads that transaction's pages through SQLite's pager (the sqlite_dbpage
+// table) straight into the database's tar entry, whose size (page count times
+// page size) is known before the first page (capture_stream.go). Writers go on
+// meanwhile; the transaction ends as soon as the pages are archived (after
+// the upload is decided when a fallback folder may need a second pass). Only
+// a database in a rollback-journal mode, on which a held read transaction
+// would block every writer, is still copied with VACUUM INTO into a temporary
+// file beside it, removed when the run ends (Result.DBCopyBytes).
 //
 // Each archive has an unencrypted sidecar object <name>.json (Info: counts,
 // flags, sizes, the archive hash; no file names) so that listing and retention
@@ -87,10 +90,10 @@ func (o Options) withDefaults() (Options, error) {
 type Result struct {
 	Name               string        `json:"name"` // archive name under snapshots/
 	Time               time.Time     `json:"time"`
-	Size               int64         `json:"size"`   // archive bytes
-	SHA256             string        `json:"sha256"` // of the archive bytes
-	Files              int           `json:"files"`  // entries, database included
-	DBCopyBytes        int64         `json:"db_copy_bytes"`
+	Size               int64         `json:"size"`          // archive bytes
+	SHA256             string        `json:"sha256"`        // of the archive bytes
+	Files              int           `json:"files"`         // entries, database included
+	DBCopyBytes        int64         `json:"db_copy_bytes"` // temporary disk for the database: 0 unless it is not in WAL mode
 	Degraded           bool          `json:"degraded"`
 	MissingAttachments int           `json:"missing_attachments"`
 	Duration           time.Duration `json:"duration_ns"`

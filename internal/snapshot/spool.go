@@ -17,12 +17,12 @@ import (
 // run ends, also after a failure.
 const SpoolPattern = ".vwstream-spool-*"
 
-// spool copies every listed file but the database copy (already one) into a
-// new folder in dir and points the entries at the copies, so the archive can
-// be written after the containers restart. Each copy is a reflink where the
-// file system shares blocks (Btrfs, XFS), else a kernel-side copy. Mode and
-// modification time are kept, as the archive records them. It returns the
-// bytes set aside.
+// spool copies every listed file but the database (streamed from the read
+// transaction the capture holds, or already a copy) into a new folder in dir
+// and points the entries at the copies, so the archive can be written after
+// the containers restart. Each copy is a reflink where the file system shares
+// blocks (Btrfs, XFS), else a kernel-side copy. Mode and modification time are
+// kept, as the archive records them. It returns the bytes set aside.
 func (c *capture) spool(dir string) (int64, error) {
 	sp, err := os.MkdirTemp(dir, SpoolPattern)
 	if err != nil {

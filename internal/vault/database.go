@@ -12,9 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Integrity runs PRAGMA integrity_check on an open database and returns
-// "ok" or the first problems, joined on one line.
-func Integrity(ctx context.Context, db *sql.DB) (string, error) {
+// Querier is an open database, one of its connections or a transaction on it
+// (*sql.DB, *sql.Conn, *sql.Tx).
+type Querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Integrity runs PRAGMA integrity_check on an open database (inside a
+// transaction, on that transaction's state) and returns "ok" or the first
+// problems, joined on one line.
+func Integrity(ctx context.Context, db Querier) (string, error) {
 	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check(20)")
 	if err != nil {
 		return "", fmt.Errorf("integrity_check: %w", err)
