@@ -94,7 +94,7 @@ func TestUpdateDowntime(t *testing.T) {
 	name := prefix + "-vault"
 	testenv.RemoveContainers(t, name, name+"-vwstream-previous")
 	testenv.DockerRun(t, "run", "-d", "--name", name, "-v", data+":/data", "-v", ledger+":/ledger",
-		"--label", "vwstream.update=true", "--label", "vwstream.protected=true", ref)
+		"--label", "vwstream.update=true", "--label", "vwstream.protected=true", "--label", "vwstream.update.scope="+prefix, ref)
 
 	vw := testenv.Binaries(t, "github.com/vwstream/vwstream/cmd/vwstream")[0]
 	statusFile := filepath.Join(work, "status.json")
@@ -103,7 +103,7 @@ func TestUpdateDowntime(t *testing.T) {
 		"S3_BUCKET="+s.Bucket, "S3_ENDPOINT="+s.Endpoint, "S3_REGION="+s.Region,
 		"S3_ACCESS_KEY_ID="+s.AccessKey, "S3_SECRET_ACCESS_KEY="+s.SecretKey,
 		"ENCRYPTION_PASSPHRASE=bench bucket passphrase", "GPG_PASSPHRASE=bench snapshot passphrase",
-		"UPDATE_ENABLED=true", "UPDATE_SCHEDULE=3", "UPDATE_HEALTH_TIMEOUT=60s",
+		"UPDATE_ENABLED=true", "UPDATE_SCOPE="+prefix, "UPDATE_SCHEDULE=3", "UPDATE_HEALTH_TIMEOUT=60s",
 		"DOCKER_HOST=unix://"+testenv.DockerSocket)
 	var logs testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs

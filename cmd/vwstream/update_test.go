@@ -33,12 +33,12 @@ func TestUpdate_Command(t *testing.T) {
 	push("1")
 	name := prefix + "-app"
 	testenv.RemoveContainers(t, name, name+update.AsideSuffix)
-	testenv.DockerRun(t, "run", "-d", "--name", name, "--label", "vwstream.update=true", ref)
+	testenv.DockerRun(t, "run", "-d", "--name", name, "--label", "vwstream.update=true", "--label", update.LabelScope+"="+prefix, ref)
 	oldID := testenv.DockerRun(t, "inspect", "--format", "{{.Id}}", name)
 	push("2")
 
 	env := []string{"LOG_LEVEL=error", "DATA_FOLDER=" + t.TempDir(), "LOCAL_TARGET=" + filepath.Join(t.TempDir(), "backup"),
-		"UPDATE_STABLE_FOR=1s", "DOCKER_CONFIG=" + t.TempDir()}
+		"UPDATE_STABLE_FOR=1s", "DOCKER_CONFIG=" + t.TempDir(), "UPDATE_SCOPE=" + prefix}
 	item := func(out string) update.Item {
 		var rep update.Report
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {

@@ -248,7 +248,8 @@ func TestVars_BadValueCoverage(t *testing.T) {
 	anyValue := map[string]bool{"S3_BUCKET": true, "S3_ACCESS_KEY_ID": true, "S3_SECRET_ACCESS_KEY": true,
 		"S3_REGION": true, "ENCRYPTION_PASSPHRASE": true, "GPG_PASSPHRASE": true,
 		"AGE_PASSPHRASE": true, "NEW_ENCRYPTION_PASSPHRASE": true, "ROCKET_TLS": true,
-		"BACKUP_FALLBACK_DIR": true} // empty turns it off
+		"BACKUP_FALLBACK_DIR": true, // empty turns it off
+		"UPDATE_SCOPE":        true} // a label value: any string
 	tested := map[string]bool{}
 	for _, tc := range badValues {
 		tested[tc.name] = true

@@ -21,6 +21,7 @@ type UpdateConfig struct {
 	Cleanup       bool
 	Cooldown      time.Duration // UPDATE_COOLDOWN: minimum age of a new image
 	LabelEnable   bool          // WATCHTOWER_LABEL_ENABLE: only labelled containers
+	Scope         string        // UPDATE_SCOPE: only containers labelled with this scope
 	DockerConfig  string        // folder of the Docker config file; "" resolved to $HOME/.docker
 }
 

@@ -227,6 +227,8 @@ var vars = []*Var{
 		acceptUpdateCron, func(c *Config, s string) error { c.Update.Cron = s; return nil }).alias("WATCHTOWER_SCHEDULE", "WATCHTOWER_POLL_INTERVAL"),
 	boolean("WATCHTOWER_LABEL_ENABLE", "true", secUpdate, "true: update only containers labelled vwstream.update=true or com.centurylinklabs.watchtower.enable=true; false: every container except those labelled =false",
 		func(c *Config) *bool { return &c.Update.LabelEnable }),
+	str("UPDATE_SCOPE", "", secUpdate, "watch only containers labelled vwstream.update.scope (or com.centurylinklabs.watchtower.scope) with this value: one updater per stack on a shared Engine; empty: no scope",
+		func(c *Config) *string { return &c.Update.Scope }).alias("WATCHTOWER_SCOPE"),
 	boolean("UPDATE_MONITOR_ONLY", "false", secUpdate, "notify about new images, change nothing",
 		func(c *Config) *bool { return &c.Update.MonitorOnly }).alias("WATCHTOWER_MONITOR_ONLY"),
 	duration("UPDATE_HEALTH_TIMEOUT", "5m", secUpdate, "how long an updated container with a HEALTHCHECK has to report healthy before it is rolled back",

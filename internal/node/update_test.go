@@ -20,6 +20,7 @@ import (
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/restore"
 	"github.com/vwstream/vwstream/internal/testenv"
+	"github.com/vwstream/vwstream/internal/update"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
 
@@ -61,10 +62,10 @@ func TestNode_UpdateRollbackPutsDataBack(t *testing.T) {
 	name := prefix + "-vault"
 	testenv.RemoveContainers(t, name, name+"-vwstream-previous")
 	testenv.DockerRun(t, "run", "-d", "--name", name, "-v", data+":/data", "-v", ledgerDir+":/ledger",
-		"--label", "vwstream.update=true", ref) // protected because it mounts the data folder
+		"--label", "vwstream.update=true", "--label", update.LabelScope+"="+prefix, ref) // protected because it mounts the data folder
 	waitContainer(t, name, "healthy")
 
-	cfg := s3Config(t, s, data, "UPDATE_ENABLED=true", "UPDATE_SCHEDULE=2", "UPDATE_HEALTH_TIMEOUT=30s",
+	cfg := s3Config(t, s, data, "UPDATE_ENABLED=true", "UPDATE_SCOPE="+prefix, "UPDATE_SCHEDULE=2", "UPDATE_HEALTH_TIMEOUT=30s",
 		"UPDATE_STABLE_FOR=2s", "DOCKER_HOST=unix://"+testenv.DockerSocket, "GPG_PASSPHRASE=node snapshot passphrase")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -80,7 +81,8 @@ func TestNode_UpdateRollbackPutsDataBack(t *testing.T) {
 		st := n.Status()
 		if st.Updates != nil && (st.Updates.RolledBack > 0 || st.Updates.Failures > 0 || st.Updates.Updated > 0) {
 			if st.Updates.RolledBack != 1 || st.Updates.Failures != 0 {
-				t.Fatalf("update pass: %+v", *st.Updates)
+				out, _ := exec.Command("docker", "logs", name).CombinedOutput()
+				t.Fatalf("update pass: %+v\n%s's log:\n%s", *st.Updates, name, out)
 			}
 			break
 		}

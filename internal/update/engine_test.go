@@ -81,7 +81,9 @@ func (r *rig) push(repo, v string) string {
 func (r *rig) run(name, ref string, flags ...string) string {
 	name = r.prefix + "-" + name
 	testenv.RemoveContainers(r.t, name, name+update.AsideSuffix)
-	args := append([]string{"run", "-d", "--name", name}, flags...)
+	// Each test's containers are in its own scope: the passes of tests
+	// running at once (and of other packages' updaters) never touch them.
+	args := append([]string{"run", "-d", "--name", name, "--label", update.LabelScope + "=" + r.prefix}, flags...)
 	testenv.DockerRun(r.t, append(args, ref)...)
 	r.waitHealthy(name)
 	return name
@@ -101,7 +103,7 @@ func (r *rig) waitHealthy(name string) {
 }
 
 func (r *rig) options() update.Options {
-	return update.Options{Docker: r.client, Registry: &update.Registry{}, LabelEnable: true,
+	return update.Options{Docker: r.client, Registry: &update.Registry{}, LabelEnable: true, Scope: r.prefix,
 		HealthTimeout: time.Minute, StableFor: 2 * time.Second, PollInterval: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&r.log, nil))}
 }

@@ -35,6 +35,10 @@ import (
 const (
 	LabelEnable           = "vwstream.update"
 	LabelWatchtowerEnable = "com.centurylinklabs.watchtower.enable"
+	// LabelScope (or Watchtower's LabelWatchtowerScope) puts a container in
+	// the scope of the updater whose Options.Scope has the same value.
+	LabelScope           = "vwstream.update.scope"
+	LabelWatchtowerScope = "com.centurylinklabs.watchtower.scope"
 	LabelVersion          = "org.opencontainers.image.version"
 )
 
@@ -71,7 +75,11 @@ type Options struct {
 	// labelled LabelEnable=true or LabelWatchtowerEnable=true; false watches
 	// every container except those labelled =false.
 	LabelEnable bool
-	DryRun      bool // report what would change, change nothing
+	// Scope (UPDATE_SCOPE, WATCHTOWER_SCOPE), when set, watches only the
+	// containers labelled LabelScope (or Watchtower's scope label) with this
+	// value: several updaters on one Engine, each with its own stack.
+	Scope  string
+	DryRun bool // report what would change, change nothing
 	MonitorOnly bool // UPDATE_MONITOR_ONLY: notify about new images, change nothing
 	// HealthTimeout bounds the wait for a HEALTHCHECK to report healthy;
 	// StableFor is how long a container without one must keep running.
@@ -172,7 +180,7 @@ func (o Options) Run(ctx context.Context) (Report, error) {
 	var rep Report
 	digests := map[Reference]digestAnswer{} // one registry request per image per pass
 	for _, c := range list {
-		if !o.watched(c.Labels) {
+		if !o.watched(c.Name(), c.Labels) {
 			continue
 		}
 		it := o.one(ctx, c, digests)
@@ -182,8 +190,22 @@ func (o Options) Run(ctx context.Context) (Report, error) {
 	return rep, nil
 }
 
-// watched applies the label rule.
-func (o Options) watched(labels map[string]string) bool {
+// watched applies the scope and label rules. A container renamed aside is
+// in the middle of an update (this updater's, or another's on the same
+// Engine) and is never taken up.
+func (o Options) watched(name string, labels map[string]string) bool {
+	if strings.HasSuffix(name, AsideSuffix) {
+		return false
+	}
+	if o.Scope != "" {
+		scope, ok := labels[LabelScope]
+		if !ok {
+			scope = labels[LabelWatchtowerScope]
+		}
+		if scope != o.Scope {
+			return false
+		}
+	}
 	v, ok := labels[LabelEnable]
 	if !ok {
 		v, ok = labels[LabelWatchtowerEnable]

@@ -35,6 +35,6 @@ func UpdateOptions(ctx context.Context, cfg *config.Config, n notify.Notifier, l
 		return update.Options{}, fmt.Errorf("image updates: %w", err)
 	}
 	return update.Options{Docker: c, Registry: &update.Registry{DockerConfig: uc.DockerConfig}, DataMounts: update.DataMounts(own, dataFolder),
-		LabelEnable: uc.LabelEnable, MonitorOnly: uc.MonitorOnly, HealthTimeout: uc.HealthTimeout,
+		LabelEnable: uc.LabelEnable, Scope: uc.Scope, MonitorOnly: uc.MonitorOnly, HealthTimeout: uc.HealthTimeout,
 		StableFor: uc.StableFor, Cleanup: uc.Cleanup, Cooldown: uc.Cooldown, SelfHostname: self, Notifier: n, Secrets: cfg.SecretValues(), Logger: log}, nil
 }
