@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -52,7 +53,10 @@ func NewStandIn(t testing.TB, label string) *StandIn {
 func (s *StandIn) Image(tag, version, health, cmd string) string {
 	df := strings.NewReplacer("%V", version, "%H", health, "%C", cmd).Replace(standInDockerfile) + "LABEL vwstream.test=" + s.label + "\n"
 	BuildImage(s.t, tag, df, s.files)
-	return DockerRun(s.t, "image", "inspect", "--format", "{{.Id}}", tag)
+	id := DockerRun(s.t, "image", "inspect", "--format", "{{.Id}}", tag)
+	// By id: the image also goes under the names a push and a pull gave it.
+	s.t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", id).Run() })
+	return id
 }
 
 // SyncBuffer is a bytes.Buffer a process and a test may use at once.
