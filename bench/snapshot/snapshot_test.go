@@ -63,10 +63,13 @@ func vault(t *testing.T) string {
 // measured is one side's figures.
 type measured struct {
 	Wall     time.Duration
-	PeakRSS  int64 // bytes, the largest of the processes involved
-	TempDisk int64 // bytes written to disk outside the data folder's own files
-	Size     int64 // bytes uploaded
+	PeakRSS  int64         // bytes, the largest of the processes involved
+	TempDisk int64         // bytes written to disk outside the data folder's own files
+	Size     int64         // bytes uploaded
+	CPU      time.Duration // user + system time of the vwstream process
 }
+
+func cpuTime(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
 
 func maxRSS(ps *os.ProcessState) int64 {
 	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
@@ -113,10 +116,12 @@ func TestCompare(t *testing.T) {
 		t.Logf("run %d: shell %s rss %.1f MiB temp %.1f MiB size %.1f MiB", i+1, shell.Wall.Round(time.Millisecond), mib(shell.PeakRSS), mib(shell.TempDisk), mib(shell.Size))
 		t.Logf("run %d: vwstream (verify) %s rss %.1f MiB temp %.1f MiB size %.1f MiB ratio %.2f", i+1, vw.Wall.Round(time.Millisecond), mib(vw.PeakRSS), mib(vw.TempDisk), mib(vw.Size), vw.Wall.Seconds()/shell.Wall.Seconds())
 		t.Logf("run %d: vwstream (no verify) %s rss %.1f MiB ratio %.2f", i+1, vwNoVerify.Wall.Round(time.Millisecond), mib(vwNoVerify.PeakRSS), vwNoVerify.Wall.Seconds()/shell.Wall.Seconds())
+		t.Logf("run %d: vwstream CPU %s (verify), %s (no verify)", i+1, vw.CPU.Round(time.Millisecond), vwNoVerify.CPU.Round(time.Millisecond))
 		if base != "" {
 			b := vwstreamBackup(t, env, base, dir, "true")
 			t.Logf("run %d: base (verify) %s rss %.1f MiB temp %.1f MiB size %.1f MiB ratio %.2f; this build / base %.2f", i+1, b.Wall.Round(time.Millisecond),
 				mib(b.PeakRSS), mib(b.TempDisk), mib(b.Size), b.Wall.Seconds()/shell.Wall.Seconds(), vw.Wall.Seconds()/b.Wall.Seconds())
+			t.Logf("run %d: base CPU %s (verify); this build / base %.2f", i+1, b.CPU.Round(time.Millisecond), vw.CPU.Seconds()/b.CPU.Seconds())
 		}
 	}
 }
@@ -147,7 +152,7 @@ func vwstreamBackup(t *testing.T, env testenv.S3, bin, dir, verify string) measu
 		t.Fatalf("backup --json: %v\n%s", err, out.String())
 	}
 	time.Sleep(1100 * time.Millisecond) // snapshot names have one-second resolution
-	return measured{Wall: wall, PeakRSS: maxRSS(cmd.ProcessState), TempDisk: res.DBCopyBytes, Size: res.Size}
+	return measured{Wall: wall, PeakRSS: maxRSS(cmd.ProcessState), TempDisk: res.DBCopyBytes, Size: res.Size, CPU: cpuTime(cmd.ProcessState)}
 }
 
 // shellPipeline is what the replaced containers do: an online backup with the

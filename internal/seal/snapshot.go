@@ -160,7 +160,7 @@ func (e *SnapshotEncrypter) Encrypt(w io.Writer) (io.WriteCloser, error) {
 	case SnapshotPlain:
 		return nopWriteCloser{w}, nil
 	case SnapshotGPGPassphrase:
-		wc, err = openpgp.SymmetricallyEncrypt(w, []byte(e.opts.GPGPassphrase), hints, e.gpgConfig())
+		wc, err = gpgSymmetricEncrypt(w, []byte(e.opts.GPGPassphrase), e.gpgConfig())
 	case SnapshotGPGPublicKey:
 		wc, err = openpgp.Encrypt(w, e.entities, nil, hints, e.gpgConfig())
 	case SnapshotAgePassphrase:
@@ -252,6 +252,14 @@ func gpgDecrypt(r io.Reader, keys SnapshotKeys) (io.Reader, error) {
 	if ring == nil && keys.GPGPassphrase == "" {
 		return nil, fmt.Errorf("%w: a GPG snapshot needs GPG_PASSPHRASE or a private key", ErrSnapshotNoKey)
 	}
+	var src io.Reader = &sourceReader{r: r}
+	if ring == nil {
+		body, replay, err := gpgFastDecrypt(src, keys.GPGPassphrase)
+		if !errors.Is(err, errNotFast) {
+			return body, err
+		}
+		src = replay
+	}
 	tried := false
 	prompt := func(pks []openpgp.Key, symmetric bool) ([]byte, error) {
 		// go-crypto asks again after a wrong answer; a second call means the
@@ -267,7 +275,7 @@ func gpgDecrypt(r io.Reader, keys SnapshotKeys) (io.Reader, error) {
 		}
 		return []byte(keys.GPGPassphrase), nil
 	}
-	md, err := openpgp.ReadMessage(&sourceReader{r: r}, ring, prompt, &packet.Config{})
+	md, err := openpgp.ReadMessage(src, ring, prompt, &packet.Config{})
 	if err != nil {
 		if errors.Is(err, ErrSnapshotKey) || errors.Is(err, pgperrors.ErrKeyIncorrect) {
 			return nil, ErrSnapshotKey

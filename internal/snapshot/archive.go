@@ -89,23 +89,23 @@ type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
 
-// hashWriter counts and hashes what passes through it.
-type hashWriter struct {
-	w io.Writer
+// hashReader counts and hashes what is read through it.
+type hashReader struct {
+	r io.Reader
 	h hash.Hash
 	n int64
 }
 
-func newHashWriter(w io.Writer) *hashWriter { return &hashWriter{w: w, h: sha256.New()} }
+func newHashReader(r io.Reader) *hashReader { return &hashReader{r: r, h: sha256.New()} }
 
-func (hw *hashWriter) Write(p []byte) (int, error) {
-	n, err := hw.w.Write(p)
-	hw.h.Write(p[:n])
-	hw.n += int64(n)
+func (hr *hashReader) Read(p []byte) (int, error) {
+	n, err := hr.r.Read(p)
+	hr.h.Write(p[:n])
+	hr.n += int64(n)
 	return n, err
 }
 
-func (hw *hashWriter) sum() string { return hex.EncodeToString(hw.h.Sum(nil)) }
+func (hr *hashReader) sum() string { return hex.EncodeToString(hr.h.Sum(nil)) }
 
 // writeArchive writes the captured files and then the manifest as a tar stream.
 // A large file that shrinks while it is archived is padded to the size in its

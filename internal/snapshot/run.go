@@ -180,16 +180,19 @@ func (o Options) upload(ctx context.Context, d Destination, key string, c *captu
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
-	hw := newHashWriter(pw)
 	done := make(chan error, 1)
 	var expanded int64
 	go func() {
 		var err error
-		expanded, err = o.pipeline(ctx, hw, c, m)
+		expanded, err = o.pipeline(ctx, pw, c, m)
 		pw.CloseWithError(err) // nil closes with io.EOF
 		done <- err
 	}()
-	var r io.Reader = pr
+	// The archive's SHA-256 is taken on the reading side of the pipe: in the
+	// goroutine that fills the upload's part buffers, not in the one that
+	// encrypts. It covers exactly the bytes the store was given.
+	hr := newHashReader(pr)
+	var r io.Reader = hr
 	if o.Progress != nil {
 		r = &progressReader{r: pr, fn: o.Progress}
 	}
@@ -216,10 +219,10 @@ func (o Options) upload(ctx context.Context, d Destination, key string, c *captu
 	case werr != nil:
 		return uploaded{}, werr
 	}
-	if info.Size != hw.n {
-		return uploaded{}, fmt.Errorf("upload: stored %d bytes, sent %d", info.Size, hw.n)
+	if info.Size != hr.n {
+		return uploaded{}, fmt.Errorf("upload: stored %d bytes, sent %d", info.Size, hr.n)
 	}
-	return uploaded{size: hw.n, expanded: expanded, sha256: hw.sum(), etag: info.ETag}, nil
+	return uploaded{size: hr.n, expanded: expanded, sha256: hr.sum(), etag: info.ETag}, nil
 }
 
 // pipeline writes tar -> compression -> encryption into w and returns the

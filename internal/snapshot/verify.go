@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 
 	"github.com/vwstream/vwstream/internal/objstore"
@@ -41,9 +42,11 @@ func verifyObject(ctx context.Context, store objstore.Store, key string, up uplo
 	if err != nil {
 		return "", fmt.Errorf("read back: %w", err)
 	}
-	defer rc.Close()
+	// The download and its SHA-256 run in a goroutine of their own, a buffer
+	// ahead of the decryption, decompression and entry hashes that read it.
 	h := sha256.New()
-	src := io.TeeReader(rc, h)
+	src, stop := hashAhead(rc, h)
+	defer stop()
 	level := VerifiedChecksum
 	if keys != nil {
 		comp, enc := splitExt(key)
@@ -128,3 +131,21 @@ func replicate(ctx context.Context, src objstore.Store, d Destination, key strin
 
 // isNotFound matches a missing object.
 func isNotFound(err error) bool { return errors.Is(err, objstore.ErrNotFound) }
+
+// hashAhead reads rc into h in a goroutine and hands the bytes on through the
+// returned reader, which ends (io.EOF) only once h has seen all of rc. stop
+// closes rc and waits for the goroutine.
+func hashAhead(rc io.ReadCloser, h hash.Hash) (io.Reader, func()) {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err := io.CopyBuffer(pw, io.TeeReader(rc, h), make([]byte, 256<<10))
+		pw.CloseWithError(err) // nil: the reader gets io.EOF
+	}()
+	return pr, func() {
+		pr.Close() // a Write waiting on the reader fails
+		rc.Close() // a Read waiting on the source fails
+		<-done
+	}
+}

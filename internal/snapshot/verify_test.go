@@ -9,6 +9,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/bucket/layout"
 	"github.com/vwstream/vwstream/internal/objstore"
+	"github.com/vwstream/vwstream/internal/seal"
 	"github.com/vwstream/vwstream/internal/snapshot"
 )
 
@@ -18,7 +19,7 @@ type flippingStore struct{ objstore.Store }
 
 func (f flippingStore) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
 	rc, err := f.Store.Get(ctx, key, off, n)
-	if err != nil || !strings.HasSuffix(key, ".gz") {
+	if err != nil || !strings.Contains(key, ".tar.gz") {
 		return rc, err
 	}
 	defer rc.Close()
@@ -41,6 +42,29 @@ func TestRun_UnverifiedArchiveIsRemoved(t *testing.T) {
 	res, err := snapshot.Run(t.Context(), opts, []snapshot.Destination{{Name: "target", Store: store, Verify: true}})
 	if err == nil || !strings.Contains(err.Error(), "verify") {
 		t.Fatalf("Run = %v, want a verification failure", err)
+	}
+	for oi, err := range store.List(t.Context(), layout.Snapshots) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("left in the store after a failed verification: %s (run %s)", oi.Key, res.Name)
+	}
+}
+
+// The same for a passphrase-encrypted archive: a byte changed in the stored
+// OpenPGP data fails the read-back (the archive's SHA-256, the MDC and the
+// entries' hashes all cover it), and the archive is removed.
+func TestRun_UnverifiedGPGArchiveIsRemoved(t *testing.T) {
+	dir := newVault(t)
+	store := flippingStore{newLocal(t)}
+	opts := snapshot.Options{Source: snapshot.SourceFromFolder(dir),
+		Encrypter: encrypter(t, seal.SnapshotOptions{Mode: seal.SnapshotGPGPassphrase, GPGPassphrase: testPassphrase, GPGS2KCount: 65536})}
+	res, err := snapshot.Run(t.Context(), opts, []snapshot.Destination{{Name: "target", Store: store, Verify: true}})
+	if err == nil || !strings.Contains(err.Error(), "verify") {
+		t.Fatalf("Run = %v, want a verification failure", err)
+	}
+	if !strings.HasSuffix(res.Name, ".gpg") {
+		t.Fatalf("name %q, want an encrypted archive", res.Name)
 	}
 	for oi, err := range store.List(t.Context(), layout.Snapshots) {
 		if err != nil {
