@@ -62,11 +62,19 @@ func loadManifest(path string) (*manifest, error) {
 // save writes the manifest atomically: a temp file, fsync, rename, fsync of the
 // folder, so a crash leaves the old or the new manifest, never a torn one.
 func (m *manifest) save(path string) error {
-	data, err := json.Marshal(m)
+	data, err := m.encode()
 	if err != nil {
-		return fmt.Errorf("encode manifest: %w", err)
+		return err
 	}
 	return writeFileAtomic(path, data)
+}
+
+func (m *manifest) encode() ([]byte, error) {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return data, nil
 }
 
 func writeFileAtomic(path string, data []byte) error {

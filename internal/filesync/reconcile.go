@@ -57,8 +57,19 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 	s.recentPuts = map[string]objstore.ObjectInfo{}
 	s.mu.Unlock()
 
+	// The local walk and the listing overlap: one reads the disk, the other
+	// waits for the store.
+	var (
+		remote  map[string]objstore.ObjectInfo
+		listErr error
+		listed  = make(chan struct{})
+	)
+	go func() {
+		defer close(listed)
+		remote, listErr = listAll(ctx, s.opts.Store, layout.Files)
+	}()
 	local, incErrs := s.walk()
-	remote, listErr := listAll(ctx, s.opts.Store, layout.Files)
+	<-listed
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -95,6 +106,7 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 	if listErr == nil {
 		due, refused = s.deletionsLocked(local, remote, incErrs, now)
 	}
+	s.dispatchLocked(now, false) // the uploads start now, not at the next tick
 	s.manDirty = true
 	s.mu.Unlock()
 
@@ -112,14 +124,18 @@ func (s *Syncer) reconcile(ctx context.Context) error {
 	if alarm != nil { // reported as Status.Alarm; kept as the last error too
 		s.status.LastError, s.status.LastErrorAt = alarm.Error(), time.Now()
 	}
+	nRemote := len(remote) // s.remote from now on: uploads add to it
+	s.mu.Unlock()
+
+	// The manifest is on disk before the reconcile reports itself done.
+	s.save(time.Now())
+	s.mu.Lock()
 	if listErr == nil {
 		s.status.LastReconcile = time.Now()
 	}
-	if len(s.errs) == 0 && len(s.dirty) == 0 && len(s.inflight) == 0 {
+	if len(s.errs) == 0 && len(s.dirty) == 0 && len(s.inflight) == 0 && s.status.LastSync.Before(start) {
 		s.status.LastSync = start
 	}
-	s.saveLocked(time.Now())
-	nRemote := len(remote) // s.remote from now on: uploads add to it
 	s.mu.Unlock()
 
 	if notify && s.opts.OnAlarm != nil {

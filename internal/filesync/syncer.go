@@ -57,6 +57,7 @@ type Syncer struct {
 	man         *manifest
 	manDirty    bool
 	lastSave    time.Time
+	saveMu      sync.Mutex                     // held by a manifest write, taken before mu
 	remote      map[string]objstore.ObjectInfo // from the last listing plus our puts; nil before one
 	recentPuts  map[string]objstore.ObjectInfo // puts during a running listing
 	dirty       map[string]*pending
@@ -143,6 +144,7 @@ func (s *Syncer) loop() {
 	defer close(s.loopDone)
 	tick := time.NewTicker(s.tickEvery())
 	defer tick.Stop()
+	s.step(time.Now()) // the first reconcile starts now, not at the first tick
 	for {
 		select {
 		case <-s.loopCtx.Done():
@@ -169,7 +171,6 @@ func (s *Syncer) loop() {
 // reconcile and saves the manifest when it changed.
 func (s *Syncer) step(now time.Time) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.dispatchLocked(now, false)
 	if !s.reconciling && ((!s.reconcileAt.IsZero() && !now.Before(s.reconcileAt)) || !now.Before(s.nextFull)) {
 		s.reconciling = true
@@ -183,8 +184,10 @@ func (s *Syncer) step(now time.Time) {
 			}
 		}()
 	}
-	if s.manDirty && now.Sub(s.lastSave) >= time.Second {
-		s.saveLocked(now)
+	save := s.manDirty && now.Sub(s.lastSave) >= time.Second
+	s.mu.Unlock()
+	if save {
+		s.save(now)
 	}
 }
 
@@ -212,13 +215,31 @@ func (s *Syncer) dispatchLocked(now time.Time, force bool) {
 	}
 }
 
-func (s *Syncer) saveLocked(now time.Time) {
-	err := s.man.save(s.manPath)
-	s.setErrLocked(opManifest, err)
-	if err != nil {
+// save writes the manifest when it changed since the last save. It is
+// encoded under the lock but written and synced outside it: uploads settling
+// meanwhile do not wait for the disk. saveMu keeps the writes in the order of
+// their snapshots, so an older one never replaces a newer.
+func (s *Syncer) save(now time.Time) {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.Lock()
+	if !s.manDirty {
+		s.mu.Unlock()
 		return
 	}
+	data, err := s.man.encode()
 	s.manDirty = false
+	s.mu.Unlock()
+	if err == nil {
+		err = writeFileAtomic(s.manPath, data)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setErrLocked(opManifest, err)
+	if err != nil {
+		s.manDirty = true // the next step tries again
+		return
+	}
 	s.lastSave = now
 	s.caughtUpLocked(now)
 }
@@ -258,6 +279,7 @@ func (s *Syncer) markDirtyLocked(key, abs string, t time.Time) {
 
 func (s *Syncer) worker() {
 	defer s.workers.Done()
+	var buf []byte
 	for {
 		s.mu.Lock()
 		for len(s.readyQ) == 0 && !s.closing {
@@ -276,7 +298,10 @@ func (s *Syncer) worker() {
 			s.finish(key)
 			continue
 		}
-		res := s.upload(s.workCtx, key, p.abs)
+		res := s.upload(s.workCtx, key, p.abs, &buf)
+		if cap(buf) > keepReadBuf {
+			buf = nil
+		}
 		s.settle(key, p, res)
 	}
 }
@@ -342,9 +367,17 @@ func (s *Syncer) settle(key string, p *pending, res result) {
 // retryFailedLocked makes the files waiting out an upload error's backoff due
 // now: an upload just went through, so the store answers again, and their
 // errors should not stay in the status for up to a minute more.
+//
+// It runs after every upload, so it walks the failing operations (few), not
+// the pending files: during a first sync thousands are pending, and a walk of
+// them per upload made that sync quadratic, under the lock every worker needs.
 func (s *Syncer) retryFailedLocked(now time.Time) {
-	for key, p := range s.dirty {
-		if _, failed := s.errs[opUpload+key]; failed && p.notBefore.After(now) {
+	for op := range s.errs {
+		key, ok := strings.CutPrefix(op, opUpload)
+		if !ok {
+			continue
+		}
+		if p := s.dirty[key]; p != nil && p.notBefore.After(now) {
 			p.notBefore = now
 		}
 	}
@@ -420,6 +453,8 @@ func (s *Syncer) close(ctx context.Context) error {
 	s.mu.Unlock()
 	s.workers.Wait()
 
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error

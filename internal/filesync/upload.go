@@ -42,7 +42,8 @@ type result struct {
 // manifest says is stored. It only uploads a file that has not been modified
 // for StableFor (unless flushing), and checks before and after reading it that
 // it did not change, so a file still being written is never stored as complete.
-func (s *Syncer) upload(ctx context.Context, key, abs string) result {
+// buf is the worker's read buffer, reused from file to file.
+func (s *Syncer) upload(ctx context.Context, key, abs string, buf *[]byte) result {
 	fi1, err := os.Lstat(abs)
 	if errors.Is(err, fs.ErrNotExist) {
 		return result{outcome: gone}
@@ -66,14 +67,14 @@ func (s *Syncer) upload(ctx context.Context, key, abs string) result {
 		sum  string
 	)
 	if fi1.Size() <= memUploadLimit {
-		data, err := os.ReadFile(abs)
+		data, grown, err := readWhole(abs, fi1.Size(), buf)
 		if errors.Is(err, fs.ErrNotExist) {
 			return result{outcome: gone}
 		}
 		if err != nil {
 			return result{outcome: retry, err: fmt.Errorf("read %s: %w", abs, err)}
 		}
-		if int64(len(data)) != fi1.Size() || !sameFile(abs, fi1) {
+		if grown || int64(len(data)) != fi1.Size() || !sameFile(abs, fi1) {
 			return changing
 		}
 		h := sha256.Sum256(data)
@@ -136,6 +137,32 @@ func (s *Syncer) stored(key, sum string) bool {
 	}
 	r, ok := s.remote[key]
 	return ok && r.ETag == e.ETag && r.Size == e.Size
+}
+
+// keepReadBuf is the largest read buffer a worker keeps for its next file.
+const keepReadBuf = 1 << 20
+
+// readWhole reads the file at abs, of size bytes when it was looked at, into
+// *buf (grown when too small): one read more than size tells a file that grew.
+func readWhole(abs string, size int64, buf *[]byte) (data []byte, grown bool, err error) {
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	if int64(cap(*buf)) <= size {
+		*buf = make([]byte, max(size+1, 64<<10))
+	}
+	b := (*buf)[:size+1]
+	n, err := io.ReadFull(f, b)
+	switch err {
+	case nil:
+		return nil, true, nil
+	case io.EOF, io.ErrUnexpectedEOF:
+		return b[:n], false, nil
+	default:
+		return nil, false, err
+	}
 }
 
 // sameFile reports whether abs is still the file fi describes: same inode, size

@@ -1,0 +1,5 @@
+//go:build race
+
+package filesync_test
+
+const raceEnabled = true
