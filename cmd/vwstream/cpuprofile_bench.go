@@ -1,16 +1,19 @@
 //go:build vwstreambench
 
 // Built only with -tags vwstreambench (bench/coldstart's profiling runs): a CPU
-// profile of the first VWSTREAM_BENCH_CPUPROFILE_SECONDS (default 10) of the
-// process, written to VWSTREAM_BENCH_CPUPROFILE. A release build has no such hook.
+// profile from the process start to SIGTERM (or VWSTREAM_BENCH_CPUPROFILE_SECONDS,
+// default 60, whichever comes first), written to VWSTREAM_BENCH_CPUPROFILE. A
+// release build has no such hook.
 
 package main
 
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -21,7 +24,7 @@ func init() {
 	}
 	secs, err := strconv.Atoi(os.Getenv("VWSTREAM_BENCH_CPUPROFILE_SECONDS"))
 	if err != nil || secs <= 0 {
-		secs = 10
+		secs = 60
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -33,8 +36,15 @@ func init() {
 		_ = f.Close()
 		return
 	}
+	// main's own handler sees the signal too and shuts down; its shutdown
+	// (the child stopped, a final flush) outlasts writing the profile.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
 	go func() {
-		time.Sleep(time.Duration(secs) * time.Second)
+		select {
+		case <-term:
+		case <-time.After(time.Duration(secs) * time.Second):
+		}
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}()
