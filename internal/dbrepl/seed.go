@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc64"
 	"io"
 	"os"
 	"path/filepath"
@@ -144,7 +145,7 @@ func (s *seedSource) apply(out string) error {
 // file of that transaction, whose pages raw holds under another level's
 // header. Nothing may have the database open.
 func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
-	f, err := os.Open(raw)
+	f, err := os.OpenFile(raw, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
@@ -198,6 +199,166 @@ func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
 		return err
 	}
 	path := filepath.Join(l0dir, ltx.FormatFilename(txid, txid))
+	seeded := hdr
+	seeded.WALOffset = litestream.WALHeaderSize
+	seeded.WALSize = int64(litestream.WALFrameHeaderSize) + int64(hdr.PageSize)
+	seeded.WALSalt1, seeded.WALSalt2 = salt1, salt2
+
+	// raw is checked through (every page decoded, its file checksum matched);
+	// its pages then stay as they are and only the header and the file
+	// checksum change, in place (raw is the restore's own copy).
+	pages, sized := 0, true
+	buf := make([]byte, hdr.PageSize)
+	for {
+		var ph ltx.PageHeader
+		if err := dec.DecodePage(&ph, buf); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return fmt.Errorf("replica file: %w", err)
+		}
+		pages++
+		sized = sized && ph.Flags&ltx.PageHeaderFlagSize != 0
+	}
+	if err := dec.Close(); err != nil {
+		return fmt.Errorf("replica file: %w", err)
+	}
+	if !sized {
+		// Pages of the older LTX layout: the file is written again.
+		return reencodeSeed(raw, path, seeded)
+	}
+	if err := reheader(f, seeded, pages); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := os.Rename(raw, path); err != nil {
+		return err
+	}
+	return vault.SyncDir(l0dir)
+}
+
+// reheader gives the LTX file f, checked and holding pages pages all in the
+// size-prefixed block layout, the header hdr (same size, so every offset in
+// the file stays right) and the file checksum that goes with it. The
+// checksum, CRC-64/ISO over the header, each page's header, size and
+// uncompressed bytes, the page index and the trailer's first half, is linear:
+// changing the header by d changes it by the CRC of d followed by as many
+// zero bytes as the checksum covers after the header, so no page is read again.
+func reheader(f *os.File, hdr ltx.Header, pages int) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	oldHdr := make([]byte, ltx.HeaderSize)
+	if _, err := f.ReadAt(oldHdr, 0); err != nil {
+		return fmt.Errorf("replica file: %w", err)
+	}
+	tail := make([]byte, 8+ltx.TrailerSize) // the page index's size, then the trailer
+	if _, err := f.ReadAt(tail, size-int64(len(tail))); err != nil {
+		return fmt.Errorf("replica file: %w", err)
+	}
+	indexSize := int64(binary.BigEndian.Uint64(tail[:8]))
+	oldSum := binary.BigEndian.Uint64(tail[8+ltx.TrailerChecksumOffset:])
+	newHdr, err := hdr.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encode header: %w", err)
+	}
+	// Bytes the checksum covers after the header.
+	covered := int64(pages)*int64(ltx.PageHeaderSize+4+int(hdr.PageSize)) + ltx.PageHeaderSize + indexSize + 8 + ltx.TrailerChecksumOffset
+	d := make([]byte, ltx.HeaderSize)
+	for i := range d {
+		d[i] = oldHdr[i] ^ newHdr[i]
+	}
+	// The flag bit is forced on in the stored checksum: the other 63 carry over.
+	newSum := uint64(ltx.ChecksumFlag) | ((oldSum ^ crc64Zeros(crc64Raw(d), covered)) &^ uint64(ltx.ChecksumFlag))
+	if _, err := f.WriteAt(newHdr, 0); err != nil {
+		return err
+	}
+	var sum [8]byte
+	binary.BigEndian.PutUint64(sum[:], newSum)
+	if _, err := f.WriteAt(sum[:], size-8); err != nil {
+		return err
+	}
+	return nil
+}
+
+// crc64ISOReflected is CRC-64/ISO's polynomial, bit-reflected (hash/crc64's ISO).
+const crc64ISOReflected = 0xD800000000000000
+
+var crc64ISOTable = crc64.MakeTable(crc64.ISO)
+
+// crc64Raw is the CRC-64/ISO register over b from zero, without the initial
+// and final inversions (the linear part of the checksum).
+func crc64Raw(b []byte) uint64 {
+	return ^crc64.Update(^uint64(0), crc64ISOTable, b)
+}
+
+// crc64Zeros advances a raw CRC-64/ISO register over n zero bytes, in
+// O(log n) steps (the operator for one zero bit squared up, as zlib's
+// crc32_combine does for CRC-32).
+func crc64Zeros(crc uint64, n int64) uint64 {
+	if n <= 0 || crc == 0 {
+		return crc
+	}
+	var odd, even [64]uint64
+	odd[0] = crc64ISOReflected // one zero bit
+	row := uint64(1)
+	for i := 1; i < 64; i++ {
+		odd[i] = row
+		row <<= 1
+	}
+	gf2Square(&even, &odd) // two zero bits
+	gf2Square(&odd, &even) // four
+	for {
+		gf2Square(&even, &odd) // one byte, then 4, 16, ...
+		if n&1 != 0 {
+			crc = gf2Times(&even, crc)
+		}
+		n >>= 1
+		if n == 0 {
+			break
+		}
+		gf2Square(&odd, &even)
+		if n&1 != 0 {
+			crc = gf2Times(&odd, crc)
+		}
+		n >>= 1
+		if n == 0 {
+			break
+		}
+	}
+	return crc
+}
+
+func gf2Times(mat *[64]uint64, vec uint64) uint64 {
+	var sum uint64
+	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
+		if vec&1 != 0 {
+			sum ^= mat[i]
+		}
+	}
+	return sum
+}
+
+func gf2Square(square, mat *[64]uint64) {
+	for n := range 64 {
+		square[n] = gf2Times(mat, mat[n])
+	}
+}
+
+// reencodeSeed writes the pages of raw (already checked) under hdr to path.
+func reencodeSeed(raw, path string, hdr ltx.Header) (err error) {
+	f, err := os.Open(raw)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = f.Close() }()
+	dec := ltx.NewDecoder(f)
+	if err := dec.DecodeHeader(); err != nil {
+		return fmt.Errorf("replica file: %w", err)
+	}
 	tmp := path + ".tmp"
 	w, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -208,11 +369,7 @@ func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
 	if err != nil {
 		return err
 	}
-	seeded := hdr
-	seeded.WALOffset = litestream.WALHeaderSize
-	seeded.WALSize = int64(litestream.WALFrameHeaderSize) + int64(hdr.PageSize)
-	seeded.WALSalt1, seeded.WALSalt2 = salt1, salt2
-	if err := enc.EncodeHeader(seeded); err != nil {
+	if err := enc.EncodeHeader(hdr); err != nil {
 		return fmt.Errorf("encode header: %w", err)
 	}
 	buf := make([]byte, hdr.PageSize)
@@ -245,7 +402,7 @@ func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return vault.SyncDir(l0dir)
+	return vault.SyncDir(filepath.Dir(path))
 }
 
 // restoredPage1 returns page 1 of the restored database after checking that

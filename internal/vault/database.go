@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -43,8 +44,14 @@ func Integrity(ctx context.Context, db Querier) (string, error) {
 
 // CheckIntegrity runs PRAGMA integrity_check on the database file at path and
 // returns an error naming the first problems unless it says "ok".
+//
+// SQLite reads the file through a memory map here (mmap_size up to
+// integrityMmapSize) instead of one read call per page: the same check, about
+// a third of the CPU for a 100 MB database (the check visits every page, an
+// index's pages more than once). The file is one no other process writes (a
+// restore's staged copy), so a mapping cannot see it shrink.
 func CheckIntegrity(ctx context.Context, path string) (err error) {
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=mmap_size("+strconv.FormatInt(integrityMmapSize, 10)+")")
 	if err != nil {
 		return fmt.Errorf("integrity check: %w", err)
 	}
@@ -62,6 +69,11 @@ func CheckIntegrity(ctx context.Context, path string) (err error) {
 	}
 	return nil
 }
+
+// integrityMmapSize bounds CheckIntegrity's memory map (address space, not
+// memory: the pages stay in the page cache); a larger database is read the
+// usual way beyond it.
+const integrityMmapSize = 64 << 30
 
 // SQLite's lock bytes (its os_unix.c): a connection in WAL mode holds a shared
 // lock on the dead-man-switch byte of the -shm file for as long as it is open;

@@ -1,0 +1,5 @@
+//go:build !race
+
+package coldstart_test
+
+const raceEnabled = false

@@ -1,0 +1,5 @@
+//go:build !race
+
+package dbrepl_test
+
+const raceEnabled = false

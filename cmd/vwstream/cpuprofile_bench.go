@@ -1,0 +1,51 @@
+//go:build vwstreambench
+
+// Built only with -tags vwstreambench (bench/coldstart's profiling runs): a CPU
+// profile from the process start to SIGTERM (or VWSTREAM_BENCH_CPUPROFILE_SECONDS,
+// default 60, whichever comes first), written to VWSTREAM_BENCH_CPUPROFILE. A
+// release build has no such hook.
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func init() {
+	path := os.Getenv("VWSTREAM_BENCH_CPUPROFILE")
+	if path == "" {
+		return
+	}
+	secs, err := strconv.Atoi(os.Getenv("VWSTREAM_BENCH_CPUPROFILE_SECONDS"))
+	if err != nil || secs <= 0 {
+		secs = 60
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vwstream: cpu profile: %v\n", err)
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "vwstream: cpu profile: %v\n", err)
+		_ = f.Close()
+		return
+	}
+	// main's own handler sees the signal too and shuts down; its shutdown
+	// (the child stopped, a final flush) outlasts writing the profile.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM, os.Interrupt)
+	go func() {
+		select {
+		case <-term:
+		case <-time.After(time.Duration(secs) * time.Second):
+		}
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}()
+}
