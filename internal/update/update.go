@@ -39,7 +39,7 @@ const (
 	// the scope of the updater whose Options.Scope has the same value.
 	LabelScope           = "vwstream.update.scope"
 	LabelWatchtowerScope = "com.centurylinklabs.watchtower.scope"
-	LabelVersion          = "org.opencontainers.image.version"
+	LabelVersion         = "org.opencontainers.image.version"
 )
 
 // Defaults.
@@ -78,8 +78,8 @@ type Options struct {
 	// Scope (UPDATE_SCOPE, WATCHTOWER_SCOPE), when set, watches only the
 	// containers labelled LabelScope (or Watchtower's scope label) with this
 	// value: several updaters on one Engine, each with its own stack.
-	Scope  string
-	DryRun bool // report what would change, change nothing
+	Scope       string
+	DryRun      bool // report what would change, change nothing
 	MonitorOnly bool // UPDATE_MONITOR_ONLY: notify about new images, change nothing
 	// HealthTimeout bounds the wait for a HEALTHCHECK to report healthy;
 	// StableFor is how long a container without one must keep running.
