@@ -241,7 +241,14 @@ func (r *Replicator) rewriteFull(ctx context.Context, txid ltx.TXID) error {
 	}
 	hdr := orig.hdr
 	hdr.Commit = dec.Header().Commit
+	return writeLTX(path, hdr, dec, "read database", false)
+}
 
+// writeLTX writes the pages dec has left under hdr to path, durably (a
+// temporary file synced and renamed, then the folder synced). what names the
+// source in errors; keepChecksum carries the source's post-apply checksum
+// over, when hdr has checksums.
+func writeLTX(path string, hdr ltx.Header, dec *ltx.Decoder, what string, keepChecksum bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -261,14 +268,17 @@ func (r *Replicator) rewriteFull(ctx context.Context, txid ltx.TXID) error {
 		if err := dec.DecodePage(&ph, buf); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return fmt.Errorf("read database: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if err := enc.EncodePage(ph, buf); err != nil {
 			return fmt.Errorf("encode page %d: %w", ph.Pgno, err)
 		}
 	}
 	if err := dec.Close(); err != nil {
-		return fmt.Errorf("read database: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if keepChecksum && !hdr.NoChecksum() {
+		enc.SetPostApplyChecksum(dec.Trailer().PostApplyChecksum)
 	}
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("encode: %w", err)

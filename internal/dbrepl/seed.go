@@ -359,50 +359,7 @@ func reencodeSeed(raw, path string, hdr ltx.Header) (err error) {
 	if err := dec.DecodeHeader(); err != nil {
 		return fmt.Errorf("replica file: %w", err)
 	}
-	tmp := path + ".tmp"
-	w, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = w.Close(); _ = os.Remove(tmp) }()
-	enc, err := ltx.NewEncoder(w)
-	if err != nil {
-		return err
-	}
-	if err := enc.EncodeHeader(hdr); err != nil {
-		return fmt.Errorf("encode header: %w", err)
-	}
-	buf := make([]byte, hdr.PageSize)
-	for {
-		var ph ltx.PageHeader
-		if err := dec.DecodePage(&ph, buf); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return fmt.Errorf("replica file: %w", err)
-		}
-		if err := enc.EncodePage(ph, buf); err != nil {
-			return fmt.Errorf("encode page %d: %w", ph.Pgno, err)
-		}
-	}
-	if err := dec.Close(); err != nil {
-		return fmt.Errorf("replica file: %w", err)
-	}
-	if !hdr.NoChecksum() {
-		enc.SetPostApplyChecksum(dec.Trailer().PostApplyChecksum)
-	}
-	if err := enc.Close(); err != nil {
-		return fmt.Errorf("encode: %w", err)
-	}
-	if err := w.Sync(); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return vault.SyncDir(filepath.Dir(path))
+	return writeLTX(path, hdr, dec, "replica file", true)
 }
 
 // restoredPage1 returns page 1 of the restored database after checking that
