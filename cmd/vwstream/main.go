@@ -20,8 +20,15 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr)
 	stop()
+	if beforeExit != nil {
+		beforeExit()
+	}
 	os.Exit(code)
 }
+
+// beforeExit is set only in benchmark builds (cpuprofile_bench.go): it ends
+// the profile of a command that returns on its own.
+var beforeExit func()
 
 // command is one subcommand of the contract in DESIGN.md.
 type command struct {

@@ -2,6 +2,7 @@ package dbrepl
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash"
@@ -201,6 +202,13 @@ type keptFile struct {
 	minTXID, maxTXID ltx.TXID
 	path             string // where the copy goes
 	done             bool   // the copy is complete and the file passed its checks
+
+	// Set with done, from the stream the decoder checked: the SHA-256 of the
+	// bytes copied, so the copy can be matched against them without decoding
+	// it again, and its pages as decoded.
+	sum   [sha256.Size]byte
+	pages int  // pages in the file
+	sized bool // every page in the size-prefixed block layout
 }
 
 // matches reports whether info names the kept file.
@@ -224,6 +232,7 @@ func (a *planApplier) applyFile(ctx context.Context, rc io.ReadCloser, info *ltx
 	key := ltxKey(info.Level, info.MinTXID, info.MaxTXID)
 	var err error
 	var copyTo *os.File
+	var copySum hash.Hash
 	if a.keep.matches(info) {
 		a.keep.done = false
 		if copyTo, err = os.Create(a.keep.path); err != nil {
@@ -231,7 +240,8 @@ func (a *planApplier) applyFile(ctx context.Context, rc io.ReadCloser, info *ltx
 			return ltx.Header{}, ltx.Trailer{}, fmt.Errorf("keep %s: %w", key, err)
 		}
 		defer func() { _ = copyTo.Close() }()
-		rc = teeReadCloser{io.TeeReader(rc, copyTo), rc}
+		copySum = sha256.New()
+		rc = teeReadCloser{io.TeeReader(rc, io.MultiWriter(copyTo, copySum)), rc}
 	}
 	ra := newReadAhead(rc)
 	defer func() { _ = ra.Close() }()
@@ -264,6 +274,7 @@ func (a *planApplier) applyFile(ctx context.Context, rc io.ReadCloser, info *ltx
 	run := a.pages
 	run.n = 0
 	var ph ltx.PageHeader
+	pages, sized := 0, true
 	for i := 0; ; i++ {
 		if i%1024 == 0 && ctx.Err() != nil {
 			return hdr, ltx.Trailer{}, ctx.Err()
@@ -279,6 +290,8 @@ func (a *planApplier) applyFile(ctx context.Context, rc io.ReadCloser, info *ltx
 		} else if err != nil {
 			return hdr, ltx.Trailer{}, fmt.Errorf("%s: decode page %d: %w", key, i, err)
 		}
+		pages++
+		sized = sized && ph.Flags&ltx.PageHeaderFlagSize != 0
 		pgno := ph.Pgno
 		if pgno > a.commit || pgno == a.lockPgno || a.written[pgno] {
 			continue // beyond the final size, or a newer file has it
@@ -313,6 +326,8 @@ func (a *planApplier) applyFile(ctx context.Context, rc io.ReadCloser, info *ltx
 		if err := copyTo.Close(); err != nil {
 			return hdr, ltx.Trailer{}, fmt.Errorf("keep %s: %w", key, err)
 		}
+		copySum.Sum(a.keep.sum[:0])
+		a.keep.pages, a.keep.sized = pages, sized
 		a.keep.done = true
 	}
 	a.next = &hdr

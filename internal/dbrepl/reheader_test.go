@@ -2,9 +2,11 @@ package dbrepl
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/superfly/ltx"
@@ -74,6 +76,35 @@ func TestReheader_MatchesTheEncoder(t *testing.T) {
 		}
 		if err := ltx.NewDecoder(bytes.NewReader(got)).Verify(); err != nil {
 			t.Fatalf("%d pages: %v", n, err)
+		}
+	}
+}
+
+// The seed trusts the restore's copy of the file only as long as it is byte
+// for byte the stream the restore's decoder checked: a copy changed on disk
+// afterwards is refused before anything is written beside the database.
+func TestSeedLatest_RefusesACopyThatDiffersFromTheCheckedStream(t *testing.T) {
+	const pageSize = 4096
+	pages := [][]byte{bytes.Repeat([]byte{1}, pageSize), bytes.Repeat([]byte{2}, pageSize)}
+	hdr := ltx.Header{Version: ltx.Version, PageSize: pageSize, Commit: 2, MinTXID: 5, MaxTXID: 5,
+		Timestamp: 1700000000000, WALOffset: 32, WALSize: 2 * 4120, WALSalt1: 1, WALSalt2: 2, Flags: ltx.HeaderFlagNoChecksum}
+	raw := encodeLTX(t, hdr, pages)
+	kept := &keptFile{minTXID: 5, maxTXID: 5, done: true, sum: sha256.Sum256(raw), pages: 2, sized: true}
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "db.sqlite3")
+	path := filepath.Join(dir, "seed.ltx")
+	raw[len(raw)/2] ^= 0x40 // one bit flipped in the middle of the pages
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := seedLatest(out, path, nil, kept)
+	if err == nil || !strings.Contains(err.Error(), "differs from the stream") {
+		t.Fatalf("seed of a changed copy: %v, want the copy refused", err)
+	}
+	for _, p := range []string{out + "-wal", filepath.Join(metaDir(out), "ltx", "0")} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("%s exists after a refused seed (%v)", p, err)
 		}
 	}
 }

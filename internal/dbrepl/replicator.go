@@ -252,7 +252,9 @@ func (r *Replicator) Start(ctx context.Context) error {
 	// that fails now is retried by the sync loop, whose first tick is at once.
 	r.db = db
 	if repaired, err := r.capture(ctx); err != nil {
-		r.opt.Logger.Warn("first capture before start failed; the sync loop retries", "db", r.opt.DBPath, "error", err)
+		if ctx.Err() == nil { // a stop during start-up is no failed capture
+			r.opt.Logger.Warn("first capture before start failed; the sync loop retries", "db", r.opt.DBPath, "error", err)
+		}
 	} else if repaired {
 		if err := db.Replica.Sync(ctx); err != nil {
 			r.opt.Logger.Warn("upload of the full copy failed; the sync loop retries", "db", r.opt.DBPath, "error", err)

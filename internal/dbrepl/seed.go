@@ -1,8 +1,10 @@
 package dbrepl
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -136,20 +138,35 @@ func (s *seedSource) apply(out string) error {
 	if s.keep != nil && !s.keep.done {
 		return errors.New("the plan's file of the restored transaction was not copied")
 	}
-	return seedLatest(out, s.path, s.header)
+	return seedLatest(out, s.path, s.header, s.keep)
 }
 
 // seedLatest leaves litestream's state for the restored database at out, at
-// the one transaction of the replica file copied to raw (its checksums are
-// checked here again). l0, when set, is the header of the replica's level-0
-// file of that transaction, whose pages raw holds under another level's
-// header. Nothing may have the database open.
-func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
+// the one transaction of the replica file copied to raw. l0, when set, is the
+// header of the replica's level-0 file of that transaction, whose pages raw
+// holds under another level's header. checked, when set, is the copy the
+// restore made of a stream its decoder checked: raw must then match that
+// stream's SHA-256, and its pages are not decoded again; otherwise (a file
+// fetched on its own) every page is decoded and its file checksum matched
+// here. Nothing may have the database open.
+func seedLatest(out, raw string, l0 *ltx.Header, checked *keptFile) (err error) {
 	f, err := os.OpenFile(raw, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = f.Close() }()
+	if checked != nil {
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return fmt.Errorf("replica file: %w", err)
+		}
+		if got := h.Sum(nil); !bytes.Equal(got, checked.sum[:]) {
+			return errors.New("replica file: the copy on disk differs from the stream the restore checked")
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
 	dec := ltx.NewDecoder(f)
 	if err := dec.DecodeHeader(); err != nil {
 		return fmt.Errorf("replica file: %w", err)
@@ -204,22 +221,15 @@ func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
 	seeded.WALSize = int64(litestream.WALFrameHeaderSize) + int64(hdr.PageSize)
 	seeded.WALSalt1, seeded.WALSalt2 = salt1, salt2
 
-	// raw is checked through (every page decoded, its file checksum matched);
-	// its pages then stay as they are and only the header and the file
-	// checksum change, in place (raw is the restore's own copy).
-	pages, sized := 0, true
-	buf := make([]byte, hdr.PageSize)
-	for {
-		var ph ltx.PageHeader
-		if err := dec.DecodePage(&ph, buf); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			return fmt.Errorf("replica file: %w", err)
-		}
-		pages++
-		sized = sized && ph.Flags&ltx.PageHeaderFlagSize != 0
-	}
-	if err := dec.Close(); err != nil {
+	// raw is checked through (every page decoded, its file checksum matched,
+	// here or by the restore that copied it); its pages then stay as they are
+	// and only the header and the file checksum change, in place (raw is the
+	// restore's own copy).
+	var pages int
+	var sized bool
+	if checked != nil {
+		pages, sized = checked.pages, checked.sized
+	} else if pages, sized, err = decodeThrough(dec, hdr.PageSize); err != nil {
 		return fmt.Errorf("replica file: %w", err)
 	}
 	if !sized {
@@ -236,6 +246,25 @@ func seedLatest(out, raw string, l0 *ltx.Header) (err error) {
 		return err
 	}
 	return vault.SyncDir(l0dir)
+}
+
+// decodeThrough decodes every page after dec's header and matches the file
+// checksum, and says how many pages there are and whether all of them are in
+// the size-prefixed block layout.
+func decodeThrough(dec *ltx.Decoder, pageSize uint32) (pages int, sized bool, err error) {
+	sized = true
+	buf := make([]byte, pageSize)
+	for {
+		var ph ltx.PageHeader
+		if err := dec.DecodePage(&ph, buf); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return 0, false, err
+		}
+		pages++
+		sized = sized && ph.Flags&ltx.PageHeaderFlagSize != 0
+	}
+	return pages, sized, dec.Close()
 }
 
 // reheader gives the LTX file f, checked and holding pages pages all in the

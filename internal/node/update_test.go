@@ -112,7 +112,10 @@ func TestNode_UpdateRollbackPutsDataBack(t *testing.T) {
 	if hasColumn(t, filepath.Join(data, vaultsim.DBName), "vw_next") {
 		t.Fatal("the live database still has the new version's column")
 	}
-	time.Sleep(3 * time.Second) // v1 writes on the put-back database
+	time.Sleep(3 * time.Second) // v1 writes on the put-back database; the next passes hold v4 back
+	if st := n.Status().Updates; st.Checks < 2 || !strings.Contains(st.LastProblem, "rolled back before") {
+		t.Fatalf("after the passes that skip the rolled-back image, the status says %+v; want the hold-back reported", *st)
+	}
 	testenv.DockerRun(t, "stop", name)
 	cancel()
 	if err := <-done; err != nil {

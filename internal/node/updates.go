@@ -66,6 +66,10 @@ func (n *Node) startUpdates(ctx context.Context) error {
 			case update.ActionFailed:
 				counts.Failures++
 				problems = append(problems, update.Describe(it))
+			case update.ActionSkipped:
+				if it.HeldBack { // the rollback stays news until the tag moves on
+					problems = append(problems, update.Describe(it))
+				}
 			}
 			if it.Action != update.ActionUpToDate {
 				n.log.Info("image update: "+update.Describe(it), "container", it.Container, "action", it.Action)

@@ -194,7 +194,7 @@ func (o Options) upload(ctx context.Context, d Destination, key string, c *captu
 	hr := newHashReader(pr)
 	var r io.Reader = hr
 	if o.Progress != nil {
-		r = &progressReader{r: pr, fn: o.Progress}
+		r = &progressReader{r: hr, fn: o.Progress}
 	}
 	// The Stat above gives a readable error early; the condition makes two runs
 	// in the same second (scheduler and `vwstream backup`) unable to overwrite

@@ -73,3 +73,20 @@ func TestRun_UnverifiedGPGArchiveIsRemoved(t *testing.T) {
 		t.Errorf("left in the store after a failed verification: %s (run %s)", oi.Key, res.Name)
 	}
 }
+
+// `vwstream backup` on a terminal sets Progress: the run must still hash and
+// verify what it uploads, and report the bytes as they go up.
+func TestRun_WithProgress(t *testing.T) {
+	dir := newVault(t)
+	store := newLocal(t)
+	var last int64
+	calls := 0
+	opts := snapshot.Options{Source: snapshot.SourceFromFolder(dir), Progress: func(n int64) { last, calls = n, calls+1 }}
+	res, err := snapshot.Run(t.Context(), opts, []snapshot.Destination{{Name: "target", Store: store, Verify: true}})
+	if err != nil {
+		t.Fatalf("Run with progress: %v", err)
+	}
+	if calls == 0 || last != res.Size {
+		t.Fatalf("progress: %d calls, last %d bytes; the archive has %d", calls, last, res.Size)
+	}
+}

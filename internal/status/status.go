@@ -107,7 +107,8 @@ type Updates struct {
 	Failures   int64     `json:"failures"`    // checks or updates that failed
 	LastCheck  time.Time `json:"last_check,omitzero"`
 	// LastProblem says what went wrong in the last pass (a failed check or
-	// update, a rollback), one line per container; empty when it went well.
+	// update, a rollback, an image held back because it was rolled back
+	// before), one line per container; empty when it went well.
 	LastProblem string `json:"last_problem,omitempty"`
 }
 

@@ -129,6 +129,9 @@ type Item struct {
 	RestorePoint *RestorePoint `json:"restore_point,omitempty"`
 	Steps        []string      `json:"steps,omitempty"`
 	Error        string        `json:"error,omitempty"`
+	// HeldBack is set on a skipped item whose registry image was rolled back
+	// by an earlier pass: the container still runs the old version.
+	HeldBack bool `json:"held_back,omitempty"`
 }
 
 // Report is one pass.
@@ -287,6 +290,7 @@ func (o Options) one(ctx context.Context, c docker.Container, digests map[Refere
 		return it
 	case o.Memory.rolledBack(cur.name, remote):
 		it.Action, it.Error = ActionSkipped, "this image was rolled back before; waiting for the tag to move on"
+		it.HeldBack = true
 		return it
 	case o.DryRun || o.MonitorOnly:
 		it.Action = ActionAvailable
