@@ -45,8 +45,11 @@ type S3Options struct {
 	CAPEM           []byte // extra root CAs, PEM (the contents of S3_CA_FILE or AWS_CA_BUNDLE)
 	PartSize        int64  // DefaultPartSize when 0; at least MinPartSize
 	Concurrency     int    // DefaultConcurrency when 0
-	Logger          *slog.Logger
-	HTTPClient      *http.Client // replaces the client NewS3 builds (CAPEM is then ignored)
+	// CopyPartsAbove: a Copy of a larger source is a multipart upload of part
+	// copies; 5 GiB (the largest source of one CopyObject on AWS) when 0.
+	CopyPartsAbove int64
+	Logger         *slog.Logger
+	HTTPClient     *http.Client // replaces the client NewS3 builds (CAPEM is then ignored)
 }
 
 // S3 is a Store in an S3 bucket under a key prefix.
@@ -57,6 +60,7 @@ type S3 struct {
 	endpoint    string // for messages: the URL requests go to
 	partSize    int64
 	concurrency int
+	copyAbove   int64 // S3Options.CopyPartsAbove
 	log         *slog.Logger
 	retry       retrier
 	buffers     *bufferPool
@@ -174,7 +178,11 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 		endpoint:    opts.Endpoint,
 		partSize:    opts.PartSize,
 		concurrency: opts.Concurrency,
+		copyAbove:   opts.CopyPartsAbove,
 		log:         opts.Logger.With("store", "s3", "bucket", opts.Bucket),
+	}
+	if s.copyAbove <= 0 {
+		s.copyAbove = maxCopyObject
 	}
 	if s.endpoint == "" {
 		s.endpoint = "https://s3." + region + ".amazonaws.com"
@@ -407,29 +415,6 @@ func (s *S3) deleteBatch(ctx context.Context, keys []string) error {
 		errs = append(errs, fmt.Errorf("s3: delete %s: %s: %s", strings.TrimPrefix(aws.ToString(e.Key), s.prefix), aws.ToString(e.Code), aws.ToString(e.Message)))
 	}
 	return errors.Join(errs...)
-}
-
-// Copy duplicates src to dst server-side (CopyObject); see Store.Copy.
-func (s *S3) Copy(ctx context.Context, src, dst string) (ObjectInfo, error) {
-	if err := CheckKey(src); err != nil {
-		return ObjectInfo{}, fmt.Errorf("copy: %w", err)
-	}
-	if err := CheckKey(dst); err != nil {
-		return ObjectInfo{}, fmt.Errorf("copy: %w", err)
-	}
-	in := &s3.CopyObjectInput{
-		Bucket:     &s.bucket,
-		Key:        aws.String(s.fullKey(dst)),
-		CopySource: aws.String(escapePath(s.bucket + "/" + s.fullKey(src))),
-	}
-	err := s.retry.do(ctx, func(ctx context.Context) error {
-		_, err := s.client.CopyObject(ctx, in)
-		return err
-	})
-	if err != nil {
-		return ObjectInfo{}, s.classify(ctx, "copy", src, err)
-	}
-	return s.Stat(ctx, dst)
 }
 
 // escapePath percent-encodes everything but unreserved characters and "/",

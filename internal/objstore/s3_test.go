@@ -3,8 +3,10 @@ package objstore_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -387,5 +389,60 @@ func TestNewS3_BadCA(t *testing.T) {
 	_, err := objstore.NewS3(t.Context(), objstore.S3Options{Bucket: "b", CAPEM: []byte("not a certificate")})
 	if err == nil || !strings.Contains(err.Error(), "CA bundle") {
 		t.Errorf("NewS3 with a CA bundle of no certificate = %v, want a CA bundle error", err)
+	}
+}
+
+// A source above the copy limit is copied in parts (the service copies each
+// range) and comes out byte for byte; a service that copies no parts gets one
+// CopyObject. Neither leaves an unfinished upload behind.
+func TestS3_Copy_InParts(t *testing.T) {
+	env := testenv.NewS3(t)
+	data := make([]byte, 4*objstore.MinPartSize+12345)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	for _, refuse := range []bool{false, true} {
+		p := newProxy(t, env, false)
+		var partCopies, refused atomic.Int64
+		p.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+			if r.Method != http.MethodPut || r.Header.Get("X-Amz-Copy-Source") == "" || !r.URL.Query().Has("partNumber") {
+				return false
+			}
+			if refuse {
+				refused.Add(1)
+				w.WriteHeader(http.StatusNotImplemented)
+				io.WriteString(w, `<Error><Code>NotImplemented</Code><Message>no part copies here</Message></Error>`)
+				return true
+			}
+			partCopies.Add(1)
+			return false
+		}
+		s := newS3(t, env, func(o *objstore.S3Options) { o.Endpoint = p.URL; o.CopyPartsAbove = 2 * objstore.MinPartSize })
+		src, dst := fmt.Sprintf("copy-src-%t", refuse), fmt.Sprintf("copy-dst-%t", refuse)
+		if _, err := s.Put(t.Context(), src, bytes.NewReader(data), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Copy(t.Context(), src, dst)
+		if err != nil {
+			t.Fatalf("copy (part copies refused: %t): %v", refuse, err)
+		}
+		if info.Size != int64(len(data)) || info.Key != dst {
+			t.Fatalf("copy info %+v", info)
+		}
+		rc, err := s.Get(t.Context(), dst, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("the copy differs from its source (%d bytes, %v)", len(got), err)
+		}
+		if refuse && refused.Load() == 0 || !refuse && partCopies.Load() != 5 {
+			t.Fatalf("part copies: %d made, %d refused; want 5 made, or refused then one CopyObject", partCopies.Load(), refused.Load())
+		}
+		if left, err := pendingUploads(env)(t.Context()); err != nil || len(left) > 0 {
+			t.Fatalf("unfinished uploads left: %v %v", left, err)
+		}
 	}
 }
