@@ -10,6 +10,7 @@ package dbrepl_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -203,6 +204,7 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 			}
 			time.Sleep(3 * time.Second) // the last upload's stragglers
 			res.lagRequests = sd.proxy.Take()
+			t.Logf("%s: slowest commits %s", sd.name, slowest(res.lags, 3))
 		})
 	}
 	wg.Wait()
@@ -520,4 +522,19 @@ func report(t *testing.T, k knobs, results map[string]*sideResult) {
 	if err := os.WriteFile(resultFile, []byte(b.String()), 0o644); err != nil {
 		t.Errorf("write %s: %v", resultFile, err)
 	}
+}
+
+// slowest names the n longest lags with their commit's index, for a p99
+// that is one outlier of fifty.
+func slowest(lags []time.Duration, n int) string {
+	idx := make([]int, len(lags))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(lags[b], lags[a]) })
+	var parts []string
+	for _, i := range idx[:min(n, len(idx))] {
+		parts = append(parts, fmt.Sprintf("#%d %.3f s", i, lags[i].Seconds()))
+	}
+	return strings.Join(parts, ", ")
 }
