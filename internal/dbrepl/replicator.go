@@ -419,26 +419,39 @@ func (r *Replicator) Sync(ctx context.Context) error {
 func (r *Replicator) sync(ctx context.Context) error {
 	r.syncStart.Store(time.Now().UnixNano())
 	defer r.syncStart.Store(0)
-	if _, err := r.capture(ctx); err != nil {
+	uploaded, err := r.captureAndUpload(ctx)
+	if err != nil || !uploaded || !r.checkpointIfDue(ctx) {
 		return err
+	}
+	// The checkpoint's own WAL bookkeeping goes up in this sync: left to a
+	// sync of its own, that upload would start a sync interval that the next
+	// commit has to wait out.
+	_, err = r.captureAndUpload(ctx)
+	return err
+}
+
+// captureAndUpload captures the WAL and uploads what the replica lacks;
+// uploaded says whether there was anything.
+func (r *Replicator) captureAndUpload(ctx context.Context) (uploaded bool, err error) {
+	if _, err := r.capture(ctx); err != nil {
+		return false, err
 	}
 	pos, err := r.db.Pos()
 	if err != nil {
-		return fmt.Errorf("local position: %w", err)
+		return false, fmt.Errorf("local position: %w", err)
 	}
 	// Nothing captured yet (the database does not exist yet): calling the
 	// replica now would list the store on every tick.
 	if pos.TXID == 0 {
-		return nil
+		return false, nil
 	}
 	if rp := r.db.Replica.Pos(); !rp.IsZero() && rp.TXID >= pos.TXID {
-		return nil
+		return false, nil
 	}
 	if err := r.db.Replica.Sync(ctx); err != nil {
-		return fmt.Errorf("upload: %w", err)
+		return false, fmt.Errorf("upload: %w", err)
 	}
-	r.checkpointIfDue(ctx)
-	return nil
+	return true, nil
 }
 
 // checkpointInterval is how often an upload is followed by a PASSIVE
@@ -450,13 +463,13 @@ const checkpointInterval = litestream.DefaultCheckpointInterval
 // commit's capture and its upload, and its copy of the WAL into the database
 // (with a sync of the database file) held that commit back from being
 // durable: 0.57-0.61 s once a minute in bench/dbrepl, against 0.07 s
-// otherwise. The checkpoint's own WAL bookkeeping is captured by the next
-// sync. The size-based checkpoints stay in the engine's capture.
-func (r *Replicator) checkpointIfDue(ctx context.Context) {
+// otherwise. The caller uploads the checkpoint's own WAL bookkeeping. The size-based checkpoints stay in the engine's capture. It reports
+// whether a checkpoint ran.
+func (r *Replicator) checkpointIfDue(ctx context.Context) bool {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
 	if !r.proven || time.Since(r.lastCheckpoint) < checkpointInterval {
-		return
+		return false
 	}
 	r.lastCheckpoint = time.Now()
 	if err := r.db.Checkpoint(ctx, litestream.CheckpointModePassive); err != nil && ctx.Err() == nil {
@@ -464,6 +477,7 @@ func (r *Replicator) checkpointIfDue(ctx context.Context) {
 		// next one, or the engine's size-based one, catches up.
 		r.opt.Logger.Debug("checkpoint after upload skipped", "db", r.opt.DBPath, "error", err)
 	}
+	return true
 }
 
 // capture reads new WAL frames into LTX files. Until the files written after
