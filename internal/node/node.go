@@ -185,8 +185,15 @@ func (n *Node) Run(ctx context.Context) error {
 	defer func() { stopStatus(); <-statusDone }()
 
 	if err := n.start(ctx); err != nil {
+		serr := n.shutdown(false)
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) && serr == nil {
+			// A stop asked for during start-up (SIGTERM while restoring) is a
+			// stop, not a failed start: what had started was shut down.
+			n.log.Info("stopped during start-up")
+			return nil
+		}
 		n.board.SetError("start", err.Error())
-		err = errors.Join(err, n.shutdown(false))
+		err = errors.Join(err, serr)
 		if ctx.Err() == nil { // a refused start (stale volume, lease held, bad key) needs a human
 			n.alert("start", err)
 		}
