@@ -113,7 +113,7 @@ func TestColdStart(t *testing.T) {
 	if b.serverPID == 0 {
 		t.Logf("S3 server process not found: its CPU time is not reported")
 	}
-	loadStart := loadAvg()
+	loadStart := testenv.LoadAverage()
 
 	src := filepath.Join(b.work, "src")
 	start := time.Now()
@@ -185,7 +185,7 @@ func TestColdStart(t *testing.T) {
 	stops := b.gracefulStops(last, runs)
 
 	rep := report{shape: shape, runs: runs, all: all, stops: stops, popVW: popVW, popAnchor: popAnchor,
-		mode: b.mode, dbMB: dbMB, filesMB: filesMB, loadStart: loadStart, loadEnd: loadAvg(), race: raceEnabled}
+		mode: b.mode, dbMB: dbMB, filesMB: filesMB, loadStart: loadStart, loadEnd: testenv.LoadAverage(), race: raceEnabled}
 	rep.write(t, b)
 	// Timings are reported, never a test failure (they depend on the machine).
 	for _, r := range all {

@@ -103,19 +103,6 @@ func serverPID(endpoint string) int {
 	return 0
 }
 
-// loadAvg is the machine's load average (1, 5 and 15 minutes).
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 // medianCPU is the median of each part over runs.
 func medianCPU(c []cpu) cpu {
 	pick := func(f func(cpu) time.Duration) time.Duration {

@@ -112,7 +112,7 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 		t.Skip("set VWSTREAM_BENCH=1 to run the replication benchmark")
 	}
 	k := loadKnobs(t)
-	k.loadStart = loadAvg()
+	k.loadStart = testenv.LoadAverage()
 	if raceEnabled {
 		t.Log("built with -race: the restore timings include the race detector's cost (scripts/test -race=false leaves it out)")
 	}
@@ -125,7 +125,7 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 	work := t.TempDir()
 	results := map[string]*sideResult{"vwstream": {}, "litestream": {}}
 	if k.restoreOnly {
-		k.loadRestore = loadAvg()
+		k.loadRestore = testenv.LoadAverage()
 		restoreBench(t, s, k, key, work, results)
 		reportRestore(t, k, results)
 		return
@@ -254,7 +254,7 @@ func TestBench_VwstreamVsLitestream(t *testing.T) {
 	}
 
 	// (c) restore of a large database, each side from its own replica.
-	k.loadRestore = loadAvg()
+	k.loadRestore = testenv.LoadAverage()
 	restoreBench(t, s, k, key, work, results)
 	report(t, k, results)
 }
@@ -409,19 +409,6 @@ func restoreBench(t *testing.T, s testenv.S3, k knobs, key *seal.Key, work strin
 	}
 }
 
-// loadAvg is the machine's load average (1, 5 and 15 minutes), as /proc/loadavg says.
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func secs(d []time.Duration) string {
 	var parts []string
 	for _, x := range d {
@@ -477,7 +464,7 @@ func reportRestore(t *testing.T, k knobs, results map[string]*sideResult) {
 	med := func(d []time.Duration) float64 { return percentile(d, .5).Seconds() }
 	t.Logf("restore of the %d MB database, median of %d: vwstream %.2f s, litestream %.2f s, ratio %s; runs: vwstream %s, litestream %s; initial upload: vwstream %.1f s, litestream %.1f s; race detector %s; load average %s before the restores, %s at the end",
 		k.restoreMB, k.restores, med(vw.restores), med(ls.restores), ratio(med(vw.restores), med(ls.restores)),
-		secs(vw.restores), secs(ls.restores), vw.upload.Seconds(), ls.upload.Seconds(), onOff(raceEnabled), k.loadRestore, loadAvg())
+		secs(vw.restores), secs(ls.restores), vw.upload.Seconds(), ls.upload.Seconds(), onOff(raceEnabled), k.loadRestore, testenv.LoadAverage())
 }
 
 func report(t *testing.T, k knobs, results map[string]*sideResult) {
@@ -517,7 +504,7 @@ func report(t *testing.T, k knobs, results map[string]*sideResult) {
 		k.lagSamples, lagWindow.Round(time.Second), vw.lagRequests.String(), ls.lagRequests.String())
 	fmt.Fprintf(&b, "- restore runs (alternating, vwstream first): vwstream %s; litestream %s (vwstream's includes PRAGMA integrity_check and age decryption)\n",
 		secs(vw.restores), secs(ls.restores))
-	fmt.Fprintf(&b, "- load average (1, 5, 15 min): %s at the start, %s before the restores, %s at the end\n", k.loadStart, k.loadRestore, loadAvg())
+	fmt.Fprintf(&b, "- load average (1, 5, 15 min): %s at the start, %s before the restores, %s at the end\n", k.loadStart, k.loadRestore, testenv.LoadAverage())
 	t.Log("\n" + b.String())
 	if err := os.WriteFile(resultFile, []byte(b.String()), 0o644); err != nil {
 		t.Errorf("write %s: %v", resultFile, err)

@@ -97,7 +97,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 	server := serverPID(env.Endpoint)
 	dir := filepath.Join(t.TempDir(), "data")
 	res := results{dataBytes: makeData(t, dir), serverFound: server > 0}
-	load1, _ := os.ReadFile("/proc/loadavg")
+	load1 := testenv.LoadAverage()
 
 	rc := rcloneRunner{bin: rclone, src: filepath.Join(dir, "attachments"), env: append(envWithout("AWS_CA_BUNDLE"),
 		"RCLONE_CONFIG=/dev/null", "RCLONE_CONFIG_X_TYPE=s3", "RCLONE_CONFIG_X_PROVIDER=Other",
@@ -219,8 +219,7 @@ func TestFileSyncVsRclone(t *testing.T) {
 	rc.sync(t)
 	res.rcOneReq = proxy.Take()
 
-	load2, _ := os.ReadFile("/proc/loadavg")
-	res.load = [2]string{loadOf(load1), loadOf(load2)}
+	res.load = [2]string{load1, testenv.LoadAverage()}
 	report := res.markdown()
 	t.Log("\n" + report)
 	if err := os.WriteFile(resultFile, []byte(report), 0o644); err != nil {
@@ -417,14 +416,6 @@ func processCPU(pid int) time.Duration {
 	utime, _ := strconv.ParseInt(fs[11], 10, 64)
 	stime, _ := strconv.ParseInt(fs[12], 10, 64)
 	return time.Duration(utime+stime) * (time.Second / 100) // USER_HZ is 100 on Linux
-}
-
-func loadOf(loadavg []byte) string {
-	f := strings.Fields(string(loadavg))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // rerunWithoutRace builds this package's tests without -race and runs this

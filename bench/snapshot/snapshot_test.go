@@ -107,9 +107,7 @@ func TestCompare(t *testing.T) {
 				vw.Wall.Round(time.Millisecond), mib(vw.PeakRSS), vwNoVerify.Wall.Round(time.Millisecond), mib(vwNoVerify.PeakRSS))
 			continue
 		}
-		if la, err := os.ReadFile("/proc/loadavg"); err == nil {
-			t.Logf("run %d: load average %s", i+1, strings.Join(strings.Fields(string(la))[:3], " "))
-		}
+		t.Logf("run %d: load average %s", i+1, testenv.LoadAverage())
 		shell := shellPipeline(t, env, dir, work, i)
 		vw := vwstreamBackup(t, env, bin, dir, "true")
 		vwNoVerify := vwstreamBackup(t, env, bin, dir, "false")
