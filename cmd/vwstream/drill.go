@@ -51,9 +51,16 @@ func runDrill(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stdout, "replica   transaction %d (the replica's newest), %d files, restored and checked in %s\n",
 			r.TXID, r.Files, r.Duration.Round(time.Millisecond))
 	}
+	if r := res.Replica; r != nil && runErr == nil && r.UnfinishedAttachments > 0 {
+		fmt.Fprintf(a.stdout, "          %d attachment row(s) without their file, in the data folder too: an upload in progress or never finished\n",
+			r.UnfinishedAttachments)
+	}
 	if s := res.Snapshot; s != nil && runErr == nil {
 		fmt.Fprintf(a.stdout, "snapshot  %s: %d files, %s, integrity %s, checked in %s\n",
 			s.Name, s.Files, humanBytes(s.Bytes), s.Integrity, s.Duration.Round(time.Millisecond))
+		if s.Degraded {
+			fmt.Fprintf(a.stdout, "          degraded when taken: %d attachment row(s) without their file, restored as recorded\n", s.MissingAttachments)
+		}
 	}
 	if runErr == nil {
 		fmt.Fprintf(a.stdout, "drill passed in %s\n", res.Duration.Round(time.Millisecond))

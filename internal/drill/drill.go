@@ -43,6 +43,18 @@ type Options struct {
 	// Attachments is where the attachments are in a restored data folder dir;
 	// nil skips the reference check of the replica (attachments not synced).
 	Attachments func(dir string) string
+	// LiveAttachments is the live data folder's attachments folder, used only
+	// while LocalDB exists on this host. An attachment row the restore has no
+	// file for, and whose file the live folder lacks too, is an upload still
+	// running or never finished (Vaultwarden inserts the row first): the
+	// backup holds the vault as it is, and the drill notes it instead of
+	// failing.
+	LiveAttachments string
+	// Flush has file sync upload what the live folder holds and the bucket
+	// does not, and waits for it; nil when no file sync runs here. When the
+	// restore lacks a file the live folder holds, the drill flushes once and
+	// restores the files again before it fails.
+	Flush func(ctx context.Context) error
 
 	Snapshots objstore.Store    // the plain store holding snapshots/
 	Namer     *snapshot.Namer   // BACKUP_FILENAME, to find the newest
@@ -78,11 +90,14 @@ type Result struct {
 
 // ReplicaResult is the replica part of a drill.
 type ReplicaResult struct {
-	TXID               uint64        `json:"txid"`           // restored
-	AnnouncedTXID      uint64        `json:"announced_txid"` // the replica's newest when the drill began
-	Files              int           `json:"files"`
-	MissingAttachments int           `json:"missing_attachments"`
-	Duration           time.Duration `json:"duration_ns"`
+	TXID               uint64 `json:"txid"`           // restored
+	AnnouncedTXID      uint64 `json:"announced_txid"` // the replica's newest when the drill began
+	Files              int    `json:"files"`
+	MissingAttachments int    `json:"missing_attachments"`
+	// UnfinishedAttachments are rows whose file the live data folder lacks
+	// too: an upload in progress or abandoned, or a file deleted since.
+	UnfinishedAttachments int           `json:"unfinished_attachments"`
+	Duration              time.Duration `json:"duration_ns"`
 }
 
 // SnapshotResult is the snapshot part of a drill.
@@ -92,6 +107,7 @@ type SnapshotResult struct {
 	Bytes              int64         `json:"bytes"`
 	Integrity          string        `json:"integrity"`
 	MissingAttachments int           `json:"missing_attachments"`
+	Degraded           bool          `json:"degraded"` // as recorded when it was taken
 	Duration           time.Duration `json:"duration_ns"`
 }
 
@@ -187,15 +203,11 @@ func drillReplica(ctx context.Context, o Options) (*ReplicaResult, error) {
 	if out.AnnouncedTXID == 0 {
 		return out, errors.New("drill: the replica holds no database")
 	}
-	dir, err := os.MkdirTemp(o.TempDir, ".vwstream-drill-replica-*")
+	dir, remove, err := o.tempFolder(".vwstream-drill-replica-*")
 	if err != nil {
-		return out, fmt.Errorf("drill: %w", err)
+		return out, err
 	}
-	defer func() {
-		if rerr := os.RemoveAll(dir); rerr != nil {
-			o.Logger.Warn("drill folder not removed", "dir", dir, "error", rerr)
-		}
-	}()
+	defer remove()
 	r, err := restore.Replica(ctx, restore.Options{Store: o.Data, Dir: dir, DBName: o.DBName, Files: o.Files, Logger: o.Logger})
 	out.TXID, out.Files = r.TXID, r.Files
 	if err != nil {
@@ -217,18 +229,115 @@ func drillReplica(ctx context.Context, o Options) (*ReplicaResult, error) {
 		}
 	}
 	if o.Attachments != nil {
-		missing, err := vault.MissingAttachments(filepath.Join(dir, o.DBName), o.Attachments(dir))
-		if err != nil {
-			return out, fmt.Errorf("drill: replica: %w", err)
-		}
-		if out.MissingAttachments = len(missing); len(missing) > 0 {
-			first, _ := filepath.Rel(dir, missing[0].Path) // the folder is gone when the error is read
-			return out, fmt.Errorf("drill: replica: %d attachment row(s) without their file (first: %s)", len(missing), first)
+		if err := checkReplicaAttachments(ctx, o, dir, out); err != nil {
+			return out, err
 		}
 	}
 	out.Duration = time.Since(start)
 	o.Logger.Info("drill: replica restored and checked", "txid", out.TXID, "files", out.Files, "duration", out.Duration)
 	return out, nil
+}
+
+// checkReplicaAttachments checks that every attachment row of the restored
+// database in dir has its file. A row whose file the live data folder lacks
+// too is counted as unfinished, not failed: the replica holds the vault as it
+// is. A row whose file the live folder holds in full is a file the replica
+// lacks: with Flush the drill lets file sync catch up, restores the files
+// again and checks those rows once more before it fails.
+func checkReplicaAttachments(ctx context.Context, o Options, dir string, out *ReplicaResult) error {
+	missing, err := vault.MissingAttachments(filepath.Join(dir, o.DBName), o.Attachments(dir))
+	if err != nil {
+		return fmt.Errorf("drill: replica: %w", err)
+	}
+	lacking, unfinished := splitByLive(missing, o.liveAttachments())
+	if len(lacking) > 0 && o.Flush != nil && o.Files != nil {
+		o.Logger.Info("drill: the replica lacks attachment files the data folder holds; waiting for file sync and restoring the files again",
+			"files", len(lacking))
+		if lacking, err = recheckAfterFlush(ctx, o, lacking); err != nil {
+			return err
+		}
+	}
+	out.MissingAttachments, out.UnfinishedAttachments = len(lacking), len(unfinished)
+	if len(unfinished) > 0 {
+		o.Logger.Warn("drill: attachment rows without their file, in the data folder too (an upload in progress or never finished)",
+			"rows", len(unfinished), "first", unfinished[0].CipherUUID+"/"+unfinished[0].ID)
+	}
+	if len(lacking) > 0 {
+		first, _ := filepath.Rel(dir, lacking[0].Path) // the folder is gone when the error is read
+		return fmt.Errorf("drill: replica: %d attachment file(s) of the data folder are not in the replica (first: %s)", len(lacking), first)
+	}
+	return nil
+}
+
+// liveAttachments is the live attachments folder when the live database is on
+// this host, or "" when the drill runs elsewhere and cannot tell.
+func (o Options) liveAttachments() string {
+	if o.LiveAttachments == "" || o.LocalDB == "" {
+		return ""
+	}
+	if _, err := os.Stat(o.LocalDB); err != nil {
+		return ""
+	}
+	return o.LiveAttachments
+}
+
+// splitByLive splits rows without their restored file into those whose file
+// the live folder holds at the row's size (lacking from the replica) and the
+// rest (unfinished in the vault itself). With no live folder every row is
+// lacking.
+func splitByLive(missing []vault.MissingAttachment, live string) (lacking, unfinished []vault.MissingAttachment) {
+	for _, m := range missing {
+		if live == "" || hasFile(filepath.Join(live, m.CipherUUID, m.ID), m.WantSize) {
+			lacking = append(lacking, m)
+		} else {
+			unfinished = append(unfinished, m)
+		}
+	}
+	return lacking, unfinished
+}
+
+// recheckAfterFlush flushes file sync, restores the files into a fresh folder
+// and returns the rows of lacking whose file is still not there.
+func recheckAfterFlush(ctx context.Context, o Options, lacking []vault.MissingAttachment) ([]vault.MissingAttachment, error) {
+	if err := o.Flush(ctx); err != nil {
+		return nil, fmt.Errorf("drill: replica: the replica lacks %d attachment file(s) and file sync did not catch up: %w", len(lacking), err)
+	}
+	again, remove, err := o.tempFolder(".vwstream-drill-files-*")
+	if err != nil {
+		return nil, err
+	}
+	defer remove()
+	if _, err := o.Files(ctx, again); err != nil {
+		return nil, fmt.Errorf("drill: replica: files: %w", err)
+	}
+	var still []vault.MissingAttachment
+	for _, m := range lacking {
+		if !hasFile(filepath.Join(o.Attachments(again), m.CipherUUID, m.ID), m.WantSize) {
+			still = append(still, m)
+		}
+	}
+	if len(still) < len(lacking) {
+		o.Logger.Warn("drill: file sync uploaded attachment files the replica lacked", "files", len(lacking)-len(still))
+	}
+	return still, nil
+}
+
+// tempFolder makes a folder in TempDir; remove deletes it, logging a failure.
+func (o Options) tempFolder(pattern string) (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp(o.TempDir, pattern)
+	if err != nil {
+		return "", nil, fmt.Errorf("drill: %w", err)
+	}
+	return dir, func() {
+		if err := os.RemoveAll(dir); err != nil {
+			o.Logger.Warn("drill folder not removed", "dir", dir, "error", err)
+		}
+	}, nil
+}
+
+func hasFile(path string, size int64) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == size
 }
 
 // drillSnapshot unpacks the snapshot into a temporary folder and checks it
@@ -242,9 +351,17 @@ func drillSnapshot(ctx context.Context, o Options, name string) (*SnapshotResult
 		return out, fmt.Errorf("drill: snapshot: %w", err)
 	}
 	out.Files, out.Bytes, out.Integrity, out.MissingAttachments = r.Files, r.Bytes, r.Integrity, r.MissingAttachments
+	out.Degraded = r.Degraded
 	out.Duration = time.Since(start)
-	if r.MissingAttachments > 0 {
-		return out, fmt.Errorf("drill: snapshot %s: %d attachment row(s) without their file (degraded when taken: %t)", name, r.MissingAttachments, r.Degraded)
+	// A snapshot taken while an upload was unfinished records the rows it
+	// had no file for, and was reported degraded then; it restores as
+	// recorded. A row without its file beyond those is a file the archive lost.
+	if r.MissingAttachments > r.MissingWhenTaken {
+		return out, fmt.Errorf("drill: snapshot %s: %d attachment row(s) without their file, %d when it was taken", name, r.MissingAttachments, r.MissingWhenTaken)
+	}
+	if r.Degraded {
+		o.Logger.Warn("drill: the snapshot was degraded when taken: attachment rows without their file, restored as recorded",
+			"name", name, "rows", r.MissingWhenTaken)
 	}
 	o.Logger.Info("drill: snapshot restored and checked", "name", name, "files", out.Files, "duration", out.Duration)
 	return out, nil

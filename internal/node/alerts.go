@@ -84,6 +84,11 @@ func (n *Node) runDrill(ctx context.Context) {
 		return
 	}
 	o.Notifier, o.Pinger, o.Logger = n.notifierOrNil(), wiring.Pinger(n.cfg, n.log), n.log
+	o.Flush = func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, flushTimeout)
+		defer cancel()
+		return n.flushFiles(ctx)
+	}
 	n.log.Info("restore drill starting")
 	res, err := drill.Run(ctx, o)
 	if err != nil {

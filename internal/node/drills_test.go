@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"database/sql"
 	"io"
 	"io/fs"
 	"net/http"
@@ -43,32 +44,8 @@ func TestNode_DrillPassesThenFailsOnDamage(t *testing.T) {
 	writtenVault(t, data, filepath.Join(t.TempDir(), "ledger"), 12, 20)
 	addr := testenv.FreeAddr(t)
 	hook, got := testenv.Webhook(t)
-	cfg := s3Config(t, srv.Env, data, "STATUS_ADDR="+addr, "BACKUP_ENABLED=true", "BACKUP_ON_STARTUP=true",
-		"BACKUP_CRON=0 3 * * *", "GPG_PASSPHRASE=drill passphrase", "DRILL_CRON=@every 2s",
-		"NOTIFICATION_URLS="+hook, "NOTIFICATION_LEVEL=info")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	n := node.New(node.Options{Config: cfg, Logger: testLogger(t)})
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	waitReady(t, n, done)
-
-	var snapshotAt time.Time
-	waitDoc(t, n, "a snapshot", func(s status.Status) bool {
-		if s.Snapshot != nil && s.Snapshot.LastName != "" {
-			snapshotAt = s.Snapshot.LastTime
-			return true
-		}
-		return false
-	})
-	var drill status.Drill
-	waitDoc(t, n, "a drill after the snapshot", func(s status.Status) bool {
-		if s.Drill != nil && s.Drill.LastTime.After(snapshotAt) {
-			drill = *s.Drill
-			return true
-		}
-		return false
-	})
+	n, stop := runDrillNode(t, srv, data, "STATUS_ADDR="+addr, "NOTIFICATION_URLS="+hook, "NOTIFICATION_LEVEL=info")
+	drill := drillAfter(t, n, snapshotTime(t, n))
 	if drill.LastResult != status.ResultOK || drill.LastDuration <= 0 {
 		t.Fatalf("drill of an intact replica and snapshot: %+v", drill)
 	}
@@ -97,10 +74,56 @@ func TestNode_DrillPassesThenFailsOnDamage(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
+	stop()
+}
+
+// runDrillNode runs a node on data with a snapshot at start and a drill every
+// 2 s; stop ends it and fails the test when Run failed.
+func runDrillNode(t *testing.T, srv *testenv.OwnS3, data string, extra ...string) (n *node.Node, stop func()) {
+	t.Helper()
+	cfg := s3Config(t, srv.Env, data, append(extra, "BACKUP_ENABLED=true", "BACKUP_ON_STARTUP=true",
+		"BACKUP_CRON=0 3 * * *", "GPG_PASSPHRASE=drill passphrase", "DRILL_CRON=@every 2s")...)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	n = node.New(node.Options{Config: cfg, Logger: testLogger(t)})
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitReady(t, n, done)
+	return n, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run: %v", err)
+		}
 	}
+}
+
+// snapshotTime waits for the node's first snapshot and returns its time.
+func snapshotTime(t *testing.T, n *node.Node) time.Time {
+	t.Helper()
+	var at time.Time
+	waitDoc(t, n, "a snapshot", func(s status.Status) bool {
+		if s.Snapshot != nil && s.Snapshot.LastName != "" {
+			at = s.Snapshot.LastTime
+			return true
+		}
+		return false
+	})
+	return at
+}
+
+// drillAfter waits for a drill that ended after at and returns its record.
+func drillAfter(t *testing.T, n *node.Node, at time.Time) status.Drill {
+	t.Helper()
+	var d status.Drill
+	waitDoc(t, n, "a drill after "+at.Format(time.StampMilli), func(s status.Status) bool {
+		if s.Drill != nil && s.Drill.LastTime.After(at) {
+			d = *s.Drill
+			return true
+		}
+		return false
+	})
+	return d
 }
 
 // waitDoc polls the node's status document until cond holds.
@@ -150,4 +173,58 @@ func flipReplicaBytes(t *testing.T, dir string) int {
 		t.Fatalf("no replica object under %s", dir)
 	}
 	return n
+}
+
+// A drill tells a backup that lost a file from a vault caught mid-upload.
+// Vaultwarden inserts an attachment row before it writes the file, so a row
+// without its file in the data folder too is the vault as it is: the replica
+// and a snapshot taken then restore it as recorded, and the drill passes
+// (before, every drill failed until the upload ended, and an abandoned upload
+// kept drill_failed up for good). An attachment whose object went missing from
+// the bucket while the data folder holds it has the drill let file sync
+// upload it again, and pass once the replica holds it.
+func TestNode_DrillPassesWithAnUnfinishedUpload(t *testing.T) {
+	srv := testenv.NewOwnS3(t)
+	data := filepath.Join(t.TempDir(), "data")
+	writtenVault(t, data, filepath.Join(t.TempDir(), "ledger"), 14, 10)
+	db, err := sql.Open("sqlite", filepath.Join(data, "db.sqlite3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const unfinished = "00000000000000000000"
+	if _, err := db.Exec(`INSERT INTO attachments (id, cipher_uuid, file_name, file_size, akey)
+		SELECT ?, uuid, 'upload.bin', 4096, 'k' FROM ciphers ORDER BY uuid LIMIT 1`, unfinished); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, stop := runDrillNode(t, srv, data)
+	if d := drillAfter(t, n, snapshotTime(t, n)); d.LastResult != status.ResultOK {
+		t.Fatalf("drill of a vault with an upload in progress: %+v", d)
+	}
+
+	// One attachment's object removed from the S3 server's folder: the data
+	// folder still holds the file.
+	var removed string
+	err = filepath.WalkDir(srv.Dir(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || removed != "" || !strings.Contains(filepath.ToSlash(path), "/files/attachments/") {
+			return err
+		}
+		removed = path
+		return os.Remove(path)
+	})
+	if err != nil || removed == "" {
+		t.Fatalf("no attachment object to remove under %s (%v)", srv.Dir(), err)
+	}
+	// The first drill to end may have restored the files before the removal:
+	// the one after it started after.
+	d := drillAfter(t, n, time.Now())
+	if d = drillAfter(t, n, d.LastTime); d.LastResult != status.ResultOK {
+		t.Fatalf("drill after an attachment object went missing: %+v", d)
+	}
+	if _, err := os.Stat(removed); err != nil {
+		t.Errorf("the drill passed but the attachment object was not uploaded again: %v", err)
+	}
+	stop()
 }

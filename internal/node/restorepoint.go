@@ -77,7 +77,7 @@ func (p restorePoints) Mark(ctx context.Context) (update.RestorePoint, error) {
 	if err := repl.Sync(ctx); err != nil {
 		return update.RestorePoint{}, fmt.Errorf("flush replication: %w", err)
 	}
-	if err := p.flushFiles(ctx); err != nil {
+	if err := p.n.flushFiles(ctx); err != nil {
 		return update.RestorePoint{}, err
 	}
 	st := repl.Status()
@@ -89,10 +89,10 @@ func (p restorePoints) Mark(ctx context.Context) (update.RestorePoint, error) {
 
 // flushFiles has file sync compare the whole folder with the bucket and
 // upload what differs, and waits until nothing is pending.
-func (p restorePoints) flushFiles(ctx context.Context) error {
-	p.n.mu.Lock()
-	files := p.n.primary.files
-	p.n.mu.Unlock()
+func (n *Node) flushFiles(ctx context.Context) error {
+	n.mu.Lock()
+	files := n.primary.files
+	n.mu.Unlock()
 	if files == nil {
 		return nil
 	}

@@ -51,6 +51,7 @@ type RestoreResult struct {
 	Tables             map[string]int64 `json:"tables"`
 	Degraded           bool             `json:"degraded"`            // as recorded when the snapshot was taken
 	MissingAttachments int              `json:"missing_attachments"` // attachment rows without their file in the restored folder
+	MissingWhenTaken   int              `json:"missing_when_taken"`  // such rows the manifest recorded when the snapshot was taken
 	Changed            []string         `json:"changed,omitempty"`   // large files that shrank during capture, zero-padded
 	Duration           time.Duration    `json:"duration_ns"`
 	// A server database's snapshot: its dump's facts, and where it went.
@@ -141,6 +142,7 @@ func Restore(ctx context.Context, o RestoreOptions) (res *RestoreResult, err err
 		return nil, fmt.Errorf("restore %s: %w", name, oneLine(err))
 	}
 	res.Files, res.CapturedAt, res.Degraded, res.Changed = len(m.Files), m.CapturedAt, m.Degraded, m.Changed
+	res.MissingWhenTaken = len(m.MissingAttachments)
 	if len(m.Changed) > 0 {
 		o.Logger.Warn("files that changed while the snapshot was taken were restored zero-padded to their listed size", "files", m.Changed)
 	}

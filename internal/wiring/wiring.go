@@ -290,6 +290,7 @@ func DrillOptions(cfg *config.Config, data, plain objstore.Store) (drill.Options
 	}
 	if cfg.Sync.IncludeAttachments {
 		o.Attachments = func(dir string) string { return FileLayout(cfg, dir).AttachmentsFolder }
+		o.LiveAttachments = FileLayout(cfg, cfg.DataFolder).AttachmentsFolder
 	}
 	keys := SnapshotKeys(cfg)
 	switch mode := cfg.Encryption.SnapshotMode; {
@@ -303,7 +304,7 @@ func DrillOptions(cfg *config.Config, data, plain objstore.Store) (drill.Options
 		o.Snapshots, o.Namer, o.Keys = plain, namer, keys
 	}
 	if cfg.Server != nil { // no replica of a server database: its dumps are in the snapshots
-		o.Data, o.Files, o.Attachments, o.LocalDB = nil, nil, nil, ""
+		o.Data, o.Files, o.Attachments, o.LiveAttachments, o.LocalDB = nil, nil, nil, "", ""
 		o.Note = strings.TrimSpace("a server database has no replica: only snapshots are drilled. " + o.Note)
 	}
 	return o, nil
