@@ -446,3 +446,117 @@ func TestS3_Copy_InParts(t *testing.T) {
 		}
 	}
 }
+
+// A staged copy copies its parts before Commit but shows nothing at dst
+// until then; Abort leaves dst as it was and no upload behind; a service
+// without part copies gets one CopyObject at Commit; a source under
+// StagePartsAbove is copied at Commit too.
+func TestS3_StageCopy(t *testing.T) {
+	env := testenv.NewS3(t)
+	data := make([]byte, 3*objstore.MinPartSize+777)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, env, false)
+	var partCopies, refused atomic.Int64
+	var refuse atomic.Bool
+	p.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPut || r.Header.Get("X-Amz-Copy-Source") == "" || !r.URL.Query().Has("partNumber") {
+			return false
+		}
+		if refuse.Load() {
+			refused.Add(1)
+			w.WriteHeader(http.StatusNotImplemented)
+			io.WriteString(w, `<Error><Code>NotImplemented</Code><Message>no part copies here</Message></Error>`)
+			return true
+		}
+		partCopies.Add(1)
+		return false
+	}
+	s := newS3(t, env, func(o *objstore.S3Options) { o.Endpoint = p.URL; o.StagePartsAbove = objstore.MinPartSize })
+	ctx := t.Context()
+	put := func(key string, b []byte) {
+		t.Helper()
+		if _, err := s.Put(ctx, key, bytes.NewReader(b), objstore.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holds := func(key string, want []byte) {
+		t.Helper()
+		rc, err := s.Get(ctx, key, 0, -1)
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s holds %d bytes (%v), want the %d written", key, len(got), err, len(want))
+		}
+	}
+	noUploads := func() {
+		t.Helper()
+		if left, err := pendingUploads(env)(ctx); err != nil || len(left) > 0 {
+			t.Fatalf("unfinished uploads left: %v %v", left, err)
+		}
+	}
+	put("stage-src", data)
+	old := []byte("the previous latest")
+	put("stage-dst", old)
+
+	// Staged and aborted: dst keeps its previous bytes.
+	c := s.StageCopy(ctx, "stage-src", "stage-dst")
+	deadline := time.Now().Add(time.Minute)
+	for partCopies.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if partCopies.Load() < 4 {
+		t.Fatalf("%d part copies before Commit, want all 4 made while staged", partCopies.Load())
+	}
+	holds("stage-dst", old)
+	c.Abort()
+	holds("stage-dst", old)
+	noUploads()
+
+	// Staged and committed.
+	partCopies.Store(0)
+	c = s.StageCopy(ctx, "stage-src", "stage-dst")
+	info, err := c.Commit(ctx)
+	c.Abort() // after Commit: nothing
+	if err != nil || info.Size != int64(len(data)) {
+		t.Fatalf("commit: %+v %v", info, err)
+	}
+	holds("stage-dst", data)
+	if partCopies.Load() != 4 {
+		t.Errorf("%d part copies, want 4", partCopies.Load())
+	}
+	noUploads()
+
+	// No part copies at the service: one CopyObject at Commit.
+	refuse.Store(true)
+	put("stage-dst", old)
+	c = s.StageCopy(ctx, "stage-src", "stage-dst")
+	if _, err := c.Commit(ctx); err != nil {
+		t.Fatalf("commit without part copies: %v", err)
+	}
+	holds("stage-dst", data)
+	if refused.Load() == 0 {
+		t.Error("no part copy was tried")
+	}
+	noUploads()
+
+	// A small source: copied at Commit, not before.
+	refuse.Store(false)
+	partCopies.Store(0)
+	small := data[:objstore.MinPartSize]
+	put("stage-small", small)
+	c = s.StageCopy(ctx, "stage-small", "stage-dst")
+	time.Sleep(200 * time.Millisecond)
+	holds("stage-dst", data)
+	if _, err := c.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	holds("stage-dst", small)
+	if partCopies.Load() != 0 {
+		t.Errorf("a source at StagePartsAbove made %d part copies", partCopies.Load())
+	}
+}
