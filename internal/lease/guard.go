@@ -50,37 +50,6 @@ func (g *Guard) Copy(ctx context.Context, src, dst string) (objstore.ObjectInfo,
 	return g.Store.Copy(ctx, src, dst)
 }
 
-// StageCopy stages a copy when the lease allows it; Commit checks again.
-func (g *Guard) StageCopy(ctx context.Context, src, dst string) objstore.StagedCopy {
-	if err := g.check("copy", dst); err != nil {
-		return refusedCopy{err}
-	}
-	return guardedCopy{StagedCopy: objstore.StageCopy(ctx, g.Store, src, dst), g: g, dst: dst}
-}
-
-// guardedCopy commits only while the lease allows writes.
-type guardedCopy struct {
-	objstore.StagedCopy
-	g   *Guard
-	dst string
-}
-
-func (c guardedCopy) Commit(ctx context.Context) (objstore.ObjectInfo, error) {
-	if err := c.g.check("copy", c.dst); err != nil {
-		c.Abort()
-		return objstore.ObjectInfo{}, err
-	}
-	return c.StagedCopy.Commit(ctx)
-}
-
-// refusedCopy is a copy the lease refused to start.
-type refusedCopy struct{ err error }
-
-func (c refusedCopy) Commit(context.Context) (objstore.ObjectInfo, error) {
-	return objstore.ObjectInfo{}, c.err
-}
-func (refusedCopy) Abort() {}
-
 // Delete deletes when the lease allows it.
 func (g *Guard) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) > 0 {

@@ -48,12 +48,8 @@ type S3Options struct {
 	// CopyPartsAbove: a Copy of a larger source is a multipart upload of part
 	// copies; 5 GiB (the largest source of one CopyObject on AWS) when 0.
 	CopyPartsAbove int64
-	// StagePartsAbove: StageCopy of a larger source copies parts while the
-	// caller checks the source; a smaller one is copied at Commit with one
-	// request. DefaultStagePartsAbove when 0.
-	StagePartsAbove int64
-	Logger          *slog.Logger
-	HTTPClient      *http.Client // replaces the client NewS3 builds (CAPEM is then ignored)
+	Logger         *slog.Logger
+	HTTPClient     *http.Client // replaces the client NewS3 builds (CAPEM is then ignored)
 }
 
 // S3 is a Store in an S3 bucket under a key prefix.
@@ -65,7 +61,6 @@ type S3 struct {
 	partSize    int64
 	concurrency int
 	copyAbove   int64 // S3Options.CopyPartsAbove
-	stageAbove  int64 // S3Options.StagePartsAbove
 	log         *slog.Logger
 	retry       retrier
 	buffers     *bufferPool
@@ -184,14 +179,10 @@ func NewS3(ctx context.Context, opts S3Options) (*S3, error) {
 		partSize:    opts.PartSize,
 		concurrency: opts.Concurrency,
 		copyAbove:   opts.CopyPartsAbove,
-		stageAbove:  opts.StagePartsAbove,
 		log:         opts.Logger.With("store", "s3", "bucket", opts.Bucket),
 	}
 	if s.copyAbove <= 0 {
 		s.copyAbove = maxCopyObject
-	}
-	if s.stageAbove <= 0 {
-		s.stageAbove = DefaultStagePartsAbove
 	}
 	if s.endpoint == "" {
 		s.endpoint = "https://s3." + region + ".amazonaws.com"

@@ -83,9 +83,8 @@ func readSidecar(ctx context.Context, store objstore.Store, name string) (*Info,
 }
 
 // finish writes the sidecar and the -latest copy at a destination whose copy
-// is verified, then applies retention there. latest is the -latest copy when
-// it was staged already, else nil.
-func (o Options) finish(ctx context.Context, d Destination, dr *DestResult, info Info, latest objstore.StagedCopy) error {
+// is verified, then applies retention there.
+func (o Options) finish(ctx context.Context, d Destination, dr *DestResult, info Info) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode sidecar: %w", err)
@@ -93,17 +92,14 @@ func (o Options) finish(ctx context.Context, d Destination, dr *DestResult, info
 	if _, err := d.Store.Put(ctx, layout.Snapshots+info.Name+SidecarExt, bytes.NewReader(b), objstore.PutOptions{ContentType: "application/json"}); err != nil {
 		return fmt.Errorf("write sidecar: %w", err)
 	}
-	name := latestName(info.Name)
-	if latest == nil {
-		latest = objstore.StageCopy(ctx, d.Store, layout.Snapshots+info.Name, layout.Snapshots+name)
+	latest := LatestBase + Ext(info.Name)
+	if _, err := d.Store.Copy(ctx, layout.Snapshots+info.Name, layout.Snapshots+latest); err != nil {
+		return fmt.Errorf("copy to %s: %w", latest, err)
 	}
-	if _, err := latest.Commit(ctx); err != nil {
-		return fmt.Errorf("copy to %s: %w", name, err)
+	if _, err := d.Store.Copy(ctx, layout.Snapshots+info.Name+SidecarExt, layout.Snapshots+latest+SidecarExt); err != nil {
+		return fmt.Errorf("copy sidecar to %s: %w", latest, err)
 	}
-	if _, err := d.Store.Copy(ctx, layout.Snapshots+info.Name+SidecarExt, layout.Snapshots+name+SidecarExt); err != nil {
-		return fmt.Errorf("copy sidecar to %s: %w", name, err)
-	}
-	dr.Latest = name
+	dr.Latest = latest
 	// A -latest copy with another suffix (the compression or encryption changed)
 	// would be stale now.
 	var stale []string
@@ -112,7 +108,7 @@ func (o Options) finish(ctx context.Context, d Destination, dr *DestResult, info
 			return fmt.Errorf("list -latest copies: %w", err)
 		}
 		n := strings.TrimPrefix(obj.Key, layout.Snapshots)
-		if n != name && n != name+SidecarExt {
+		if n != latest && n != latest+SidecarExt {
 			stale = append(stale, obj.Key)
 		}
 	}

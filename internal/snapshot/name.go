@@ -195,9 +195,6 @@ func Ext(name string) string {
 	return name[i:]
 }
 
-// latestName is the -latest copy's name for the archive name.
-func latestName(name string) string { return LatestBase + Ext(name) }
-
 // splitExt returns the compression (".gz", ".zst" or "") and encryption
 // (".gpg", ".age" or "") suffixes of an archive name.
 func splitExt(name string) (comp, enc string) {

@@ -99,12 +99,6 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	}
 	info := newInfo(res.Name, start, up, m, o.Version)
 
-	// The first destination's -latest copy starts now, so that the service
-	// copies while the read-back below runs; nothing reaches -latest until
-	// finish commits it, after the verification.
-	latest := objstore.StageCopy(ctx, dests[0].Store, key, layout.Snapshots+latestName(res.Name))
-	defer latest.Abort()
-
 	// 6. Verify the first copy.
 	keys, canDecrypt := o.Encrypter.Keys()
 	kp := &keys
@@ -114,7 +108,6 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 	first.Verified, err = verifyObject(ctx, dests[0].Store, key, up, m, kp, dests[0].Verify)
 	if err != nil {
 		first.Error = err.Error()
-		latest.Abort()
 		// An archive that failed its check must not pass for a snapshot: a
 		// restore of "latest" would pick it and retention would count it.
 		if derr := dests[0].Store.Delete(context.WithoutCancel(ctx), key); derr != nil {
@@ -140,11 +133,7 @@ func Run(ctx context.Context, o Options, dests []Destination) (res *Result, err 
 		if dr.Error != "" {
 			continue
 		}
-		var staged objstore.StagedCopy
-		if i == 0 {
-			staged = latest
-		}
-		if err := o.finish(ctx, d, dr, info, staged); err != nil {
+		if err := o.finish(ctx, d, dr, info); err != nil {
 			dr.Error = err.Error()
 			log.Error("snapshot destination failed", "destination", d.Name, "error", err)
 			continue

@@ -94,22 +94,6 @@ func (c *countingStore) Copy(ctx context.Context, src, dst string) (objstore.Obj
 	return oi, err
 }
 
-// StageCopy stages on the wrapped store; the commit is counted as a copy.
-func (c *countingStore) StageCopy(ctx context.Context, src, dst string) objstore.StagedCopy {
-	return countedCopy{StagedCopy: objstore.StageCopy(ctx, c.Store, src, dst), c: c}
-}
-
-type countedCopy struct {
-	objstore.StagedCopy
-	c *countingStore
-}
-
-func (cc countedCopy) Commit(ctx context.Context) (objstore.ObjectInfo, error) {
-	oi, err := cc.StagedCopy.Commit(ctx)
-	cc.c.done("copy", err)
-	return oi, err
-}
-
 // countingReader counts the bytes read from a Get.
 type countingReader struct {
 	io.ReadCloser
