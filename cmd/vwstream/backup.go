@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/human"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
@@ -69,7 +70,7 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	} else if runErr == nil {
-		fmt.Fprintf(a.stdout, "%s  %s  %s\n", res.Name, humanBytes(res.Size), res.Duration.Round(time.Millisecond))
+		fmt.Fprintf(a.stdout, "%s  %s  %s\n", res.Name, human.Bytes(res.Size), res.Duration.Round(time.Millisecond))
 		for _, d := range res.Destinations {
 			fmt.Fprintf(a.stdout, "  %-20s ok, verified by %s\n", d.Name, d.Verified)
 		}
@@ -83,7 +84,7 @@ func runBackup(ctx context.Context, a *app, args []string) error {
 			fmt.Fprintf(a.stdout, "  container %-20s stopped %.1fs, %s\n", ct.Name, ct.Seconds, state)
 		}
 		if res.SpoolBytes > 0 {
-			fmt.Fprintf(a.stdout, "  spool %s (removed)\n", humanBytes(res.SpoolBytes))
+			fmt.Fprintf(a.stdout, "  spool %s (removed)\n", human.Bytes(res.SpoolBytes))
 		}
 		if res.Degraded {
 			fmt.Fprintf(a.stdout, "  degraded: %d attachment row(s) without their file\n", res.MissingAttachments)
@@ -146,7 +147,7 @@ func (p *progress) print() {
 	if secs > 0 {
 		rate = float64(p.n) / secs
 	}
-	fmt.Fprintf(p.w, "\ruploaded %s (%s/s)   ", humanBytes(p.n), humanBytes(int64(rate)))
+	fmt.Fprintf(p.w, "\ruploaded %s (%s/s)   ", human.Bytes(p.n), human.Bytes(int64(rate)))
 }
 
 func (p *progress) done() {

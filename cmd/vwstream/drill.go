@@ -7,6 +7,7 @@ import (
 
 	"github.com/vwstream/vwstream/internal/bucket"
 	"github.com/vwstream/vwstream/internal/drill"
+	"github.com/vwstream/vwstream/internal/human"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
 
@@ -57,7 +58,7 @@ func runDrill(ctx context.Context, a *app, args []string) error {
 	}
 	if s := res.Snapshot; s != nil && runErr == nil {
 		fmt.Fprintf(a.stdout, "snapshot  %s: %d files, %s, integrity %s, checked in %s\n",
-			s.Name, s.Files, humanBytes(s.Bytes), s.Integrity, s.Duration.Round(time.Millisecond))
+			s.Name, s.Files, human.Bytes(s.Bytes), s.Integrity, s.Duration.Round(time.Millisecond))
 		if s.Degraded {
 			fmt.Fprintf(a.stdout, "          degraded when taken: %d attachment row(s) without their file, restored as recorded\n", s.MissingAttachments)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/human"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
@@ -78,7 +79,7 @@ func runSnapshots(ctx context.Context, a *app, args []string) error {
 			if s.Degraded {
 				flag = "  DEGRADED"
 			}
-			fmt.Fprintf(a.stdout, "  %-44s %s  %10s  %-4s%s\n", s.Name, s.Time.In(time.Local).Format(time.RFC3339), humanBytes(s.Size), s.Encryption, flag)
+			fmt.Fprintf(a.stdout, "  %-44s %s  %10s  %-4s%s\n", s.Name, s.Time.In(time.Local).Format(time.RFC3339), human.Bytes(s.Size), s.Encryption, flag)
 		}
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/human"
 	"github.com/vwstream/vwstream/internal/status"
 )
 
@@ -69,12 +70,12 @@ func printSummary(w io.Writer, s *status.Status, source string, now time.Time) {
 			humanDur(time.Duration(d.LagSeconds*float64(time.Second))), ago(d.LastSync))
 	}
 	if f := s.Files; f != nil {
-		line("files", "%d pending, %d uploaded (%s), last sync %s", f.Pending, f.Uploaded, humanBytes(f.UploadedBytes), ago(f.LastSync))
+		line("files", "%d pending, %d uploaded (%s), last sync %s", f.Pending, f.Uploaded, human.Bytes(f.UploadedBytes), ago(f.LastSync))
 	}
 	if p := s.Snapshot; p != nil {
 		last := "none yet"
 		if !p.LastSuccess.IsZero() {
-			last = fmt.Sprintf("%s (%s), %s", p.LastName, humanBytes(p.LastSize), ago(p.LastSuccess))
+			last = fmt.Sprintf("%s (%s), %s", p.LastName, human.Bytes(p.LastSize), ago(p.LastSuccess))
 		}
 		result := p.LastResult
 		if result == "" {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vwstream/vwstream/internal/bucket"
+	"github.com/vwstream/vwstream/internal/human"
 	"github.com/vwstream/vwstream/internal/snapshot"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
@@ -42,7 +43,7 @@ func runVerify(ctx context.Context, a *app, args []string) error {
 		}
 	} else {
 		fmt.Fprintf(a.stdout, "%s: %d files, %s, integrity %s, taken %s, checked in %s\n", res.Name, res.Files,
-			humanBytes(res.Bytes), res.Integrity, res.CapturedAt.Format(time.RFC3339), res.Duration.Round(time.Millisecond))
+			human.Bytes(res.Bytes), res.Integrity, res.CapturedAt.Format(time.RFC3339), res.Duration.Round(time.Millisecond))
 	}
 	if res.MissingAttachments > 0 {
 		return fmt.Errorf("%s: %d attachment row(s) without their file (snapshot degraded: %t)", res.Name, res.MissingAttachments, res.Degraded)

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/human"
 	"github.com/vwstream/vwstream/internal/status"
 )
 
@@ -41,7 +42,7 @@ func (e *Engine) replicationStalled(doc *status.Status, now time.Time) *finding 
 	var why []string
 	if d := doc.DB; d != nil && d.TXIDLocal > d.TXIDReplicated {
 		if lag := time.Duration(d.LagSeconds * float64(time.Second)); lag >= after {
-			w := fmt.Sprintf("database transactions %d..%d waited %s for the replica", d.TXIDReplicated+1, d.TXIDLocal, short(lag))
+			w := fmt.Sprintf("database transactions %d..%d waited %s for the replica", d.TXIDReplicated+1, d.TXIDLocal, human.Duration(lag))
 			if d.LastError != "" {
 				w += " (" + d.LastError + ")"
 			}
@@ -54,7 +55,7 @@ func (e *Engine) replicationStalled(doc *status.Status, now time.Time) *finding 
 			last = doc.StartedAt
 		}
 		if age := now.Sub(last); !last.IsZero() && age >= after {
-			w := fmt.Sprintf("%d changed files waiting, last complete file sync %s ago", f.Pending, short(age))
+			w := fmt.Sprintf("%d changed files waiting, last complete file sync %s ago", f.Pending, human.Duration(age))
 			if f.LastError != "" {
 				w += " (" + f.LastError + ")"
 			}
@@ -64,7 +65,7 @@ func (e *Engine) replicationStalled(doc *status.Status, now time.Time) *finding 
 	if len(why) == 0 {
 		return nil
 	}
-	return &finding{status.SeverityCritical, "replication stalled over REPLICATION_ALERT_AFTER=" + short(after) + ": " + strings.Join(why, "; ")}
+	return &finding{status.SeverityCritical, "replication stalled over REPLICATION_ALERT_AFTER=" + human.Duration(after) + ": " + strings.Join(why, "; ")}
 }
 
 func snapshotFailed(doc *status.Status) *finding {
@@ -97,9 +98,9 @@ func (e *Engine) snapshotTooOld(doc *status.Status, now time.Time) *finding {
 		return nil
 	}
 	if last.IsZero() {
-		return &finding{status.SeverityWarning, fmt.Sprintf("no snapshot made in the %s since start, over BACKUP_MAX_AGE=%s", short(now.Sub(from)), short(max))}
+		return &finding{status.SeverityWarning, fmt.Sprintf("no snapshot made in the %s since start, over BACKUP_MAX_AGE=%s", human.Duration(now.Sub(from)), human.Duration(max))}
 	}
-	return &finding{status.SeverityWarning, fmt.Sprintf("the newest good snapshot is %s old, over BACKUP_MAX_AGE=%s", short(now.Sub(last)), short(max))}
+	return &finding{status.SeverityWarning, fmt.Sprintf("the newest good snapshot is %s old, over BACKUP_MAX_AGE=%s", human.Duration(now.Sub(last)), human.Duration(max))}
 }
 
 // diskLow: warning under DiskFreeMin, critical under a quarter of it.
@@ -175,7 +176,7 @@ func (e *Engine) childUnhealthy(now time.Time) *finding {
 		return nil
 	}
 	return &finding{status.SeverityCritical, fmt.Sprintf("Vaultwarden's /alive has failed for %s, over UNHEALTHY_AFTER=%s: %s",
-		short(now.Sub(since)), short(e.o.UnhealthyAfter), msg)}
+		human.Duration(now.Sub(since)), human.Duration(e.o.UnhealthyAfter), msg)}
 }
 
 func drillFailed(doc *status.Status) *finding {
@@ -207,13 +208,6 @@ func FreeSpace(path string) (int64, error) {
 		return 0, fmt.Errorf("free space of %s: %w", path, err)
 	}
 	return int64(st.Bavail) * int64(st.Bsize), nil
-}
-
-// short renders a duration without trailing zero units: 10m, 48h, 1m30s.
-func short(d time.Duration) string {
-	s := d.Round(time.Second).String()
-	s = strings.Replace(s, "m0s", "m", 1)
-	return strings.Replace(s, "h0m", "h", 1)
 }
 
 func bytes(n int64) string {

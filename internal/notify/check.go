@@ -9,11 +9,13 @@ import (
 
 	"github.com/nicholas-fedor/shoutrrr/pkg/router"
 	"github.com/nicholas-fedor/shoutrrr/pkg/types"
+
+	"github.com/vwstream/vwstream/internal/human"
 )
 
 // funcs are the helpers templates get besides the Event's fields.
 var funcs = template.FuncMap{
-	"bytes": humanBytes,
+	"bytes": human.Bytes,
 	"dur":   func(d time.Duration) string { return d.Round(time.Millisecond).String() },
 }
 

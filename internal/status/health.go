@@ -2,10 +2,10 @@ package status
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
+	"github.com/vwstream/vwstream/internal/human"
 )
 
 // DefaultStaleAfter is how old a status document may be before healthcheck says
@@ -39,7 +39,7 @@ func (s *Status) Problems(l Limits, now time.Time) []string {
 	}
 	if l.StaleAfter > 0 && s.Timestamp > 0 {
 		if age := now.Sub(time.Unix(s.Timestamp, 0)); age > l.StaleAfter {
-			add("status is %s old (written %s): is vwstream run alive?", short(age), s.Datetime)
+			add("status is %s old (written %s): is vwstream run alive?", human.Duration(age), s.Datetime)
 		}
 	}
 	// since is the age of t, counting from start-up when t never happened.
@@ -55,11 +55,11 @@ func (s *Status) Problems(l Limits, now time.Time) []string {
 	if max := l.MaxSyncAge; max > 0 && s.DB != nil {
 		if s.Role == config.RoleSecondary {
 			if age := since(s.DB.LastSync); age > max {
-				add("db: last pull %s ago, over %s", short(age), short(max))
+				add("db: last pull %s ago, over %s", human.Duration(age), human.Duration(max))
 			}
 		} else if lag := time.Duration(s.DB.LagSeconds * float64(time.Second)); lag > max {
 			add("db: replication lag %s (transactions %d..%d not in the replica), over HEALTHCHECK_MAX_SYNC_AGE=%s",
-				short(lag), s.DB.TXIDReplicated+1, s.DB.TXIDLocal, short(max))
+				human.Duration(lag), s.DB.TXIDReplicated+1, s.DB.TXIDLocal, human.Duration(max))
 		}
 	}
 	if max := l.MaxSyncAge; max > 0 && s.Files != nil {
@@ -68,7 +68,7 @@ func (s *Status) Problems(l Limits, now time.Time) []string {
 			if s.Files.LastSync.IsZero() {
 				what = "no file sync completed since start"
 			}
-			add("files: %s %s ago, over %s", what, short(age), short(max))
+			add("files: %s %s ago, over %s", what, human.Duration(age), human.Duration(max))
 		}
 	}
 	if max := l.MaxSnapshotAge; max > 0 {
@@ -78,9 +78,9 @@ func (s *Status) Problems(l Limits, now time.Time) []string {
 		}
 		if age := since(last); age > max {
 			if last.IsZero() {
-				add("snapshot: none made in the %s since start, over BACKUP_MAX_AGE=%s", short(age), short(max))
+				add("snapshot: none made in the %s since start, over BACKUP_MAX_AGE=%s", human.Duration(age), human.Duration(max))
 			} else {
-				add("snapshot: newest good snapshot is %s old, over BACKUP_MAX_AGE=%s", short(age), short(max))
+				add("snapshot: newest good snapshot is %s old, over BACKUP_MAX_AGE=%s", human.Duration(age), human.Duration(max))
 			}
 		}
 	}
@@ -121,22 +121,4 @@ func (s *Status) childProblem() string {
 		return fmt.Sprintf("vaultwarden: not running (exited with code %d)", *s.Child.ExitCode)
 	}
 	return "vaultwarden: not running"
-}
-
-// short renders a duration without trailing zero units: 10m, 48h, 1m30s, 1.5s.
-func short(d time.Duration) string {
-	switch {
-	case d >= time.Minute:
-		d = d.Round(time.Second)
-	case d >= time.Second:
-		d = d.Round(100 * time.Millisecond)
-	}
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
