@@ -69,14 +69,21 @@ func (e *Engine) replicationStalled(doc *status.Status, now time.Time) *finding 
 }
 
 func snapshotFailed(doc *status.Status) *finding {
-	if s := doc.Snapshot; s != nil && s.LastResult == status.ResultError {
-		msg := "the last snapshot failed"
-		if s.LastError != "" {
-			msg += ": " + s.LastError
-		}
-		return &finding{status.SeverityCritical, msg}
+	if s := doc.Snapshot; s != nil {
+		return lastFailed("the last snapshot failed", s.LastResult, s.LastError)
 	}
 	return nil
+}
+
+// lastFailed is a critical finding when the last run of a job failed.
+func lastFailed(what, result, lastErr string) *finding {
+	if result != status.ResultError {
+		return nil
+	}
+	if lastErr != "" {
+		what += ": " + lastErr
+	}
+	return &finding{status.SeverityCritical, what}
 }
 
 // snapshotTooOld counts from start-up when no snapshot was ever made, as the
@@ -180,12 +187,8 @@ func (e *Engine) childUnhealthy(now time.Time) *finding {
 }
 
 func drillFailed(doc *status.Status) *finding {
-	if d := doc.Drill; d != nil && d.LastResult == status.ResultError {
-		msg := "the last restore drill failed"
-		if d.LastError != "" {
-			msg += ": " + d.LastError
-		}
-		return &finding{status.SeverityCritical, msg}
+	if d := doc.Drill; d != nil {
+		return lastFailed("the last restore drill failed", d.LastResult, d.LastError)
 	}
 	return nil
 }
