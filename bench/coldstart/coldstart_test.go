@@ -10,7 +10,6 @@
 package coldstart_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -27,7 +26,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -464,7 +462,7 @@ func (b *bench) coldVWStream(name string, want shape, keyed bool) (time.Duration
 	took := time.Since(began)
 	c := m.end()
 	p.stop(b.t, 2*time.Minute)
-	c.client = childCPU(p.cmd.ProcessState) // vwstream and the stand-in it started, until both exited
+	c.client = testenv.CPUTime(p.cmd.ProcessState) // vwstream and the stand-in it started, until both exited
 	if os.Getenv("VWSTREAM_BENCH_LOG") != "" {
 		b.t.Logf("vwstream cold start began %s:\n%s", began.UTC().Format("15:04:05.000"), p.out.String())
 	}
@@ -489,7 +487,7 @@ func (b *bench) coldAnchor(src, name, who string, want shape, files func(dir, sc
 	took := time.Since(began)
 	c := m.end()
 	p.stop(b.t, time.Minute)
-	c.client = used + childCPU(p.cmd.ProcessState)
+	c.client = used + testenv.CPUTime(p.cmd.ProcessState)
 	checkRestored(b.t, who, dir, want)
 	return took, c
 }
@@ -538,30 +536,13 @@ func (b *bench) gracefulStops(dir string, runs int) []time.Duration {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testenv.SyncBuffer
 	done chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func start(t *testing.T, name string, env []string, argv ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: exec.Command(argv[0], argv[1:]...), out: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	p.cmd.Env = env
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.WaitDelay = 5 * time.Second
@@ -608,7 +589,7 @@ func run(t *testing.T, env []string, argv ...string) time.Duration {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 	}
-	return childCPU(cmd.ProcessState)
+	return testenv.CPUTime(cmd.ProcessState)
 }
 
 // waitAlive polls /alive every 10 ms until it answers 200.

@@ -34,14 +34,6 @@ func (m meter) end() cpu {
 	return cpu{server: procCPU(m.b.serverPID) - m.server, rig: selfCPU() - m.rig}
 }
 
-// childCPU is what an exited process used, with the children it waited for.
-func childCPU(ps *os.ProcessState) time.Duration {
-	if ps == nil {
-		return 0
-	}
-	return ps.UserTime() + ps.SystemTime()
-}
-
 func selfCPU() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,13 +35,6 @@ type measured struct {
 	PeakRSS  int64 // bytes, the largest of the processes involved
 	TempDisk int64 // bytes on disk besides the database
 	Size     int64 // bytes uploaded
-}
-
-func maxRSS(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024
-	}
-	return 0
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }
@@ -126,7 +118,7 @@ func pgDumpGPG(t *testing.T, env testenv.S3, u *serverdb.URL, work string) measu
 		Body: f, ContentLength: aws.Int64(fi.Size())}); err != nil {
 		t.Fatalf("upload: %v", err)
 	}
-	return measured{Wall: time.Since(start), PeakRSS: maxRSS(cmd.ProcessState), TempDisk: fi.Size(), Size: fi.Size()}
+	return measured{Wall: time.Since(start), PeakRSS: testenv.MaxRSS(cmd.ProcessState), TempDisk: fi.Size(), Size: fi.Size()}
 }
 
 func vwstreamBackup(t *testing.T, env testenv.S3, bin, data string, u *serverdb.URL, verify string) measured {
@@ -154,5 +146,5 @@ func vwstreamBackup(t *testing.T, env testenv.S3, bin, data string, u *serverdb.
 	time.Sleep(1100 * time.Millisecond) // snapshot names have one-second resolution
 	// The dump's largest child is pg_dump; RUSAGE_CHILDREN of vwstream is not
 	// separated here, so the RSS is vwstream's own.
-	return measured{Wall: wall, PeakRSS: maxRSS(cmd.ProcessState), TempDisk: res.DBCopyBytes, Size: res.Size}
+	return measured{Wall: wall, PeakRSS: testenv.MaxRSS(cmd.ProcessState), TempDisk: res.DBCopyBytes, Size: res.Size}
 }

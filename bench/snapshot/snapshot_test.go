@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -67,15 +66,6 @@ type measured struct {
 	TempDisk int64         // bytes written to disk outside the data folder's own files
 	Size     int64         // bytes uploaded
 	CPU      time.Duration // user + system time of the vwstream process
-}
-
-func cpuTime(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
-
-func maxRSS(ps *os.ProcessState) int64 {
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		return ru.Maxrss * 1024
-	}
-	return 0
 }
 
 func TestCompare(t *testing.T) {
@@ -150,7 +140,7 @@ func vwstreamBackup(t *testing.T, env testenv.S3, bin, dir, verify string) measu
 		t.Fatalf("backup --json: %v\n%s", err, out.String())
 	}
 	time.Sleep(1100 * time.Millisecond) // snapshot names have one-second resolution
-	return measured{Wall: wall, PeakRSS: maxRSS(cmd.ProcessState), TempDisk: res.DBCopyBytes, Size: res.Size, CPU: cpuTime(cmd.ProcessState)}
+	return measured{Wall: wall, PeakRSS: testenv.MaxRSS(cmd.ProcessState), TempDisk: res.DBCopyBytes, Size: res.Size, CPU: testenv.CPUTime(cmd.ProcessState)}
 }
 
 // shellPipeline is what the replaced containers do: an online backup with the
@@ -173,7 +163,7 @@ func shellPipeline(t *testing.T, env testenv.S3, dir, work string, run int) meas
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", name, err, out)
 		}
-		rss = max(rss, maxRSS(cmd.ProcessState))
+		rss = max(rss, testenv.MaxRSS(cmd.ProcessState))
 	}
 	start := time.Now()
 	step("sqlite3", filepath.Join(dir, vaultsim.DBName), ".backup '"+dbCopy+"'")

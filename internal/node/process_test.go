@@ -5,7 +5,6 @@ package node_test
 // (SIGTERM, kill -9). Helpers shared with lease_test.go live here.
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -16,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,32 +57,14 @@ func runEnv(s testenv.S3, dir string, extra ...string) []string {
 	return append(env, extra...)
 }
 
-// lockedBuffer collects a process's output from its copying goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // proc is a started vwstream process. Its output is kept and logged if the
 // test fails; a process still running when the test ends is stopped.
 type proc struct {
 	t      *testing.T
 	name   string
 	cmd    *exec.Cmd
-	stderr lockedBuffer
-	stdout lockedBuffer
+	stderr testenv.SyncBuffer
+	stdout testenv.SyncBuffer
 	done   chan struct{}
 	code   int
 }

@@ -21,7 +21,7 @@ func TestNode_ChildRunsAs(t *testing.T) {
 	}
 	s := testenv.NewS3(t)
 	cfg := s3Config(t, s, t.TempDir(), "RUN_AS=65534:65533")
-	var out lockedBuffer
+	var out testenv.SyncBuffer
 	err := node.Run(context.Background(), node.Options{
 		Config: cfg, Command: []string{"sh", "-c", `echo "ids $(id -u):$(id -g) groups $(id -G)"`},
 		Env: os.Environ(), Stdout: &out, Stderr: testWriter{t}, Logger: testLogger(t),
