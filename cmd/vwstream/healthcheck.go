@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/alert"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/wiring"
 )
@@ -23,7 +24,7 @@ func runHealthcheck(ctx context.Context, a *app, args []string) error {
 			"BACKUP_ENABLED, newest snapshot older than BACKUP_MAX_AGE; the lease lost.\n"+
 			"Prints nothing when healthy. In a sidecar setup where Vaultwarden does not share\n"+
 			"this network namespace, pass --no-vaultwarden.")
-	noVW := c.Bool("no-vaultwarden", false, "do not probe Vaultwarden's /alive (sidecar without shared network)")
+	noVW := c.Bool("no-vaultwarden", false, "do not probe Vaultwarden's /alive nor count its child_unhealthy alert (sidecar)")
 	timeout := c.Duration("timeout", 5*time.Second, "time allowed for all checks together")
 	cfg, err := a.parseAndLoad(c, args, true)
 	if err != nil { // Docker reserves exit code 2: bad configuration is "unhealthy"
@@ -47,7 +48,11 @@ func runHealthcheck(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		problems = append(problems, err.Error())
 	} else {
-		problems = append(problems, doc.Problems(wiring.StatusLimits(cfg), time.Now())...)
+		limits := wiring.StatusLimits(cfg)
+		if *noVW { // nor its alert (VAULTWARDEN_ALIVE_URL): the sidecar is healthy on its own
+			limits.SkipAlerts = []string{alert.ChildUnhealthy}
+		}
+		problems = append(problems, doc.Problems(limits, time.Now())...)
 	}
 	wg.Wait()
 	if aliveErr != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/alert"
 	"github.com/vwstream/vwstream/internal/status"
 	"github.com/vwstream/vwstream/internal/vaultsim"
 )
@@ -55,6 +56,13 @@ func healthyDoc(now time.Time) status.Status {
 	}
 }
 
+// unhealthyAlert is the child_unhealthy alert as a node's status shows it.
+var unhealthyAlert = []status.Alert{{Name: alert.ChildUnhealthy, Severity: status.SeverityCritical,
+	Message: "Vaultwarden's /alive has failed for 6m, over UNHEALTHY_AFTER=5m: vaultwarden: http://vaultwarden/alive answered 503"}}
+
+// Each rule of `vwstream healthcheck`, one case each. A sidecar's healthcheck
+// (--no-vaultwarden) judges vwstream alone: neither Vaultwarden's /alive nor
+// its child_unhealthy alert makes it unhealthy.
 func TestHealthcheck(t *testing.T) {
 	now := time.Now()
 	up := strconv.Itoa(serveVault(t))
@@ -70,6 +78,8 @@ func TestHealthcheck(t *testing.T) {
 		{"vaultwarden down", []string{"ROCKET_PORT=" + down}, nil, func(*status.Status) {}, []string{"vaultwarden: http://127.0.0.1:" + down + "/alive"}},
 		{"vaultwarden under the wrong path", []string{"ROCKET_PORT=" + up, "DOMAIN=https://vw.example.com/vault"}, nil, func(*status.Status) {}, []string{"/vault/alive answered 404"}},
 		{"no vaultwarden probe", []string{"ROCKET_PORT=" + down}, []string{"--no-vaultwarden"}, func(*status.Status) {}, nil},
+		{"vaultwarden's alert in a sidecar", []string{"ROCKET_PORT=" + down}, []string{"--no-vaultwarden"}, func(s *status.Status) { s.Alerts = unhealthyAlert }, nil},
+		{"vaultwarden's alert", []string{"ROCKET_PORT=" + up}, nil, func(s *status.Status) { s.Alerts = unhealthyAlert }, []string{"alert child_unhealthy: Vaultwarden's /alive"}},
 		{"no status", []string{"ROCKET_PORT=" + up}, nil, nil, []string{"no status available"}},
 		{"replication lag", []string{"ROCKET_PORT=" + up, "HEALTHCHECK_MAX_SYNC_AGE=60"}, nil,
 			func(s *status.Status) { s.DB.LagSeconds = 61; s.DB.TXIDLocal = 9 }, []string{"db: replication lag 1m1s"}},

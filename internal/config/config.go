@@ -188,6 +188,7 @@ type AlertConfig struct {
 	ReplicationAfter time.Duration // REPLICATION_ALERT_AFTER
 	DiskFreeMin      int64         // DISK_FREE_MIN in bytes; 0 turns the disk alert off
 	UnhealthyAfter   time.Duration // UNHEALTHY_AFTER
+	AliveURL         string        // VAULTWARDEN_ALIVE_URL: /alive of a Vaultwarden vwstream does not start; "" for none
 	Repeat           time.Duration // ALERT_REPEAT
 	PingURL          string        // HEALTHCHECK_PING_URL, a capability URL (secret)
 }

@@ -174,6 +174,8 @@ var badValues = []struct{ name, value string }{
 	{"DISK_FREE_MIN", "2 lots"},
 	{"DISK_FREE_MIN", "-1GB"},
 	{"UNHEALTHY_AFTER", "soon"},
+	{"VAULTWARDEN_ALIVE_URL", "vaultwarden:80"},
+	{"VAULTWARDEN_ALIVE_URL", "http://admin:hunter2@vaultwarden/alive"},
 	{"ALERT_REPEAT", "0"},
 	{"DRILL_CRON", "weekly"},
 	{"BACKUP_FALLBACK_MAX_BYTES", "lots"},

@@ -259,6 +259,16 @@ var vars = []*Var{
 		acceptBytes, func(c *Config, s string) (err error) { c.Alert.DiskFreeMin, err = parseBytes(s); return err }),
 	duration("UNHEALTHY_AFTER", "5m", secNotify, "alert (critical) when Vaultwarden's /alive has failed this long",
 		false, func(c *Config) *time.Duration { return &c.Alert.UnhealthyAfter }),
+	custom("VAULTWARDEN_ALIVE_URL", "", secNotify, "Vaultwarden's /alive for child_unhealthy when vwstream does not start Vaultwarden (sidecar): http://vaultwarden/alive in Compose; with a command after --, its loopback /alive is probed and this is ignored",
+		"an http:// or https:// URL without credentials", func(c *Config, s string) (err error) {
+			if strings.TrimSpace(s) == "" {
+				return nil
+			}
+			if c.Alert.AliveURL, err = parseHTTPURL(s); err == nil && strings.Contains(strings.SplitN(c.Alert.AliveURL, "/", 4)[2], "@") {
+				err = bad("credentials in the URL (it appears in alerts)", "an http:// or https:// URL without credentials")
+			}
+			return err
+		}),
 	duration("ALERT_REPEAT", "24h", secNotify, "remind of an alert still active at most this often",
 		false, func(c *Config) *time.Duration { return &c.Alert.Repeat }),
 

@@ -29,13 +29,17 @@ func (n *Node) notifierOrNil() notify.Notifier {
 
 // startAlerts evaluates the alert rules until ctx ends: thresholds from the
 // configuration, the document from the board, notifications through the
-// node's notifier, vwstream_alert_active in /metrics. With a supervised child
-// its /alive is probed for the unhealthy rule.
+// node's notifier, vwstream_alert_active in /metrics. The unhealthy rule
+// probes a supervised child's /alive on the loopback, or in sidecar mode
+// VAULTWARDEN_ALIVE_URL when it is set.
 func (n *Node) startAlerts(ctx context.Context) *alert.Engine {
 	o := wiring.AlertOptions(n.cfg)
 	o.Board, o.Logger, o.Notifier = n.board, n.log, n.notifierOrNil()
-	if len(n.opt.Command) > 0 {
-		url := status.AliveURL(n.cfg.Vaultwarden.RocketPort, n.cfg.Vaultwarden.RocketTLS, n.cfg.Vaultwarden.Domain)
+	switch url := n.cfg.Alert.AliveURL; {
+	case len(n.opt.Command) > 0:
+		url = status.AliveURL(n.cfg.Vaultwarden.RocketPort, n.cfg.Vaultwarden.RocketTLS, n.cfg.Vaultwarden.Domain)
+		o.Alive = func(ctx context.Context) error { return status.CheckAlive(ctx, url) }
+	case url != "":
 		o.Alive = func(ctx context.Context) error { return status.CheckAlive(ctx, url) }
 	}
 	e := alert.New(o)

@@ -7,12 +7,16 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/vwstream/vwstream/internal/alert"
 	"github.com/vwstream/vwstream/internal/config"
 	"github.com/vwstream/vwstream/internal/node"
 	"github.com/vwstream/vwstream/internal/status"
@@ -239,4 +243,52 @@ func TestRun_SidecarStandbyPromote(t *testing.T) {
 	standby.startApp()
 	standby.stop(budget)
 	checkReplica(t, cfg, "promoted standby", standbyDir, ledger)
+}
+
+// In sidecar mode vwstream starts no Vaultwarden and has no loopback /alive to
+// probe: VAULTWARDEN_ALIVE_URL names Vaultwarden's (the Compose service's), and
+// its failing for UNHEALTHY_AFTER raises child_unhealthy like a supervised
+// child's; answering again clears it.
+func TestNode_SidecarProbesVaultwardenAliveURL(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	vw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/alive" || failing.Load() {
+			http.Error(w, "database is locked", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, `"2026-12-02T00:00:00Z"`)
+	}))
+	t.Cleanup(vw.Close)
+	s := testenv.NewS3(t)
+	data := filepath.Join(t.TempDir(), "data")
+	writtenVault(t, data, filepath.Join(t.TempDir(), "ledger"), 15, 10)
+	cfg := s3Config(t, s, data, "VAULTWARDEN_ALIVE_URL="+vw.URL+"/alive", "UNHEALTHY_AFTER=1s")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := node.New(node.Options{Config: cfg, Logger: testLogger(t)}) // no command: a sidecar
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	waitReady(t, n, done)
+
+	unhealthy := func(s status.Status) bool {
+		for _, a := range s.Alerts {
+			if a.Name == alert.ChildUnhealthy {
+				return true
+			}
+		}
+		return false
+	}
+	waitDoc(t, n, "child_unhealthy", unhealthy) // the second evaluation, 30 s after the first
+	for _, a := range n.Status().Alerts {
+		if a.Name == alert.ChildUnhealthy && !strings.Contains(a.Message, "503") {
+			t.Errorf("alert message %q does not say what /alive answered", a.Message)
+		}
+	}
+	failing.Store(false)
+	waitDoc(t, n, "child_unhealthy cleared", func(s status.Status) bool { return !unhealthy(s) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
 }

@@ -92,12 +92,14 @@ func AliveURL(port int, rocketTLS, domain string) string {
 }
 
 // CheckAlive asks Vaultwarden's /alive (which also opens a database connection).
-// Certificates are not verified: the request goes to the loopback, where
-// Vaultwarden's certificate names the public host, often self-signed.
+// Certificates are not verified: the probe sends nothing secret and believes
+// only a status code, and Vaultwarden's certificate names the public host (or
+// is self-signed) while the probe goes to the loopback or a Compose service
+// name.
 func CheckAlive(ctx context.Context, aliveURL string) error {
 	client := &http.Client{
 		Transport: &http.Transport{
-			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // loopback only, see above
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // see above
 			DisableKeepAlives: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },

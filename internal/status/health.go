@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vwstream/vwstream/internal/config"
@@ -22,6 +23,9 @@ type Limits struct {
 	// StaleAfter bounds the age of the document itself (healthcheck only: /readyz
 	// always judges a fresh one).
 	StaleAfter time.Duration
+	// SkipAlerts are alerts that do not count (healthcheck --no-vaultwarden:
+	// child_unhealthy, so that a sidecar is not unhealthy for Vaultwarden).
+	SkipAlerts []string
 }
 
 // Problems lists, one line each, why the node described by s is not healthy at
@@ -91,7 +95,7 @@ func (s *Status) Problems(l Limits, now time.Time) []string {
 		out = append(out, p)
 	}
 	for _, a := range s.Alerts {
-		if a.Severity == SeverityCritical {
+		if a.Severity == SeverityCritical && !slices.Contains(l.SkipAlerts, a.Name) {
 			add("alert %s: %s", a.Name, a.Message)
 		}
 	}
