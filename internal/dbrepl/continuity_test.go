@@ -167,3 +167,64 @@ func TestReplicator_UnprovenFilesOfAKilledRun(t *testing.T) {
 		t.Fatalf("restored %d rows of 301", len(got))
 	}
 }
+
+// The checkpoint that follows an upload writes level-0 files of its own. A
+// kill right after it, before any further capture, must not leave them
+// unproven: the next start resumes without a full copy of the database, and
+// the replica restores every row.
+func TestReplicator_KillAfterCheckpointNeedsNoFullCopy(t *testing.T) {
+	mem := newMemStore()
+	store := &failingStore{memStore: mem}
+	path := tempDB(t)
+	db := openTestDB(t, path)
+	insertBatch(t, db, 0, 100)
+	r, err := New(Options{DBPath: path, Store: store, SyncInterval: 100 * time.Millisecond, ShutdownTimeout: time.Second,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitSynced(t, r, 1)
+	r.cancel() // the sync loop stops; the test drives the steps itself
+	<-r.done
+	ctx := context.Background()
+	insertBatch(t, db, 100, 120)
+	if _, err := r.captureAndUpload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.syncMu.Lock()
+	r.lastCheckpoint = time.Now().Add(-2 * checkpointInterval)
+	r.syncMu.Unlock()
+	before, err := localStateTXID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.checkpointIfDue(ctx) {
+		t.Fatal("the checkpoint did not run")
+	}
+	after, err := localStateTXID(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after <= before {
+		t.Fatalf("the checkpoint wrote no level-0 file (local transaction %d -> %d): the test proves nothing", before, after)
+	}
+	// kill -9 now: nothing more is uploaded, the engine is not shut down cleanly.
+	store.failPuts.Store(true)
+	r.db.ShutdownSyncTimeout = 0
+	_ = r.lsStore.Close(ctx)
+
+	insertBatch(t, db, 120, 121)
+	if log := runOnce(t, path, mem); strings.Contains(log, "continuity not proven") {
+		t.Errorf("the start after the kill wrote a full copy:\n%s", log)
+	}
+	out := filepath.Join(t.TempDir(), "restored", "db.sqlite3")
+	if _, err := Restore(ctx, RestoreOptions{Store: mem, OutputPath: out}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got := itemIDs(t, out); !slices.Equal(got, seq(0, 121)) {
+		t.Fatalf("restored %d rows of 121", len(got))
+	}
+}

@@ -463,8 +463,11 @@ const checkpointInterval = litestream.DefaultCheckpointInterval
 // commit's capture and its upload, and its copy of the WAL into the database
 // (with a sync of the database file) held that commit back from being
 // durable: 0.57-0.61 s once a minute in bench/dbrepl, against 0.07 s
-// otherwise. The caller uploads the checkpoint's own WAL bookkeeping. The size-based checkpoints stay in the engine's capture. It reports
-// whether a checkpoint ran.
+// otherwise. The caller uploads the checkpoint's own WAL bookkeeping; the
+// size-based checkpoints stay in the engine's capture. The checkpoint writes
+// level-0 files of its own, so the continuity marker moves past them at once:
+// a kill before the next capture must not cost the next start a full copy.
+// It reports whether a checkpoint ran.
 func (r *Replicator) checkpointIfDue(ctx context.Context) bool {
 	r.syncMu.Lock()
 	defer r.syncMu.Unlock()
@@ -476,6 +479,9 @@ func (r *Replicator) checkpointIfDue(ctx context.Context) bool {
 		// A PASSIVE checkpoint gives way to busy readers and writers; the
 		// next one, or the engine's size-based one, catches up.
 		r.opt.Logger.Debug("checkpoint after upload skipped", "db", r.opt.DBPath, "error", err)
+	}
+	if err := r.markLocked(); err != nil {
+		r.opt.Logger.Warn("continuity marker not moved after the checkpoint", "db", r.opt.DBPath, "error", err)
 	}
 	return true
 }
@@ -498,19 +504,24 @@ func (r *Replicator) capture(ctx context.Context) (repaired bool, err error) {
 		r.proven = proven
 		return repaired, nil
 	}
+	return false, r.markLocked()
+}
+
+// markLocked records the local position this running, proven engine has
+// reached: its files need no proof at the next start (a lost update only
+// costs that start a full copy). The caller holds syncMu.
+func (r *Replicator) markLocked() error {
 	pos, err := r.db.Pos()
 	if err != nil {
-		return false, fmt.Errorf("local position: %w", err)
+		return fmt.Errorf("local position: %w", err)
 	}
 	if pos.TXID > r.markedTXID {
-		// Files written by this running engine need no proof at the next
-		// start; a lost update only costs that start a full copy.
 		if err := writeContinuityMarker(r.opt.DBPath, pos.TXID, false); err != nil {
-			return false, err
+			return err
 		}
 		r.markedTXID = pos.TXID
 	}
-	return false, nil
+	return nil
 }
 
 // recordSync keeps the outcome of a sync for Status.

@@ -21,7 +21,8 @@ const maxCopyObject = 5 << 30
 // copies from ranges of the source, s.concurrency at a time, aborted when one
 // fails. (Part copies of a 1 GiB object were no faster than one CopyObject on
 // versitygw, 2.5-4.8 s against 3.0-4.5 s: below the limit one request is
-// kept.) A service without part copies (NotImplemented) gets one CopyObject.
+// kept.) A service without part copies (NotImplemented or MethodNotAllowed, 501
+// or 405) gets one CopyObject.
 // The source is pinned by its ETag: a source replaced meanwhile fails the
 // copy (ErrPrecondition) instead of mixing two versions.
 func (s *S3) Copy(ctx context.Context, src, dst string) (ObjectInfo, error) {
@@ -44,7 +45,7 @@ func (s *S3) Copy(ctx context.Context, src, dst string) (ObjectInfo, error) {
 			}
 			return info, err
 		}
-		if errorCode(err) != "NotImplemented" || from.Size > maxCopyObject {
+		if !isNotImplemented(err) || from.Size > maxCopyObject {
 			return ObjectInfo{}, s.classify(ctx, "copy", src, err)
 		}
 		s.log.Info("s3 service copies no parts; copying with one request", "key", src)
@@ -76,6 +77,7 @@ func (s *S3) Copy(ctx context.Context, src, dst string) (ObjectInfo, error) {
 // copyParts copies from to dst in part copies; the upload is aborted when
 // one fails.
 func (s *S3) copyParts(ctx context.Context, from ObjectInfo, dst string) error {
+	began := time.Now()
 	partSize := max(s.partSize, (from.Size+maxParts-1)/maxParts)
 	var up *s3.CreateMultipartUploadOutput
 	err := s.retry.do(ctx, func(ctx context.Context) (err error) {
@@ -140,10 +142,23 @@ func (s *S3) copyParts(ctx context.Context, from ObjectInfo, dst string) error {
 		Bucket: &s.bucket, Key: aws.String(s.fullKey(dst)), UploadId: &uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 	}
+	attempts := 0
 	err = s.retry.do(ctx, func(ctx context.Context) error {
+		attempts++
 		_, err := s.client.CompleteMultipartUpload(ctx, complete)
 		return err
 	})
+	if err != nil && attempts > 1 && errorCode(err) == "NoSuchUpload" {
+		// An earlier attempt completed but its reply was lost: dst at the
+		// source's size, written since the copy began, is that success.
+		if info, serr := s.Stat(ctx, dst); serr == nil && info.Size == from.Size && !info.ModTime.Before(began.Truncate(time.Second)) {
+			s.log.Info("s3 copy completed on an earlier attempt whose reply was lost", "key", dst)
+			return nil
+		}
+		// Not "the source is missing", which NoSuchUpload would be taken for.
+		s.abort(ctx, dst, uploadID)
+		return fmt.Errorf("complete the part copies into %s: the upload is gone and %s is not the copy", dst, dst)
+	}
 	if err != nil {
 		s.abort(ctx, dst, uploadID)
 	}

@@ -446,3 +446,51 @@ func TestS3_Copy_InParts(t *testing.T) {
 		}
 	}
 }
+
+// A copy in parts whose completion was done by the server but whose reply was
+// lost: the retry meets NoSuchUpload, and the copy in place is the success it
+// is (not "the source does not exist").
+func TestS3_Copy_InParts_LostReply(t *testing.T) {
+	env := testenv.NewS3(t)
+	data := make([]byte, 2*objstore.MinPartSize+99)
+	if _, err := rand.Read(data); err != nil {
+		t.Fatal(err)
+	}
+	p := newProxy(t, env, false)
+	var lose, lost atomic.Bool
+	p.intercept = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method != http.MethodPost || !r.URL.Query().Has("uploadId") || !lose.Load() {
+			return false
+		}
+		if lost.CompareAndSwap(false, true) {
+			p.forward(httptest.NewRecorder(), r) // the server completes the upload
+			w.WriteHeader(http.StatusBadGateway)
+			return true
+		}
+		// The retry, answered as AWS answers a completed upload's (versitygw
+		// completes it again).
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `<Error><Code>NoSuchUpload</Code><Message>The specified upload does not exist.</Message></Error>`)
+		return true
+	}
+	s := newS3(t, env, func(o *objstore.S3Options) { o.Endpoint = p.URL; o.CopyPartsAbove = objstore.MinPartSize })
+	if _, err := s.Put(t.Context(), "lost-src", bytes.NewReader(data), objstore.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lose.Store(true) // the copy's completion, not the Put's
+	if _, err := s.Copy(t.Context(), "lost-src", "lost-dst"); err != nil {
+		t.Fatalf("copy whose completion reply was lost: %v", err)
+	}
+	if !lost.Load() {
+		t.Fatal("no completion reply was lost")
+	}
+	rc, err := s.Get(t.Context(), "lost-dst", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the copy differs from its source (%d bytes, %v)", len(got), err)
+	}
+}
