@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -264,10 +265,13 @@ var vars = []*Var{
 			if strings.TrimSpace(s) == "" {
 				return nil
 			}
-			if c.Alert.AliveURL, err = parseHTTPURL(s); err == nil && strings.Contains(strings.SplitN(c.Alert.AliveURL, "/", 4)[2], "@") {
-				err = bad("credentials in the URL (it appears in alerts)", "an http:// or https:// URL without credentials")
+			if c.Alert.AliveURL, err = parseHTTPURL(s); err != nil {
+				return err
 			}
-			return err
+			if u, _ := url.Parse(c.Alert.AliveURL); u.User != nil {
+				return bad("credentials in the URL (it appears in alerts)", "an http:// or https:// URL without credentials")
+			}
+			return nil
 		}),
 	duration("ALERT_REPEAT", "24h", secNotify, "remind of an alert still active at most this often",
 		false, func(c *Config) *time.Duration { return &c.Alert.Repeat }),
