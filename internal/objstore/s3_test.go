@@ -429,15 +429,7 @@ func TestS3_Copy_InParts(t *testing.T) {
 		if info.Size != int64(len(data)) || info.Key != dst {
 			t.Fatalf("copy info %+v", info)
 		}
-		rc, err := s.Get(t.Context(), dst, 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		if err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("the copy differs from its source (%d bytes, %v)", len(got), err)
-		}
+		copyHolds(t, s, dst, data)
 		if refuse && refused.Load() == 0 || !refuse && partCopies.Load() != 5 {
 			t.Fatalf("part copies: %d made, %d refused; want 5 made, or refused then one CopyObject", partCopies.Load(), refused.Load())
 		}
@@ -484,13 +476,19 @@ func TestS3_Copy_InParts_LostReply(t *testing.T) {
 	if !lost.Load() {
 		t.Fatal("no completion reply was lost")
 	}
-	rc, err := s.Get(t.Context(), "lost-dst", 0, -1)
+	copyHolds(t, s, "lost-dst", data)
+}
+
+// copyHolds fails the test unless key holds exactly the source's bytes.
+func copyHolds(t *testing.T, s *objstore.S3, key string, want []byte) {
+	t.Helper()
+	rc, err := s.Get(t.Context(), key, 0, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, err := io.ReadAll(rc)
 	rc.Close()
-	if err != nil || !bytes.Equal(got, data) {
+	if err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("the copy differs from its source (%d bytes, %v)", len(got), err)
 	}
 }
