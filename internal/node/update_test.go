@@ -113,8 +113,9 @@ func TestNode_UpdateRollbackPutsDataBack(t *testing.T) {
 		t.Fatal("the live database still has the new version's column")
 	}
 	time.Sleep(3 * time.Second) // v1 writes on the put-back database; the next passes hold v4 back
-	if st := n.Status().Updates; st.Checks < 2 || !strings.Contains(st.LastProblem, "rolled back before") {
-		t.Fatalf("after the passes that skip the rolled-back image, the status says %+v; want the hold-back reported", *st)
+	if st := n.Status().Updates; st.Checks < 2 || !strings.Contains(st.LastProblem, "rolled back before") ||
+		!strings.Contains(st.LastProblem, "put the database back to transaction") {
+		t.Fatalf("after the passes that skip the rolled-back image, the status says %+v; want the hold-back reported with the rollback's report", *st)
 	}
 	testenv.DockerRun(t, "stop", name)
 	cancel()

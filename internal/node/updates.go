@@ -36,6 +36,10 @@ func (n *Node) startUpdates(ctx context.Context) error {
 	var (
 		mu     sync.Mutex
 		counts status.Updates
+		// rollbacks keeps each container's rollback report while later passes
+		// hold the image back, so that last_problem keeps its details (the
+		// restore point, the abandoned transactions) until the tag moves on.
+		rollbacks = map[string]string{}
 	)
 	n.board.AddSource(func(s *status.Status) {
 		mu.Lock()
@@ -57,19 +61,23 @@ func (n *Node) startUpdates(ctx context.Context) error {
 		var problems []string
 		for _, it := range rep.Items {
 			counts.Checks++
+			held := it.Action == update.ActionSkipped && it.HeldBack
 			switch it.Action {
 			case update.ActionUpdated:
 				counts.Updated++
 			case update.ActionRolledBack:
 				counts.RolledBack++
-				problems = append(problems, update.Describe(it))
+				rollbacks[it.Container] = update.Describe(it)
+				problems = append(problems, rollbacks[it.Container])
 			case update.ActionFailed:
 				counts.Failures++
 				problems = append(problems, update.Describe(it))
-			case update.ActionSkipped:
-				if it.HeldBack { // the rollback stays news until the tag moves on
-					problems = append(problems, update.Describe(it))
-				}
+			}
+			switch {
+			case held: // the rollback stays news until the tag moves on
+				problems = append(problems, strings.TrimPrefix(rollbacks[it.Container]+"\n", "\n")+update.Describe(it))
+			case it.Action != update.ActionRolledBack:
+				delete(rollbacks, it.Container)
 			}
 			if it.Action != update.ActionUpToDate {
 				n.log.Info("image update: "+update.Describe(it), "container", it.Container, "action", it.Action)
