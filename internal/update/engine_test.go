@@ -85,6 +85,17 @@ func (r *rig) run(name, ref string, flags ...string) string {
 	// running at once (and of other packages' updaters) never touch them.
 	args := append([]string{"run", "-d", "--name", name, "--label", update.LabelScope + "=" + r.prefix}, flags...)
 	testenv.DockerRun(r.t, append(args, ref)...)
+	// The image's VOLUME: a replacement container mounts it by name, and
+	// `rm -v` of that one leaves it, so it is removed by name once the
+	// containers are gone.
+	for _, m := range r.inspect(name).Mounts {
+		if m.Destination == "/data" && m.Name != "" {
+			r.t.Cleanup(func() {
+				_ = exec.Command("docker", "rm", "-f", "-v", name, name+update.AsideSuffix).Run()
+				_ = exec.Command("docker", "volume", "rm", "-f", m.Name).Run()
+			})
+		}
+	}
 	r.waitHealthy(name)
 	return name
 }
@@ -192,12 +203,6 @@ func TestUpdate_V1ToV2KeepsConfiguration(t *testing.T) {
 	}
 	testenv.DockerRun(t, "volume", "create", vol)
 	testenv.RemoveVolumes(t, vol)
-	var anon []string // the image's VOLUME, removed once the containers are
-	t.Cleanup(func() {
-		for _, v := range anon {
-			_ = exec.Command("docker", "volume", "rm", "-f", v).Run()
-		}
-	})
 	name := r.run("app", ref, "--label", "vwstream.update=true", "--label", "custom=kept",
 		"--network", net1, "--network-alias", "web", "-v", vol+":/named", "-e", "FOO=bar",
 		"-p", "127.0.0.1::8080", "--restart", "unless-stopped", "--stop-timeout", "3", "--user", "1000")
@@ -208,7 +213,6 @@ func TestUpdate_V1ToV2KeepsConfiguration(t *testing.T) {
 	for _, m := range old.Mounts {
 		if m.Destination == "/data" {
 			oldAnon = m.Name
-			anon = append(anon, m.Name)
 		}
 	}
 	r.push("app", "2")
