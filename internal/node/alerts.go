@@ -35,11 +35,11 @@ func (n *Node) notifierOrNil() notify.Notifier {
 func (n *Node) startAlerts(ctx context.Context) *alert.Engine {
 	o := wiring.AlertOptions(n.cfg)
 	o.Board, o.Logger, o.Notifier = n.board, n.log, n.notifierOrNil()
-	switch url := n.cfg.Alert.AliveURL; {
-	case len(n.opt.Command) > 0:
+	url := n.cfg.Alert.AliveURL
+	if len(n.opt.Command) > 0 {
 		url = status.AliveURL(n.cfg.Vaultwarden.RocketPort, n.cfg.Vaultwarden.RocketTLS, n.cfg.Vaultwarden.Domain)
-		o.Alive = func(ctx context.Context) error { return status.CheckAlive(ctx, url) }
-	case url != "":
+	}
+	if url != "" {
 		o.Alive = func(ctx context.Context) error { return status.CheckAlive(ctx, url) }
 	}
 	e := alert.New(o)

@@ -75,7 +75,11 @@ func (n *Node) startUpdates(ctx context.Context) error {
 			}
 			switch {
 			case held: // the rollback stays news until the tag moves on
-				problems = append(problems, strings.TrimPrefix(rollbacks[it.Container]+"\n", "\n")+update.Describe(it))
+				d := update.Describe(it)
+				if r := rollbacks[it.Container]; r != "" {
+					d = r + "\n" + d
+				}
+				problems = append(problems, d)
 			case it.Action != update.ActionRolledBack:
 				delete(rollbacks, it.Container)
 			}

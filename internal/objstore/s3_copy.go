@@ -155,8 +155,8 @@ func (s *S3) copyParts(ctx context.Context, from ObjectInfo, dst string) error {
 			s.log.Info("s3 copy completed on an earlier attempt whose reply was lost", "key", dst)
 			return nil
 		}
-		// Not "the source is missing", which NoSuchUpload would be taken for.
-		s.abort(ctx, dst, uploadID)
+		// The upload is gone (nothing to abort). Not "the source is
+		// missing", which NoSuchUpload would be taken for.
 		return fmt.Errorf("complete the part copies into %s: the upload is gone and %s is not the copy", dst, dst)
 	}
 	if err != nil {
